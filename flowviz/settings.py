@@ -1,0 +1,40 @@
+"""Settings: the knobs that change analysis results; they are part of the cache key."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Settings:
+    # External tools; found on PATH when empty.
+    tshark_path: str = ""
+    editcap_path: str = ""
+    # UDP/TCP ports always treated as SIP (besides ports where SIP is found by content).
+    sip_ports: tuple[int, ...] = (5060, 5061)
+    # Headers that link B2BUA legs (checked in this order).
+    leg_link_headers: tuple[str, ...] = ("X-CID", "X-Call-ID", "Session-ID")
+    # RTP heuristic: packets with the same 5-tuple and SSRC needed to call a flow RTP
+    # when no SDP announced its port.
+    rtp_min_packets: int = 4
+    # Largest record length accepted as real (bigger ones mean a broken file).
+    max_record_bytes: int = 262_144
+    extra: tuple[tuple[str, str], ...] = field(default=())
+
+    def tshark(self) -> str:
+        return self.tshark_path or shutil.which("tshark") or ""
+
+    def editcap(self) -> str:
+        return self.editcap_path or shutil.which("editcap") or ""
+
+    def fingerprint(self) -> str:
+        """Short stable hash of every setting, for cache keys (tool paths excluded)."""
+        values = dataclasses.asdict(self)
+        values.pop("tshark_path")
+        values.pop("editcap_path")
+        text = json.dumps(values, sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
