@@ -1,0 +1,58 @@
+"""Cache: decoded frames stored as Parquet, keyed by file content, settings and schema version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from flowviz.schemas import SCHEMA_VERSION
+from flowviz.settings import Settings
+
+FRAMES = ("sip_messages", "rtp_packets", "rtcp_reports")
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("FLOWVIZ_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "flowviz"
+    )
+    return Path(base)
+
+
+def key_for(buf: np.ndarray, settings: Settings) -> str:
+    digest = hashlib.sha256(memoryview(buf)).hexdigest()[:32]
+    return f"{digest}-{settings.fingerprint()}-v{SCHEMA_VERSION}"
+
+
+def load(key: str):
+    folder = cache_dir() / key
+    try:
+        frames = [pl.read_parquet(folder / f"{name}.parquet") for name in FRAMES]
+        info = json.loads((folder / "info.json").read_text())
+    except (OSError, ValueError, pl.exceptions.PolarsError):
+        return None
+    return (*frames, info)
+
+
+def store(key: str, sip: pl.DataFrame, rtp: pl.DataFrame, rtcp: pl.DataFrame, info: dict) -> None:
+    """Write to a temporary folder, then rename: a reader never sees half a cache entry."""
+    root = cache_dir()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+        for name, frame in zip(FRAMES, (sip, rtp, rtcp)):
+            frame.write_parquet(tmp / f"{name}.parquet")
+        (tmp / "info.json").write_text(json.dumps(info))
+        target = root / key
+        if target.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.rename(target)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
