@@ -1,0 +1,604 @@
+#!/usr/bin/env python3
+"""Ingest benchmark: flowviz vs tshark vs sngrep on the same large SIP/RTP capture.
+
+    python benchmarks/ingest.py [--packets 1000000] [--keep FILE] [--repeat 3]
+
+Generates a capture with make_capture.py (or reuses --keep FILE when it exists),
+then runs every tool on that file, one after another, each in its own
+subprocess so the peak RSS is per tool:
+
+  flowviz read_capture   .venv/bin/python -c '... flowviz.ingest.read_capture(FILE, use_cache=False)'
+                         (seconds measured inside the process; the import is timed separately)
+  flowviz info (CLI)     .venv/bin/flowviz --no-cache info FILE   (end to end)
+  tshark rtp,streams     tshark -q -r FILE -z rtp,streams
+  tshark heuristic RTP   tshark -q -r FILE -o rtp.heuristic_rtp:TRUE -z rtp,streams
+  sngrep                 sngrep -N -q -r -I FILE
+
+Wall time is measured around each subprocess (perf_counter), peak RSS with
+`/usr/bin/time -f %M` (falling back to os.wait4's rusage).  Each tool runs
+--repeat times; the table shows the best time and the largest peak RSS.  A tool
+that is missing or fails gets a row saying so; the script still exits 0.
+Prints a plain-text table, then the same results as a Markdown report
+(command line, machine, versions, exact tool commands).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import mmap
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VENV_PY = ROOT / ".venv" / "bin" / "python"
+VENV_FLOWVIZ = ROOT / ".venv" / "bin" / "flowviz"
+GNU_TIME = "/usr/bin/time"
+RESULT_TAG = "FLOWVIZ_BENCH_RESULT "
+
+# Runs in a fresh interpreter: times the import and read_capture separately.
+FLOWVIZ_INPROC = r"""
+import json, sys, time
+TAG = %r
+t0 = time.perf_counter()
+try:
+    import flowviz.ingest as ingest
+    read_capture = ingest.read_capture
+except (ModuleNotFoundError, AttributeError) as e:
+    # absent API = "not available"; any other import error is a real failure
+    if isinstance(e, ModuleNotFoundError) and e.name not in ("flowviz", "flowviz.ingest"):
+        raise
+    if isinstance(e, AttributeError) and "read_capture" not in str(e):
+        raise
+    print(TAG + json.dumps({"unavailable": f"{type(e).__name__}: {e}"}), flush=True)
+    sys.exit(3)
+t1 = time.perf_counter()
+res = read_capture(sys.argv[1], use_cache=False)
+t2 = time.perf_counter()
+
+def describe(r):
+    out = {"type": type(r).__name__}
+    try:
+        if hasattr(r, "height"):
+            out["rows"] = int(r.height)
+        if isinstance(r, dict):
+            items = r.items()
+        elif hasattr(r, "_asdict"):
+            items = r._asdict().items()
+        elif hasattr(r, "__dataclass_fields__"):
+            items = ((k, getattr(r, k)) for k in r.__dataclass_fields__)
+        elif hasattr(r, "__dict__"):
+            items = vars(r).items()
+        else:
+            items = ()
+        for k, v in items:
+            if hasattr(v, "height"):
+                out[str(k)] = int(v.height)
+    except Exception as e:  # description is best effort only
+        out["describe_error"] = repr(e)
+    return out
+
+print(TAG + json.dumps({"import_s": t1 - t0, "read_s": t2 - t1, "result": describe(res)}),
+      flush=True)
+"""
+
+# Equivalent of the console script, used when .venv/bin/flowviz is not installed.
+FLOWVIZ_CLI_SHIM = "import sys; sys.argv[0] = 'flowviz'; from flowviz.cli import main; sys.exit(main())"
+
+
+@dataclass
+class Tool:
+    key: str
+    label: str
+    argv: list[str] | None  # None = not available
+    why_unavailable: str = ""
+    inproc: bool = False  # seconds come from the RESULT_TAG line, not the wall clock
+    note: str = ""
+
+
+@dataclass
+class Result:
+    tool: Tool
+    status: str = "ok"  # ok | not available | failed | timeout
+    detail: str = ""
+    seconds: list[float] = field(default_factory=list)
+    wall: list[float] = field(default_factory=list)
+    rss_kb: list[int] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def best(self) -> float | None:
+        return min(self.seconds) if self.seconds else None
+
+    @property
+    def peak_rss_mb(self) -> float | None:
+        return max(self.rss_kb) / 1024 if self.rss_kb else None
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+
+def python_for_children() -> str:
+    return str(VENV_PY) if VENV_PY.exists() else sys.executable
+
+
+def child_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    return env
+
+
+def quick(argv: list[str], timeout: float = 30) -> tuple[int, str]:
+    """Run a short command; (returncode, stdout+stderr). (127, msg) if missing."""
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                           cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL)
+        return p.returncode, (p.stdout + p.stderr)
+    except FileNotFoundError as e:
+        return 127, str(e)
+    except subprocess.TimeoutExpired:
+        return 124, "timeout"
+
+
+def count_pcap_packets(path: str) -> int | None:
+    """Number of records in a classic pcap file (None if not a classic pcap)."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size < 24:
+            return None
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            magic = m[:4]
+            if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+                fmt = "<I"
+            elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+                fmt = ">I"
+            else:
+                return None
+            unpack = struct.Struct(fmt).unpack_from
+            size = len(m)
+            off, n = 24, 0
+            while off + 16 <= size:
+                off += 16 + unpack(m, off + 8)[0]
+                n += 1
+            return n
+
+
+def machine_info() -> dict:
+    info = {"nproc": os.cpu_count(), "cpu": "unknown", "mem_gb": None,
+            "kernel": platform.release(), "loadavg": None}
+    try:
+        info["nproc"] = int(subprocess.run(["nproc"], capture_output=True, text=True).stdout)
+    except Exception:
+        pass
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal:"):
+                info["mem_gb"] = round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    try:
+        info["loadavg"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        pass
+    return info
+
+
+def tool_versions() -> dict:
+    v = {}
+    rc, out = quick(["tshark", "--version"])
+    v["tshark"] = out.splitlines()[0].strip() if rc == 0 and out else "not available"
+    rc, out = quick(["sngrep", "-V"])
+    v["sngrep"] = out.splitlines()[0].strip() if rc == 0 and out else "not available"
+    code = ("import sys, importlib.metadata as md\n"
+            "def ver(n):\n"
+            "    try: return md.version(n)\n"
+            "    except Exception: return None\n"
+            "fv = ver('flowviz')\n"
+            "if fv is None:\n"
+            "    try:\n"
+            "        import flowviz; fv = getattr(flowviz, '__version__', None)\n"
+            "    except Exception: pass\n"
+            "print(sys.version.split()[0], ver('numpy'), ver('polars'), fv)")
+    rc, out = quick([python_for_children(), "-c", code])
+    if rc == 0:
+        py, np_, pl_, fv = (out.split() + ["?"] * 4)[:4]
+        v["python"] = f"{py} ({python_for_children()})"
+        v["numpy"], v["polars"] = np_, pl_
+        v["flowviz"] = fv if fv != "None" else "not installed (source tree)"
+    rc, out = quick(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    v["git"] = out.strip() if rc == 0 else "unknown"
+    rc, out = quick(["git", "-C", str(ROOT), "status", "--porcelain", "--", "flowviz"])
+    if rc == 0 and out.strip():
+        v["git"] += " (flowviz/ has uncommitted changes)"
+    return v
+
+
+# ---------------------------------------------------------------------------
+# capture
+# ---------------------------------------------------------------------------
+
+
+def prepare_capture(a) -> tuple[str, dict, str | None]:
+    """(path, summary, tempdir-to-remove)."""
+    if a.keep and os.path.exists(a.keep):
+        path = os.path.abspath(a.keep)
+        size = os.path.getsize(path)
+        summary = {}
+        side = path + ".json"
+        if os.path.exists(side):
+            try:
+                summary = json.load(open(side))
+                if summary.get("bytes") != size:
+                    summary = {}
+            except (OSError, ValueError):
+                summary = {}
+        if not summary:
+            summary = {"packets": count_pcap_packets(path), "bytes": size}
+        summary["reused"] = True
+        print(f"reusing {path}: {summary.get('packets')} packets, {size / 1e6:.1f} MB")
+        return path, summary, None
+
+    tmpdir = None
+    if a.keep:
+        path = os.path.abspath(a.keep)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    else:
+        tmpdir = tempfile.mkdtemp(prefix="flowviz-bench-")
+        path = os.path.join(tmpdir, f"bench-{a.packets}.pcap")
+    argv = [python_for_children(), str(HERE / "make_capture.py"), path,
+            "--packets", str(a.packets), "--calls", str(a.calls), "--seed", str(a.seed), "--json"]
+    p = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+    summary = None
+    for line in p.stdout.splitlines():
+        if line.startswith("{"):
+            summary = json.loads(line)
+        else:
+            print(line)
+    if p.returncode != 0 or summary is None:
+        sys.stderr.write(p.stderr)
+        raise SystemExit(f"capture generation failed: {shlex.join(argv)}")
+    summary["generate_cmd"] = shlex.join(
+        ["python", "benchmarks/make_capture.py", path, "--packets", str(a.packets),
+         "--calls", str(a.calls), "--seed", str(a.seed)])
+    if a.keep:
+        with open(path + ".json", "w") as f:
+            json.dump(summary, f)
+    return path, summary, tmpdir
+
+
+# ---------------------------------------------------------------------------
+# tools
+# ---------------------------------------------------------------------------
+
+
+def build_tools(path: str) -> list[Tool]:
+    py = python_for_children()
+    tools = []
+
+    # flowviz, in-process timing; the child itself reports if the API is absent
+    tools.append(Tool("flowviz", "flowviz read_capture (in-process)",
+                      [py, "-c", FLOWVIZ_INPROC % RESULT_TAG, path], inproc=True))
+
+    # flowviz CLI end to end (the console script; or its entry point if not installed)
+    label = "flowviz --no-cache info (CLI)"
+    rc, out = quick([py, "-c", "import flowviz.cli as m; m.main"])
+    if rc != 0:
+        last = (out.strip().splitlines() or ["?"])[-1]
+        tools.append(Tool("flowviz-cli", label, None, why_unavailable=last))
+    elif VENV_FLOWVIZ.exists():
+        tools.append(Tool("flowviz-cli", label, [str(VENV_FLOWVIZ), "--no-cache", "info", path]))
+    else:
+        tools.append(Tool("flowviz-cli", label,
+                          [py, "-c", FLOWVIZ_CLI_SHIM, "--no-cache", "info", path],
+                          note=f"via flowviz.cli:main ({VENV_FLOWVIZ} not installed)"))
+
+    tshark = shutil.which("tshark")
+    for key, label, extra in (
+        ("tshark", "tshark -z rtp,streams", []),
+        ("tshark-heur", "tshark -z rtp,streams, heuristic RTP", ["-o", "rtp.heuristic_rtp:TRUE"]),
+    ):
+        if tshark:
+            tools.append(Tool(key, label, [tshark, "-q", "-r", path, *extra, "-z", "rtp,streams"]))
+        else:
+            tools.append(Tool(key, label, None, why_unavailable="tshark not found in PATH"))
+
+    sngrep = shutil.which("sngrep")
+    if sngrep:
+        tools.append(Tool("sngrep", "sngrep -N -q -r -I", [sngrep, "-N", "-q", "-r", "-I", path]))
+    else:
+        tools.append(Tool("sngrep", "sngrep -N -q -r -I", None,
+                          why_unavailable="sngrep not found in PATH"))
+    return tools
+
+
+def run_once(argv: list[str], timeout: float, out_path: str) -> dict:
+    """Run argv once; wall seconds, peak RSS (KB), return code, stdout/stderr tails."""
+    use_time = os.access(GNU_TIME, os.X_OK)
+    tfile = out_path + ".time"
+    full = [GNU_TIME, "-f", "%M %x", "-o", tfile, *argv] if use_time else argv
+    with open(out_path, "wb") as out, open(out_path + ".err", "wb") as err:
+        t0 = time.perf_counter()
+        try:
+            p = subprocess.Popen(full, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                 cwd=ROOT, env=child_env(), start_new_session=True)
+        except FileNotFoundError as e:
+            return {"rc": 127, "error": str(e)}
+        deadline = t0 + timeout
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                os.killpg(p.pid, signal.SIGKILL)
+                os.wait4(p.pid, 0)
+                return {"rc": None, "timeout": True}
+            time.sleep(0.01)
+        wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    rc = p.returncode
+    rss = ru.ru_maxrss  # KB on Linux; the child (or /usr/bin/time + waited child)
+    if use_time:
+        try:
+            fields = open(tfile).read().split()
+            # GNU time writes "Command exited with non-zero status N" first on failure
+            rss, rc = int(fields[-2]), int(fields[-1])
+        except (OSError, ValueError, IndexError):
+            pass
+    stdout = open(out_path, "rb").read().decode(errors="replace")
+    stderr = open(out_path + ".err", "rb").read().decode(errors="replace")
+    return {"rc": rc, "wall": wall, "rss_kb": rss, "stdout": stdout, "stderr": stderr}
+
+
+def tshark_streams(stdout: str) -> dict:
+    rows = re.findall(r"\s(\d+)\s+(-?\d+) \((-?[\d.]+)%\)", stdout)
+    return {"streams": len(rows), "rtp_packets": sum(int(r[0]) for r in rows),
+            "lost": sum(int(r[1]) for r in rows)}
+
+
+def last_line(text: str) -> str:
+    lines = [l.strip() for l in text.strip().splitlines() if l.strip()
+             and "Running as user" not in l]
+    return lines[-1][:160] if lines else ""
+
+
+def bench_tool(tool: Tool, repeat: int, timeout: float, workdir: str) -> Result:
+    res = Result(tool)
+    if tool.argv is None:
+        res.status, res.detail = "not available", tool.why_unavailable
+        return res
+    for i in range(repeat):
+        r = run_once(tool.argv, timeout, os.path.join(workdir, f"{tool.key}.{i}.out"))
+        if r.get("timeout"):
+            res.status, res.detail = "timeout", f"killed after {timeout:.0f} s"
+            break
+        if "error" in r:
+            res.status, res.detail = "not available", r["error"]
+            break
+        tagged = [l for l in r["stdout"].splitlines() if l.startswith(RESULT_TAG)]
+        payload = json.loads(tagged[-1][len(RESULT_TAG):]) if tagged else None
+        if tool.inproc and payload and "unavailable" in payload:
+            res.status, res.detail = "not available", payload["unavailable"]
+            break
+        if r["rc"] != 0:
+            res.status = "failed"
+            res.detail = f"exit {r['rc']}: {last_line(r['stderr']) or last_line(r['stdout'])}"
+            break
+        if tool.inproc:
+            if not payload:
+                res.status, res.detail = "failed", "no timing line printed"
+                break
+            res.seconds.append(payload["read_s"])
+            res.extra.setdefault("import_s", []).append(payload["import_s"])
+            res.extra["result"] = payload.get("result")
+        else:
+            res.seconds.append(r["wall"])
+        res.wall.append(r["wall"])
+        res.rss_kb.append(r["rss_kb"])
+        if tool.key.startswith("tshark"):
+            res.extra["tshark"] = tshark_streams(r["stdout"])
+        print(f"  {tool.label}: run {i + 1}/{repeat}: {res.seconds[-1]:.2f} s, "
+              f"peak RSS {r['rss_kb'] / 1024:.0f} MB", flush=True)
+    if res.status != "ok" and res.seconds:
+        res.detail += f" (after {len(res.seconds)} good run(s))"
+    return res
+
+
+# ---------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------
+
+
+def notes_for(res: Result) -> str:
+    bits = []
+    if res.tool.note:
+        bits.append(res.tool.note)
+    if "import_s" in res.extra:
+        bits.append(f"import {min(res.extra['import_s']):.2f} s excluded; "
+                    f"process wall {min(res.wall):.2f} s")
+    r = res.extra.get("result")
+    if r:
+        shown = ", ".join(f"{k}={v}" for k, v in r.items() if k != "type")
+        bits.append(f"returned {r.get('type')}" + (f" ({shown})" if shown else ""))
+    t = res.extra.get("tshark")
+    if t:
+        bits.append(f"{t['streams']} streams, {t['rtp_packets']} RTP pkts, {t['lost']} lost")
+    if res.status != "ok":
+        bits.insert(0, f"{res.status.upper()}: {res.detail}")
+    return "; ".join(bits)
+
+
+def table_rows(results: list[Result], packets: int | None, file_bytes: int) -> list[list[str]]:
+    base = next((r.best for r in results if r.tool.key == "flowviz" and r.best), None)
+    rows = []
+    for r in results:
+        if r.best is None:
+            label = "not available" if r.status == "not available" else r.status
+            rows.append([r.tool.label, label, "", "", "", "", notes_for(r)])
+            continue
+        rss = r.peak_rss_mb
+        rows.append([
+            r.tool.label,
+            f"{r.best:.2f}",
+            f"{packets / r.best:,.0f}" if packets else "n/a",
+            f"{r.best / base:.2f}x" if base else "n/a",
+            f"{rss:.0f}" if rss is not None else "n/a",
+            f"{rss * 1024 * 1024 / file_bytes:.2f}x" if rss is not None and file_bytes else "n/a",
+            notes_for(r),
+        ])
+    return rows
+
+
+HEAD = ["tool", "seconds (best)", "packets/s", "time vs flowviz", "peak RSS MB", "RSS / file",
+        "notes"]
+
+
+def text_table(rows: list[list[str]]) -> str:
+    w = [max(len(HEAD[i]), *(len(r[i]) for r in rows)) for i in range(len(HEAD) - 1)]
+    line = lambda cells: "  ".join(  # noqa: E731
+        c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(cells[:-1])
+    ) + ("  " + cells[-1] if cells[-1] else "")
+    out = [line(HEAD), "  ".join("-" * x for x in w) + "  -----"]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def md_escape(s: str) -> str:
+    return s.replace("|", "\\|")
+
+
+def markdown(a, argv: list[str], path: str, summary: dict, results: list[Result],
+             rows: list[list[str]], machine: dict, versions: dict) -> str:
+    mb = summary.get("bytes", 0) / 1e6
+    L = ["## flowviz ingest benchmark", ""]
+    L.append(f"Run {_dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}:")
+    L += ["", "```", f"cd {os.getcwd()}", shlex.join(argv), "```", ""]
+    L.append("### Capture")
+    L.append("")
+    if summary.get("reused"):
+        L.append(f"- reused `{path}`")
+    else:
+        L.append(f"- generated by `{summary.get('generate_cmd', 'make_capture.py')}`"
+                 f" in {summary.get('seconds', 0):.1f} s")
+    L.append(f"- {summary.get('packets')} packets, {mb:.1f} MB (classic pcap, Ethernet/IPv4/UDP)")
+    if "calls" in summary:
+        L.append(f"- {summary['calls']} calls (peak {summary.get('peak_concurrent_calls')} "
+                 f"concurrent), {summary['sip_messages']} SIP messages, "
+                 f"{summary['rtp_streams']} G.711 RTP streams ({summary['rtp_packets']} RTP "
+                 f"packets, 0 lost), {summary['rtcp_packets']} RTCP packets, "
+                 f"{summary.get('duration_s', 0):.0f} s of traffic")
+    L += ["", "### Machine", ""]
+    L.append(f"- {machine['nproc']} CPUs (nproc), {machine['cpu']}, "
+             f"{machine['mem_gb']} GB RAM, Linux {machine['kernel']}")
+    L.append(f"- load average at start: {machine['loadavg']} (shared machine: timings are noisy)")
+    for k in ("tshark", "sngrep", "python", "numpy", "polars", "flowviz", "git"):
+        if k in versions:
+            L.append(f"- {k}: {versions[k]}")
+    L += ["", "### Results", ""]
+    L.append(f"Best of {a.repeat} run(s) per tool; peak RSS is the largest of the runs "
+             "(whole process). \"time vs flowviz\" = tool seconds / flowviz read_capture "
+             "seconds (>1 means slower than flowviz).")
+    L.append("")
+    L.append("| " + " | ".join(HEAD) + " |")
+    L.append("|" + "|".join(["---"] + ["---:"] * (len(HEAD) - 2) + ["---"]) + "|")
+    for r in rows:
+        L.append("| " + " | ".join(md_escape(c) for c in r) + " |")
+    L += ["", "### Commands", ""]
+    for r in results:
+        if r.tool.argv:
+            shown = [c if c != FLOWVIZ_INPROC % RESULT_TAG else "<timing code: see ingest.py>"
+                     for c in r.tool.argv]
+            L.append(f"- {r.tool.label}: `{shlex.join(shown)}`")
+        else:
+            L.append(f"- {r.tool.label}: not available ({r.detail})")
+    meas = ("wall time around each subprocess (flowviz read_capture: perf_counter inside the "
+            "process, import excluded); peak RSS from " +
+            ("`/usr/bin/time -f %M`" if os.access(GNU_TIME, os.X_OK) else "os.wait4 rusage"))
+    L += ["", f"Measurement: {meas}.", ""]
+    return "\n".join(L)
+
+
+# ---------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--packets", type=int, default=1_000_000, help="capture size (packets)")
+    p.add_argument("--calls", type=int, default=300, help="calls in the generated capture")
+    p.add_argument("--seed", type=int, default=1, help="generator seed")
+    p.add_argument("--keep", metavar="FILE",
+                   help="capture path to reuse if it exists, else generate there and keep it")
+    p.add_argument("--repeat", type=int, default=3, help="runs per tool (best time is shown)")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per run before kill")
+    p.add_argument("--only", metavar="KEYS",
+                   help="comma-separated subset: flowviz,flowviz-cli,tshark,tshark-heur,sngrep")
+    p.add_argument("--markdown", metavar="FILE", help="also write the Markdown report here")
+    a = p.parse_args(argv)
+    exe = sys.executable or "python"
+    if exe.startswith(os.getcwd() + os.sep):
+        exe = os.path.relpath(exe)
+    cmdline = [exe, sys.argv[0] if argv is None else os.path.relpath(__file__)]
+    cmdline += sys.argv[1:] if argv is None else argv
+    if a.repeat < 1:
+        p.error("--repeat must be >= 1")
+
+    machine = machine_info()
+    path, summary, tmpdir = prepare_capture(a)
+    try:
+        file_bytes = os.path.getsize(path)
+        packets = summary.get("packets")
+        tools = build_tools(path)
+        if a.only:
+            keys = {k.strip() for k in a.only.split(",") if k.strip()}
+            unknown = keys - {t.key for t in tools}
+            if unknown:
+                p.error(f"--only: unknown tool(s) {', '.join(sorted(unknown))}")
+            tools = [t for t in tools if t.key in keys]
+        results = []
+        with tempfile.TemporaryDirectory(prefix="flowviz-bench-out-") as work:
+            for t in tools:
+                print(f"{t.label} ...", flush=True)
+                results.append(bench_tool(t, a.repeat, a.timeout, work))
+                if results[-1].status != "ok":
+                    print(f"  {results[-1].status}: {results[-1].detail}", flush=True)
+        versions = tool_versions()
+        rows = table_rows(results, packets, file_bytes)
+        print()
+        print(f"{packets} packets, {file_bytes / 1e6:.1f} MB: {path}")
+        print(text_table(rows))
+        md = markdown(a, cmdline, path, summary, results, rows, machine, versions)
+        print()
+        print(md)
+        if a.markdown:
+            os.makedirs(os.path.dirname(os.path.abspath(a.markdown)), exist_ok=True)
+            with open(a.markdown, "w") as f:
+                f.write(md)
+    finally:
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
