@@ -1,0 +1,38 @@
+# The two commands of the README: `make run` and `make test`. Both set up what is missing first.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup system-deps system-deps-test venv samples lab clean
+
+run: system-deps venv
+	$(VENV)/bin/python -m flowviz.demo sample_pcaps
+
+test: system-deps-test venv
+	$(VENV)/bin/python -m pytest -q -ra
+
+setup: system-deps venv
+
+system-deps:
+	@scripts/install-system-deps.sh run
+
+system-deps-test:
+	@scripts/install-system-deps.sh test
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+# Regenerate the bundled captures: synthetic ones (no root needed) and the kamailio+sipp lab (root).
+samples: venv
+	$(VENV)/bin/python -m tests.synth.build sample_pcaps/synth
+
+lab:
+	bash lab/make_lab_captures.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache

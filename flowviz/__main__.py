@@ -1,0 +1,5 @@
+import sys
+
+from flowviz.cli import main
+
+sys.exit(main())
