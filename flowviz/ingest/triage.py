@@ -57,23 +57,35 @@ class PacketIndex:
 
 
 class _Reader:
-    """Bounds-safe gathers of big-endian fields from the file buffer."""
+    """Big-endian fields at any byte offset of the file buffer, gathered in one numpy operation.
+
+    The views step one byte at a time, so `u16[i]` is the 16-bit value starting at byte i;
+    indices are clipped so a broken length field can never read outside the buffer.
+    """
 
     def __init__(self, buf: np.ndarray):
+        if len(buf) < 8:
+            buf = np.concatenate([buf, np.zeros(8, dtype=np.uint8)])
         self.buf = buf
-        self.last = len(buf) - 1
+        self._u16 = _byte_strided(buf, ">u2")
+        self._u32 = _byte_strided(buf, ">u4")
 
     def u8(self, idx: np.ndarray) -> np.ndarray:
-        return self.buf[np.clip(idx, 0, self.last)]
+        return self.buf.take(idx, mode="clip")
 
     def u16(self, idx: np.ndarray) -> np.ndarray:
-        return (self.u8(idx).astype(np.uint16) << 8) | self.u8(idx + 1)
+        return self._u16[np.clip(idx, 0, len(self._u16) - 1)].astype(np.uint16)
 
     def u32(self, idx: np.ndarray) -> np.ndarray:
-        return (self.u16(idx).astype(np.uint32) << 16) | self.u16(idx + 2)
+        return self._u32[np.clip(idx, 0, len(self._u32) - 1)].astype(np.uint32)
 
     def u64(self, idx: np.ndarray) -> np.ndarray:
         return (self.u32(idx).astype(np.uint64) << np.uint64(32)) | self.u32(idx + 4)
+
+
+def _byte_strided(buf: np.ndarray, dtype: str) -> np.ndarray:
+    size = np.dtype(dtype).itemsize
+    return np.ndarray(shape=(len(buf) - size + 1,), dtype=dtype, buffer=buf, strides=(1,))
 
 
 def build_index(records: Records) -> PacketIndex:
@@ -375,20 +387,26 @@ def _transport(rd, records, st, skipped) -> PacketIndex:
 
 
 def address_strings(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Map 128-bit addresses to (index into a table, table of text addresses)."""
+    """Map 128-bit addresses to (index into a table, table of text addresses).
+
+    IPv4 addresses (hi == 0) are unique-d as one uint64 column, which is fast; only the
+    IPv6 rows pay for the two-column unique.
+    """
     import ipaddress
 
-    if not len(hi):
-        return np.zeros(0, dtype=np.int64), []
-    key = np.stack([hi, lo], axis=1)
-    uniq, inverse = np.unique(key, axis=0, return_inverse=True)
-    table = []
-    for h, l in uniq:
-        value = (int(h) << 64) | int(l)
-        if h == 0 and (l >> np.uint64(32)) == 0xFFFF:
-            table.append(str(ipaddress.IPv4Address(value & 0xFFFFFFFF)))
-        elif value == 0:
-            table.append("")
-        else:
-            table.append(str(ipaddress.IPv6Address(value)))
-    return inverse.reshape(-1), table
+    n = len(hi)
+    inverse = np.zeros(n, dtype=np.int64)
+    table: list[str] = []
+    v6 = hi != 0
+    v4_rows = np.flatnonzero(~v6)
+    if len(v4_rows):
+        uniq, inv = np.unique(lo[v4_rows], return_inverse=True)
+        inverse[v4_rows] = inv
+        table += [str(ipaddress.IPv4Address(int(v) & 0xFFFFFFFF)) if v else "" for v in uniq.tolist()]
+    v6_rows = np.flatnonzero(v6)
+    if len(v6_rows):
+        key = np.stack([hi[v6_rows], lo[v6_rows]], axis=1)
+        uniq, inv = np.unique(key, axis=0, return_inverse=True)
+        inverse[v6_rows] = inv.reshape(-1) + len(table)
+        table += [str(ipaddress.IPv6Address((int(h) << 64) | int(l))) for h, l in uniq.tolist()]
+    return inverse, table
