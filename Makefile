@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 .PHONY: run test setup system-deps system-deps-test venv samples lab clean
 
 run: system-deps venv
-	$(VENV)/bin/python -m flowviz.demo sample_pcaps
+	$(VENV)/bin/flowviz info sample_pcaps/lab
+	$(VENV)/bin/flowviz messages sample_pcaps/lab/reference_call.pcap
 
 test: system-deps-test venv
 	$(VENV)/bin/python -m pytest -q -ra

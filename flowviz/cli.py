@@ -44,28 +44,73 @@ def _progress_printer():
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--no-cache", is_flag=True, help="Decode the capture again instead of reusing the cached frames.")
 @click.option("--tshark", "tshark_path", default="", metavar="PATH", help="tshark program to use (default: from PATH).")
+@click.option("--sip-port", "sip_ports", multiple=True, type=click.IntRange(1, 65535), metavar="PORT",
+              help="Extra UDP/TCP port carrying SIP (repeatable); 5060 and 5061 always are.")
 @click.version_option(package_name="flowviz")
 @click.pass_context
-def cli(ctx: click.Context, no_cache: bool, tshark_path: str) -> None:
+def cli(ctx: click.Context, no_cache: bool, tshark_path: str, sip_ports: tuple[int, ...]) -> None:
     """flowviz: turn a SIP/RTP capture into calls, ladders, media quality and diagnostics.
 
     CAPTURE is a pcap or pcapng file, optionally gzip-compressed; other formats that
     Wireshark reads (Network Monitor, ERF, snoop...) are converted on the fly.
     """
-    ctx.obj = Context(use_cache=not no_cache, settings=Settings(tshark_path=tshark_path))
+    ports = tuple(sorted({5060, 5061, *sip_ports}))
+    ctx.obj = Context(use_cache=not no_cache, settings=Settings(tshark_path=tshark_path, sip_ports=ports))
+
+
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".gz", ".erf", ".snoop", ".trc")
+
+
+def expand_paths(paths: tuple[str, ...]) -> list[Path]:
+    """Files as given; folders searched (recursively) for capture files, in name order."""
+    out: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in CAPTURE_SUFFIXES)
+            if not found:
+                raise FlowvizError(f"{path}: no capture files (.pcap, .pcapng, .cap, .gz) in this folder")
+            out += found
+        else:
+            out.append(path)
+    return out
 
 
 @cli.command()
-@click.argument("capture", type=click.Path(dir_okay=False))
+@click.argument("captures", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
-def info(obj: Context, capture: str, fmt: str) -> None:
-    """Summary of a capture: packets, time span, link types, SIP and RTP found, what was skipped."""
-    cap = obj.read(capture)
-    data = cap.info
+def info(obj: Context, captures: tuple[str, ...], fmt: str) -> None:
+    """Summary of captures: packets, time span, link types, SIP and RTP found, what was skipped.
+
+    CAPTURES are files or folders (searched for .pcap/.pcapng/.cap/.gz). A capture that
+    cannot be read is reported and the others go on; the exit code is then 2.
+    """
+    failed = 0
+    results = []
+    paths = expand_paths(captures)
+    for i, path in enumerate(paths):
+        try:
+            data = obj.read(str(path)).info
+        except FlowvizError as exc:
+            if len(paths) == 1:
+                raise
+            click.echo(f"flowviz: error: {exc.message}", err=True)
+            failed += 1
+            continue
+        if fmt == "json":
+            results.append(data)
+            continue
+        if i:
+            click.echo()
+        click.echo(_info_table(data))
     if fmt == "json":
-        click.echo(json.dumps(data, indent=2))
-        return
+        click.echo(json.dumps(results[0] if len(paths) == 1 else results, indent=2))
+    if failed:
+        raise FlowvizError(f"{failed} of {len(paths)} captures could not be read (see above)")
+
+
+def _info_table(data: dict) -> str:
     rows = [
         ("file", data["file"]),
         ("format", data["file_format"]),
@@ -82,8 +127,7 @@ def info(obj: Context, capture: str, fmt: str) -> None:
         ("decode time", f"{data['decode_seconds']:.3f} s" + (" (from cache)" if data.get("from_cache") else "")),
     ]
     width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        click.echo(f"{key:<{width}}  {value}")
+    return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)
 
 
 @cli.command()

@@ -26,7 +26,9 @@ class Settings:
     extra: tuple[tuple[str, str], ...] = field(default=())
 
     def tshark(self) -> str:
-        return self.tshark_path or shutil.which("tshark") or ""
+        if self.tshark_path:
+            return self.tshark_path if shutil.which(self.tshark_path) else ""
+        return shutil.which("tshark") or ""
 
     def editcap(self) -> str:
         return self.editcap_path or shutil.which("editcap") or ""

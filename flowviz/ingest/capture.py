@@ -62,6 +62,11 @@ def read_capture(
     rtp = decode_rtp(index, rtp_rows, sdp_endpoints(sip), settings.rtp_min_packets)
 
     info = _info(path, records, index, sip, rtp, rtcp, candidates)
+    if sip.is_empty():
+        info["warnings"].append(
+            f"{path}: no SIP message found in {records.count} packets; if SIP uses an unusual port "
+            "and is not recognised by content (TLS, compressed), name the port with --sip-port"
+        )
     info["decode_seconds"] = round(time.perf_counter() - started, 3)
     if key:
         cache.store(key, sip, rtp, rtcp, info)

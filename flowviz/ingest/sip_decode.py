@@ -188,7 +188,8 @@ class TsharkJob:
         tshark = settings.tshark()
         if not tshark:
             self.tmp.cleanup()
-            raise ToolMissingError("tshark is not installed; install it with: apt-get install tshark")
+            where = f" at {settings.tshark_path}" if settings.tshark_path else ""
+            raise ToolMissingError(f"tshark{where} is not found; install it with: apt-get install tshark")
         self.sub = Path(self.tmp.name) / "sip.pcapng"
         write_subcapture(index, self.rows, self.sub)
         self.decode_as = [a for d in candidates.decode_as for a in ("-d", d)]
