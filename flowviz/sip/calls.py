@@ -1,0 +1,155 @@
+"""Call summary: one row per call group (state, parties, timings, path, legs, counts).
+
+Timings are taken where the caller sits (the originating link, the root of the hop tree) and
+from first transmissions only (RFC 6076 section 3): SRD = INVITE -> first 18x/2xx, setup =
+INVITE -> 2xx, duration = 2xx -> BYE. When the caller retried after a 401/407 challenge, the
+retry (the request with credentials) is the one measured (RFC 6076 4.2).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from flowviz.sip import hops as hop_rules
+from flowviz.sip import legs as leg_rules
+from flowviz.sip.path import HopIndex, PathFacts, path_facts
+from flowviz.sip.states import invite_state, request_state
+from flowviz.sip.transactions import with_transactions
+
+CHALLENGES = (401, 407)
+SUMMARY_COLUMNS = [
+    "frame", "ts_ns", "msg_id", "call_id", "is_request", "method", "status_code", "reason", "cseq_num",
+    "cseq_method", "from_uri", "from_user", "from_display", "from_tag", "to_uri", "to_user", "to_display",
+    "to_tag", "src", "dst", "txn_id", "is_retransmission", "user_agent", "server", "raw",
+]
+
+
+class Correlation:
+    """Everything the correlator derives from one capture's SIP messages."""
+
+    def __init__(self, sip: pl.DataFrame, capture_end_ns: int | None = None):
+        self.messages = with_transactions(sip)
+        self.request_hops = hop_rules.request_hops(self.messages)
+        self.response_hops = hop_rules.response_hops(self.messages, self.request_hops)
+        header = leg_rules.header_links(self.messages)
+        linked = set(header["call_id"].to_list()) | set(header["linked_call_id"].to_list())
+        heuristic = leg_rules.heuristic_links(self.messages, self.request_hops, linked)
+        self.leg_links = pl.concat([header, heuristic])
+        call_ids = self.messages["call_id"].drop_nulls().unique(maintain_order=True).to_list()
+        self.groups = leg_rules.call_groups(call_ids, self.leg_links)
+        last = self.messages["ts_ns"].max()
+        self.capture_end_ns = capture_end_ns if capture_end_ns is not None else (last or 0)
+
+    def group_of_call_id(self) -> pl.DataFrame:
+        return pl.DataFrame(
+            [(c, g) for g, members in self.groups.items() for c in members],
+            schema={"call_id": pl.Utf8, "call_group_id": pl.Utf8}, orient="row",
+        )
+
+    def summaries(self) -> list[dict]:
+        if self.messages.is_empty():
+            return []
+        tagged = self.messages.select(SUMMARY_COLUMNS).join(self.group_of_call_id(), on="call_id", how="inner")
+        index = HopIndex.build(self.request_hops, self.response_hops)
+        out = []
+        for part in tagged.sort("msg_id").partition_by("call_group_id", maintain_order=True):
+            group = part["call_group_id"][0]
+            out.append(self._summary(group, part.to_dicts(), index))
+        return sorted(out, key=lambda s: s["start_ns"])
+
+    def _summary(self, group: str, rows: list[dict], index: HopIndex) -> dict:
+        call_ids = self.groups[group]
+        first_leg = call_ids[0]
+        initial = [r for r in rows if r["is_request"] and r["to_tag"] is None and not r["is_retransmission"]
+                   and r["method"] not in ("ACK", "CANCEL")]
+        method = "INVITE" if any(r["method"] == "INVITE" for r in initial) else (initial[0]["method"] if initial else
+                                                                                   (rows[0]["cseq_method"] or "?"))
+        own = [r for r in initial if r["method"] == method]
+        roots = [r for r in own if r["msg_id"] not in index.forwarded] or own
+        leg_roots = [r for r in roots if r["call_id"] == first_leg] or roots
+        first = leg_roots[0] if leg_roots else rows[0]
+        attempt = _last_attempt(leg_roots, rows) if leg_roots else None
+        by_id = {r["msg_id"]: r for r in rows}
+        answers = _responses(rows, attempt["txn_id"]) if attempt else []
+        final = next((r for r in answers if r["status_code"] >= 200 and 200 <= r["status_code"] < 300), None) or next(
+            (r for r in answers if r["status_code"] >= 200), None)
+        final_code = final["status_code"] if final else None
+        provisional = [r["status_code"] for r in answers if r["status_code"] < 200]
+        start_ns = rows[0]["ts_ns"]
+        waited = self.capture_end_ns - (attempt or first)["ts_ns"]
+        bye = next((r for r in rows if r["is_request"] and r["method"] == "BYE" and not r["is_retransmission"]), None)
+        if method == "INVITE":
+            cancelled = any(r["is_request"] and r["method"] == "CANCEL" for r in rows)
+            state = invite_state(final_code, provisional, cancelled, bye is not None, waited)
+        else:
+            state = request_state(final_code, waited)
+        t0 = attempt["ts_ns"] if attempt else None
+        ring = next((r for r in answers if 180 <= r["status_code"] < 300), None)
+        answered = final if final_code and 200 <= final_code < 300 else None
+        failed = final if final_code and final_code >= 400 and final_code not in CHALLENGES and not ring else None
+        end = bye if (bye and answered) else (final if final and not answered else None)
+        facts: PathFacts = path_facts(call_ids, rows, by_id, index, self.leg_links, method)
+        bye_answer = next((r for r in _responses(rows, bye["txn_id"]) if r["status_code"] >= 200), None) if bye else None
+        until = bye["ts_ns"] if bye else (self.capture_end_ns if state == "in call" else None)
+        return {
+            "call_group_id": group,
+            "call_ids": call_ids,
+            "method": method,
+            "from_user": first["from_user"], "from_uri": first["from_uri"], "from_display": first["from_display"],
+            "to_user": first["to_user"], "to_uri": first["to_uri"], "to_display": first["to_display"],
+            "state": state,
+            "final_status": final_code,
+            "final_reason": final["reason"] if final else None,
+            "start_ns": start_ns,
+            "answer_ns": answered["ts_ns"] if answered else None,
+            "end_ns": end["ts_ns"] if end else None,
+            "srd_ms": _ms(ring["ts_ns"] - t0) if ring and t0 is not None else None,
+            "failed_srd_ms": _ms(failed["ts_ns"] - t0) if failed and t0 is not None else None,
+            "setup_ms": _ms(answered["ts_ns"] - t0) if answered and t0 is not None else None,
+            "duration_s": round((until - answered["ts_ns"]) / 1e9, 3) if answered and until else None,
+            "disconnect_ms": _ms(bye_answer["ts_ns"] - bye["ts_ns"]) if bye_answer else None,
+            "hung_up_by": _hung_up_by(bye, first) if bye else None,
+            "hosts": facts.hosts,
+            "host_roles": facts.roles,
+            "host_names": facts.names,
+            "hop_delays_ms": facts.hop_delays_ms,
+            "forwarding": facts.forwarding,
+            "dialogs": len({(r["call_id"], r["to_tag"]) for r in answers if r["to_tag"] and r["status_code"] > 100}),
+            "legs": facts.legs,
+            "messages": len(rows),
+            "retransmissions": sum(1 for r in rows if r["is_retransmission"]),
+            "first_frame": rows[0]["frame"],
+        }
+
+
+def _last_attempt(roots: list[dict], rows: list[dict]) -> dict:
+    """The caller's last try of the first request: a 401/407-challenged try is retried with a higher CSeq."""
+    first = roots[0]
+    same_caller = [r for r in roots if r["src"] == first["src"] and r["cseq_num"] is not None]
+    if not same_caller:
+        return first
+    best = first
+    for r in same_caller:
+        if (r["cseq_num"] or 0) > (best["cseq_num"] or 0):
+            answered = _responses(rows, best["txn_id"])
+            if any(a["status_code"] in CHALLENGES for a in answered) or not answered:
+                best = r
+    return best
+
+
+def _responses(rows: list[dict], txn_id: str) -> list[dict]:
+    return [r for r in rows if not r["is_request"] and r["txn_id"] == txn_id and not r["is_retransmission"]]
+
+
+def _hung_up_by(bye: dict, first: dict) -> str:
+    """The BYE's From tag is the sender's own tag (RFC 3261 12.2.1.1)."""
+    return "caller" if bye["from_tag"] == first["from_tag"] else "callee"
+
+
+def _ms(ns: int) -> float:
+    return round(ns / 1e6, 3)
+
+
+def summarize_calls(sip: pl.DataFrame, capture_end_ns: int | None = None) -> list[dict]:
+    """sip_messages -> one summary dict per call group, in start order."""
+    return Correlation(sip, capture_end_ns).summaries()

@@ -1,0 +1,119 @@
+"""Legs and call groups: which Call-IDs are one call.
+
+Proxies keep the Call-ID (RFC 3261 16.6), so their hops never split a call. A B2BUA ends one
+dialog and starts another with a new Call-ID; the two legs are linked by:
+1. headers that carry the other leg's identity: X-CID / X-Call-ID (vendor, value = the other
+   Call-ID) and Session-ID (RFC 7989: both legs carry the same UUID), in the configured order;
+2. else a heuristic: a new INVITE leaves the host the first leg's INVITE entered, with the same
+   caller (and preferably callee) user, while the first leg is still being set up.
+Every link keeps its kind and the evidence that made it. A call group is a connected component
+of Call-IDs over these links; its id is a short stable hash of its sorted Call-IDs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import polars as pl
+
+from flowviz.sip.transactions import first_transmissions
+
+HEURISTIC_WINDOW_NS = 10_000_000_000  # a B2BUA places the B-leg within seconds of receiving the A-leg
+LINK_COLUMNS = {"call_id": pl.Utf8, "linked_call_id": pl.Utf8, "link_kind": pl.Utf8, "evidence": pl.Utf8}
+
+
+def call_group_id(call_ids: list[str]) -> str:
+    """10 hex chars of sha1 over the sorted Call-IDs: stable across runs, safe in URLs and file names."""
+    return hashlib.sha1("\n".join(sorted(call_ids)).encode()).hexdigest()[:10]
+
+
+def header_links(msgs: pl.DataFrame) -> pl.DataFrame:
+    """Links from leg headers: value naming another Call-ID, or a value two Call-IDs share."""
+    rows = msgs.filter(pl.col("leg_headers").list.len() > 0).select("call_id", "frame", "leg_headers").explode("leg_headers")
+    if rows.is_empty():
+        return pl.DataFrame(schema=LINK_COLUMNS)
+    rows = rows.select(
+        "call_id", "frame", name=pl.col("leg_headers").struct.field("name"),
+        value=pl.col("leg_headers").struct.field("value").str.split(";").list.first().str.strip_chars(),
+    ).unique(["call_id", "name", "value"], keep="first")
+    known = set(msgs["call_id"].drop_nulls().unique().to_list())
+    out = []
+    for r in rows.iter_rows(named=True):
+        if r["value"] in known and r["value"] != r["call_id"]:
+            out.append((r["call_id"], r["value"], f"header:{r['name']}", f"{r['name']}: {r['value']} in frame {r['frame']}"))
+    # Shared values (Session-ID UUIDs, or two legs quoting the same id): link every Call-ID to the first.
+    shared = rows.group_by("name", "value").agg(pl.col("call_id"), pl.col("frame")).filter(pl.col("call_id").list.len() > 1)
+    for r in shared.iter_rows(named=True):
+        first = r["call_id"][0]
+        for other, frame in zip(r["call_id"][1:], r["frame"][1:]):
+            out.append((other, first, f"header:{r['name']}", f"{r['name']}: {r['value']} in frames {r['frame'][0]} and {frame}"))
+    return pl.DataFrame(out, schema=LINK_COLUMNS, orient="row")
+
+
+def heuristic_links(msgs: pl.DataFrame, req_hops: pl.DataFrame, linked: set[str]) -> pl.DataFrame:
+    """B-leg INVITEs (Call-IDs not yet linked) matched to the A-leg whose INVITE entered their source host.
+
+    Required: the B-leg leaves the IP the A-leg INVITE went to, from another endpoint than the
+    A-leg caller, with the same caller user, while the A-leg still waits for its final response.
+    The callee user may differ (a PBX maps the dialled number to a registered user), but a pair
+    with the same callee wins over one without; then the nearest in time. One B-leg per A-leg.
+    """
+    sent = first_transmissions(msgs)
+    invites = sent.filter(pl.col("is_request") & (pl.col("method") == "INVITE") & pl.col("to_tag").is_null())
+    finals = sent.filter(~pl.col("is_request") & (pl.col("status_code") >= 200)).group_by("txn_id").agg(
+        a_final_ts=pl.col("ts_ns").min()
+    )
+    forwarded = req_hops["down_msg"].to_list()
+    roots = invites.filter(~pl.col("msg_id").is_in(forwarded)).sort("ts_ns").unique("call_id", keep="first")
+    entered = invites.join(finals, on="txn_id", how="left").select(
+        a_call_id="call_id", a_frame="frame", a_ts="ts_ns", a_final_ts="a_final_ts", host_ip="dst_ip",
+        a_src="src", a_from="from_user", a_to="to_user",
+    )
+    b_legs = roots.filter(~pl.col("call_id").is_in(list(linked))).select(
+        b_call_id="call_id", b_frame="frame", b_ts="ts_ns", host_ip="src_ip", b_src="src", b_dst="dst",
+        b_from="from_user", b_to="to_user",
+    )
+    pairs = b_legs.join(entered, on="host_ip").filter(
+        (pl.col("a_call_id") != pl.col("b_call_id"))
+        & (pl.col("b_src") != pl.col("a_src")) & (pl.col("b_dst") != pl.col("a_src"))
+        & (pl.col("b_ts") >= pl.col("a_ts")) & (pl.col("b_ts") - pl.col("a_ts") <= HEURISTIC_WINDOW_NS)
+        & (pl.col("a_final_ts").is_null() | (pl.col("b_ts") < pl.col("a_final_ts")))
+        & (pl.col("a_from") == pl.col("b_from"))
+    ).with_columns(same_callee=(pl.col("a_to") == pl.col("b_to")).fill_null(False), gap=pl.col("b_ts") - pl.col("a_ts"))
+    pairs = (
+        pairs.sort(["same_callee", "gap"], descending=[True, False])
+        .unique("b_call_id", keep="first")
+        .unique("a_call_id", keep="first")
+        .sort("b_ts")
+    )
+    out = []
+    for r in pairs.iter_rows(named=True):
+        callee = f"callee {r['a_to']!r}" if r["same_callee"] else f"callee {r['a_to']!r} -> {r['b_to']!r}"
+        evidence = (
+            f"same caller {r['a_from']!r}, {callee}; INVITE left {r['host_ip']} {r['gap'] / 1e6:.1f} ms after the "
+            f"A-leg INVITE reached it, before its final response (frames {r['a_frame']} -> {r['b_frame']})"
+        )
+        out.append((r["b_call_id"], r["a_call_id"], "heuristic", evidence))
+    return pl.DataFrame(out, schema=LINK_COLUMNS, orient="row")
+
+
+def call_groups(call_ids: list[str], links: pl.DataFrame) -> dict[str, list[str]]:
+    """Connected components: group id -> Call-IDs in first-seen order (the order of `call_ids`)."""
+    parent = {c: c for c in call_ids}
+    position = {c: i for i, c in enumerate(call_ids)}
+
+    def find(c: str) -> str:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    for a, b in zip(links["call_id"].to_list(), links["linked_call_id"].to_list()):
+        if a in parent and b in parent:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb, key=position.get)] = min(ra, rb, key=position.get)
+    members: dict[str, list[str]] = {}
+    for c in call_ids:
+        members.setdefault(find(c), []).append(c)
+    return {call_group_id(m): m for m in members.values()}

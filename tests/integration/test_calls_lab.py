@@ -1,0 +1,105 @@
+"""Calls rebuilt from the lab captures (sipp UA1 -> kamailio P1 -> kamailio P2 -> sipp UA2).
+
+Expected values come from the lab's construction (sample_pcaps/lab/expected.json, written from
+the sipp scenarios and proxy configs), never from flowviz output.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from flowviz.ingest import read_capture
+from flowviz.sip.calls import Correlation, summarize_calls
+
+LAB = Path(__file__).resolve().parents[2] / "sample_pcaps" / "lab"
+EXPECTED = json.loads((LAB / "expected.json").read_text())
+CAPTURES = EXPECTED["captures"]
+HOSTS = EXPECTED["hosts"]
+
+
+@pytest.fixture(scope="module")
+def calls():
+    return {name: summarize_calls(read_capture(LAB / name).sip_messages) for name in CAPTURES}
+
+
+@pytest.mark.parametrize("name", sorted(CAPTURES))
+def test_one_call_group_per_call_with_the_constructed_outcome(calls, name):
+    expected = CAPTURES[name]
+    got = calls[name]
+    assert len(got) == expected["calls"]
+    assert sorted(c for call in got for c in call["call_ids"]) == sorted(expected["call_ids"])
+    assert Counter(call["state"] for call in got) == Counter(expected["outcomes"])
+    assert Counter(str(call["final_status"]) for call in got) == Counter(expected["final_status_codes"])
+    for call in got:
+        assert call["hosts"] == expected["path"]  # the 4 addresses, in path order
+        assert call["host_roles"] == ["UA", "proxy", "proxy", "UA"]
+        assert call["retransmissions"] == 0  # loopback, no loss
+
+
+def test_per_call_message_counts(calls):
+    for name, expected in CAPTURES.items():
+        by_id = {call["call_ids"][0]: call for call in calls[name]}
+        for detail in expected["calls_detail"]:
+            assert by_id[detail["call_id"]]["messages"] == detail["sip_messages"], detail["call_id"]
+
+
+def test_reference_call_path_delays_and_timings(calls):
+    [call] = calls["reference_call.pcap"]
+    assert call["state"] == "completed" and call["final_status"] == 200
+    assert (call["from_user"], call["to_user"]) == ("ua1", "ua2")
+    # 3 links -> 3 per-hop delays (INVITE -> that hop's own 100 Trying), each far below the SRD:
+    # the 100s are hop-local, the SRD waits for the 180 that came from UA2 through both proxies.
+    assert len(call["hop_delays_ms"]) == 3
+    assert all(d is not None and 0 <= d < call["srd_ms"] for d in call["hop_delays_ms"])
+    # Construction: 180 at ~0 s, 200 after 1.0 s of ringing, BYE 10.5 s after the ACK.
+    assert 1000 <= call["setup_ms"] < 1200
+    assert call["srd_ms"] < 200
+    assert 10.4 < call["duration_s"] < 10.8
+    assert call["hung_up_by"] == "caller"
+
+
+def test_reference_call_forwarding_order(calls):
+    [call] = calls["reference_call.pcap"]
+    p1, p2 = HOSTS["P1"], HOSTS["P2"]
+    by_message: dict[str, list[str]] = {}
+    for f in call["forwarding"]:
+        by_message.setdefault(f["message"], []).append(f["proxy"])
+        assert f["ms"] >= 0
+    assert by_message["INVITE"] == [p1, p2]
+    assert by_message["180 (INVITE)"] == [p2, p1]  # responses return in reverse
+    assert by_message["200 (INVITE)"] == [p2, p1]
+    # ACK (of the 2xx) and BYE are new transactions routed through both proxies (Record-Route)
+    assert by_message["ACK"] == [p1, p2] and by_message["BYE"] == [p1, p2]
+    assert by_message["200 (BYE)"] == [p2, p1]
+    assert "100 (INVITE)" not in by_message
+
+
+def test_reference_call_transactions():
+    corr = Correlation(read_capture(LAB / "reference_call.pcap").sip_messages)
+    msgs = corr.messages
+    # 7 transactions per link (INVITE, ACK and BYE each their own) on 3 links; the 100s are per link
+    assert msgs.filter(msgs["cseq_method"] != "ACK")["txn_id"].n_unique() == 2 * 3
+    assert msgs.filter(msgs["cseq_method"] == "ACK")["txn_id"].n_unique() == 3
+    assert not msgs["is_retransmission"].any()
+
+
+def test_busy_and_cancel(calls):
+    [busy] = calls["busy_486.pcap"]
+    [cancel] = calls["cancel.pcap"]
+    assert (busy["state"], busy["final_status"], busy["srd_ms"]) == ("busy", 486, None)  # no 180 by construction
+    assert 150 < busy["failed_srd_ms"] < 400  # 486 0.2 s after the INVITE
+    assert (cancel["state"], cancel["final_status"]) == ("cancelled", 487)
+
+
+def test_burst_outcomes_follow_the_injection_rule(calls):
+    burst = CAPTURES["burst_100.pcap"]
+    # Call n is answered 486 when n % 10 == 0 (outcome_rule in expected.json)
+    busy_ids = {f"lab-burst-{n}@127.0.0.10" for n in range(1, burst["calls"] + 1) if n % 10 == 0}
+    for call in calls["burst_100.pcap"]:
+        [call_id] = call["call_ids"]
+        expected_state = "busy" if call_id in busy_ids else "completed"
+        assert call["state"] == expected_state, call_id

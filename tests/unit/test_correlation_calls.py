@@ -1,0 +1,104 @@
+"""Call groups, legs and states: built ladders, expected values from the ladder itself."""
+
+from __future__ import annotations
+
+import hashlib
+
+from test_correlation_kit import request, response, sip_frame
+
+from flowviz.sip.calls import summarize_calls
+
+UA1, B2B, UA2 = "10.0.0.1:5060", "10.0.0.5:5060", "10.0.0.9:5060"
+
+
+def _call(call_id: str, src: str, dst: str, t0: float, *, caller=("alice", "a1"), callee=("bob", None),
+          final=(200, "OK"), headers=(), bye: float | None = None, sent_by="10.0.0.1:5060") -> list:
+    inv = request("INVITE", call_id=call_id, cseq=1, vias=[(sent_by, f"z9hG4bK-{call_id}")], caller=caller,
+                  callee=callee, headers=headers)
+    tag = f"t-{call_id}"
+    ladder = [(t0, src, dst, inv), (t0 + 1, dst, src, response(100, "Trying", inv)),
+              (t0 + 50, dst, src, response(180, "Ringing", inv, to_tag=tag)),
+              (t0 + 1000, dst, src, response(final[0], final[1], inv, to_tag=tag))]
+    if final[0] < 300:
+        ladder.append((t0 + 1001, src, dst, request("ACK", call_id=call_id, cseq=1, caller=caller,
+                                                    callee=(callee[0], tag), vias=[(sent_by, f"z9hG4bK-ack-{call_id}")])))
+    if bye is not None:
+        b = request("BYE", call_id=call_id, cseq=2, caller=caller, callee=(callee[0], tag), vias=[(sent_by, f"z9hG4bK-bye-{call_id}")])
+        ladder += [(t0 + bye, src, dst, b), (t0 + bye + 2, dst, src, response(200, "OK", b))]
+    return ladder
+
+
+def test_call_group_id_is_10_hex_of_sha1_of_sorted_call_ids():
+    [call] = summarize_calls(sip_frame(_call("x@h", UA1, UA2, 0, bye=5000)))
+    assert call["call_group_id"] == hashlib.sha1(b"x@h").hexdigest()[:10]
+    assert call["state"] == "completed" and call["hung_up_by"] == "caller"
+    assert (call["srd_ms"], call["setup_ms"], call["duration_s"], call["disconnect_ms"]) == (50, 1000, 4.0, 2)
+
+
+def test_b2bua_legs_linked_by_x_cid_header():
+    a = _call("A-leg", UA1, B2B, 0, bye=5000)
+    b = _call("B-leg", B2B, UA2, 3, headers=("X-CID: A-leg",), bye=4990, sent_by="10.0.0.5:5060")
+    [call] = summarize_calls(sip_frame(sorted(a + b)))
+    assert call["call_ids"] == ["A-leg", "B-leg"]
+    assert call["call_group_id"] == hashlib.sha1(b"A-leg\nB-leg").hexdigest()[:10]
+    assert call["legs"][1]["link_kind"] == "header:X-CID"
+    assert "X-CID: A-leg" in call["legs"][1]["evidence"]
+    assert call["hosts"] == [UA1, B2B, UA2] and call["host_roles"] == ["UA", "B2BUA", "UA"]
+
+
+def test_b2bua_without_header_linked_by_heuristic_with_evidence():
+    a = _call("A2", UA1, B2B, 0, callee=("2302", None), bye=5000)
+    b = _call("B2", B2B, UA2, 4, callee=("bob", None), bye=4990, sent_by="10.0.0.5:5060")
+    other = _call("C2", "10.0.0.7:5060", UA2, 2000, caller=("carol", "c1"), sent_by="10.0.0.7:5060")  # not a leg
+    calls = summarize_calls(sip_frame(sorted(a + b + other)))
+    assert [c["call_ids"] for c in calls] == [["A2", "B2"], ["C2"]]
+    leg = calls[0]["legs"][1]
+    assert leg["link_kind"] == "heuristic"
+    assert "'alice'" in leg["evidence"] and "10.0.0.5" in leg["evidence"] and "4.0 ms" in leg["evidence"]
+
+
+def test_two_calls_from_the_same_caller_through_a_proxy_host_are_not_legs():
+    # Same users, but the second INVITE starts at the caller, not at the host the first entered.
+    calls = summarize_calls(sip_frame(sorted(_call("k1", UA1, B2B, 0) + _call("k2", UA1, B2B, 10))))
+    assert [c["call_ids"] for c in calls] == [["k1"], ["k2"]]
+
+
+def test_states_from_final_responses():
+    cases = {(486, "Busy Here"): "busy", (600, "Busy Everywhere"): "busy", (487, "Request Terminated"): "cancelled",
+             (302, "Moved Temporarily"): "diverted", (404, "Not Found"): "rejected", (200, "OK"): "in call"}
+    for final, state in cases.items():
+        [call] = summarize_calls(sip_frame(_call("s", UA1, UA2, 0, final=final)))
+        assert (call["state"], call["final_status"]) == (state, final[0]), final
+
+
+def test_reinvite_hold_does_not_change_the_call_outcome():
+    ladder = _call("h", UA1, UA2, 0, bye=9000)
+    hold = request("INVITE", call_id="h", cseq=3, vias=[("10.0.0.1:5060", "z9hG4bK-hold")], callee=("bob", "t-h"))
+    ladder += [(4000, UA1, UA2, hold), (4005, UA2, UA1, response(200, "OK", hold))]
+    [call] = summarize_calls(sip_frame(sorted(ladder, key=lambda m: m[0])))
+    assert call["state"] == "completed" and call["setup_ms"] == 1000 and call["duration_s"] == 8.0
+
+
+def test_register_challenge_then_success():
+    r1 = request("REGISTER", call_id="reg", cseq=1, vias=[("10.0.0.1:5060", "z9hG4bK-r1")], callee=("alice", None))
+    r2 = request("REGISTER", call_id="reg", cseq=2, vias=[("10.0.0.1:5060", "z9hG4bK-r2")], callee=("alice", None),
+                 headers=('Authorization: Digest username="alice"',))
+    ladder = [(0, UA1, B2B, r1), (3, B2B, UA1, response(401, "Unauthorized", r1, to_tag="r")),
+              (10, UA1, B2B, r2), (14, B2B, UA1, response(200, "OK", r2, to_tag="r"))]
+    [call] = summarize_calls(sip_frame(ladder))
+    assert (call["method"], call["state"], call["final_status"]) == ("REGISTER", "completed", 200)
+
+
+def test_capture_ending_mid_call_or_before_any_answer():
+    [answered] = summarize_calls(sip_frame(_call("m", UA1, UA2, 0)), capture_end_ns=None)
+    assert answered["state"] == "in call"
+    silent = request("INVITE", call_id="q", cseq=1, vias=[("10.0.0.1:5060", "z9hG4bK-q")])
+    options = request("OPTIONS", call_id="o", cseq=1, vias=[("10.0.0.3:5060", "z9hG4bK-o")])
+    lost, unanswered = summarize_calls(sip_frame([(0, UA1, UA2, silent), (40_000, "10.0.0.3:5060", UA2, options)]))
+    assert (lost["call_ids"], lost["state"]) == (["q"], "timed out")  # no answer and the capture went on past Timer B (32 s)
+
+
+def test_ipv6_and_tcp_hosts():
+    a, b = "[2001:db8::1]:5060", "[2001:db8::2]:5060"
+    [call] = summarize_calls(sip_frame(_call("v6", a, b, 0, sent_by="[2001:db8::1]:5060", bye=2000), transport="tcp"))
+    assert call["hosts"] == [a, b] and call["state"] == "completed"

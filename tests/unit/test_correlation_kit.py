@@ -1,0 +1,69 @@
+"""Builders for correlation tests: SIP messages written by hand, parsed into a sip_messages frame.
+
+Every scenario in the test_correlation_* files is a ladder typed out here message by message,
+so the expected values come from the ladder itself, never from flowviz output.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from flowviz.ingest.sip_text import parse_message
+from flowviz.schemas import SIP_MESSAGES
+
+T0_NS = 1_700_000_000_000_000_000
+
+
+def request(method: str, *, call_id: str, cseq: int, vias: list[tuple[str, str]], caller=("alice", "a1"),
+            callee=("bob", None), cseq_method: str | None = None, headers: tuple[str, ...] = (),
+            transport: str = "UDP") -> str:
+    """Request text. vias: (sent-by, branch) top first; caller/callee: (user, tag)."""
+    lines = [f"{method} sip:{callee[0]}@example.com SIP/2.0"]
+    lines += [f"Via: SIP/2.0/{transport} {sent_by};branch={branch}" for sent_by, branch in vias]
+    lines.append("Max-Forwards: 70")
+    lines.append(f"From: \"{caller[0].title()}\" <sip:{caller[0]}@example.com>;tag={caller[1]}")
+    lines.append(f"To: <sip:{callee[0]}@example.com>" + (f";tag={callee[1]}" if callee[1] else ""))
+    lines.append(f"Call-ID: {call_id}")
+    lines.append(f"CSeq: {cseq} {cseq_method or method}")
+    lines += list(headers)
+    lines.append("Content-Length: 0")
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+def response(code: int, reason: str, to_request: str, *, to_tag: str | None = None, pop_vias: int = 0,
+             headers: tuple[str, ...] = ()) -> str:
+    """Response to a request text: its Via/From/To/Call-ID/CSeq, To tag added, top `pop_vias` Vias removed."""
+    head = to_request.split("\r\n\r\n")[0].split("\r\n")[1:]
+    vias = [h for h in head if h.startswith("Via:")][pop_vias:]
+    others = [h for h in head if h.split(":")[0] in ("From", "Call-ID", "CSeq")]
+    to = next(h for h in head if h.startswith("To:"))
+    if to_tag and ";tag=" not in to:
+        to += f";tag={to_tag}"
+    lines = [f"SIP/2.0 {code} {reason}", *vias, *others, to, *headers, "Content-Length: 0"]
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+def forwarded(text: str, *, sent_by: str, branch: str) -> str:
+    """The copy a proxy sends on: its own Via pushed on top (RFC 3261 16.6 step 8)."""
+    start, rest = text.split("\r\n", 1)
+    return f"{start}\r\nVia: SIP/2.0/UDP {sent_by};branch={branch}\r\n{rest}"
+
+
+def sip_frame(ladder: list[tuple[float, str, str, str]], transport: str = "udp") -> pl.DataFrame:
+    """ladder: (time in ms, "ip:port" source, "ip:port" destination, message text), one per message."""
+    rows = []
+    for frame, (t_ms, src, dst, text) in enumerate(ladder, start=1):
+        row = parse_message(text)
+        src_ip, src_port = _split(src)
+        dst_ip, dst_port = _split(dst)
+        row.update(
+            frame=frame, frames=[frame], msg_index=0, ts_ns=T0_NS + int(round(t_ms * 1e6)), src_ip=src_ip,
+            dst_ip=dst_ip, src_port=src_port, dst_port=dst_port, transport=transport, icmp_quoted=False, raw=text,
+        )
+        rows.append(row)
+    return pl.DataFrame(rows, schema=SIP_MESSAGES)
+
+
+def _split(endpoint: str) -> tuple[str, int]:
+    host, _, port = endpoint.rpartition(":")
+    return host.strip("[]"), int(port)
