@@ -1,0 +1,1 @@
+"""Media: RTP streams, Wireshark-compatible statistics, codecs and the E-model MOS."""

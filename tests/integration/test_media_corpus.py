@@ -1,0 +1,104 @@
+"""Media statistics against Wireshark on the public corpus and the lab capture.
+
+For every stream of every `<capture>.rtp_streams.txt` reference (tshark -o rtp.heuristic_rtp:TRUE
+-q -z rtp,streams): Pkts, Lost, Min/Mean/Max Delta and Min/Mean/Max Jitter must equal tshark's
+printed values (3 decimals). Streams that knowingly differ are listed in KNOWN_DIFFERENCES below
+with the reason (and in docs/media.md); nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from flowviz.ingest import read_capture
+from flowviz.media.stats import stream_stats
+from flowviz.media.streams import sdp_payload_map
+from tests.conftest import SAMPLES, corpus_params, run_tshark
+from tests.integration.test_ingest_corpus import KNOWN_DIFFERENCES as INGEST_DIFFERENCES
+
+FULL_LINE = re.compile(
+    r"^\s*([\d.]+)\s+([\d.]+)\s+(\S+)\s+(\d+)\s+(\S+)\s+(\d+)\s+(0x[0-9A-Fa-f]+)\s+(.+?)\s+(\d+)\s+(-?\d+)\s+"
+    r"\((-?[\d.]+)%\)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s*(X?)\s*$"
+)
+METRICS = ["min_delta_ms", "mean_delta_ms", "max_delta_ms", "min_jitter_ms", "mean_jitter_ms", "max_jitter_ms"]
+
+# Streams whose statistics knowingly differ from tshark's, with the reason (also in docs/media.md).
+# Key: (capture, src_ip, src_port, dst_ip, dst_port, ssrc) -> reason.
+KNOWN_DIFFERENCES: dict[tuple, str] = {
+    **{key: f"packet count differs (ingest): {reason}" for key, (_, reason) in INGEST_DIFFERENCES.items()},
+}
+
+
+def parse_streams(text: str) -> list[dict]:
+    streams = []
+    for line in text.splitlines():
+        m = FULL_LINE.match(line)
+        if m:
+            streams.append({
+                "src_ip": m[3], "src_port": int(m[4]), "dst_ip": m[5], "dst_port": int(m[6]), "ssrc": int(m[7], 16),
+                "payload": m[8], "packets": int(m[9]), "lost": int(m[10]),
+                **{name: m[12 + i] for i, name in enumerate(METRICS)}, "problem": m[18] == "X",
+            })
+    return streams
+
+
+def our_streams(path: Path) -> dict[tuple, dict]:
+    cap = read_capture(path, use_cache=False)
+    stats = stream_stats(cap.rtp_packets, t0_ns=cap.info["first_ts_ns"], payload_map=sdp_payload_map(cap.sip_messages))
+    return {tuple(r[k] for k in ("src_ip", "src_port", "dst_ip", "dst_port", "ssrc")): r
+            for r in stats.iter_rows(named=True)}
+
+
+def compare(name: str, expected: list[dict], ours: dict[tuple, dict]) -> list[str]:
+    mismatches = []
+    for s in expected:
+        key = (s["src_ip"], s["src_port"], s["dst_ip"], s["dst_port"], s["ssrc"])
+        if (name, *key) in KNOWN_DIFFERENCES:
+            continue  # listed with its reason above
+        got = ours.get(key)
+        if got is None:
+            mismatches.append(f"{key}: stream not found by flowviz")
+            continue
+        diffs = [f"packets {s['packets']} vs {got['packets']}"] if s["packets"] != got["packets"] else []
+        if s["lost"] != got["lost"]:
+            diffs.append(f"lost {s['lost']} vs {got['lost']}")
+        diffs += [f"{m} {s[m]} vs {got[m]:.3f}" for m in METRICS if f"{got[m]:.3f}" != s[m]]
+        if diffs:
+            mismatches.append(f"{key} ({s['payload']}): tshark vs flowviz: " + ", ".join(diffs))
+    return mismatches
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("path", corpus_params())
+def test_stream_statistics_equal_tshark(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWVIZ_CACHE_DIR", str(tmp_path))
+    expected = parse_streams(path.with_name(path.name + ".rtp_streams.txt").read_text())
+    mismatches = compare(path.name, expected, our_streams(path))
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_known_differences_are_in_the_corpus():
+    """Every listed difference names a stream that exists in its reference file (no stale entries)."""
+    from tests.conftest import corpus_files
+
+    files = {p.name: p for p in corpus_files()}
+    if not files:
+        pytest.skip("../shared/pcaps is absent (public corpus)")
+    for name, *key in KNOWN_DIFFERENCES:
+        streams = parse_streams(files[name].with_name(name + ".rtp_streams.txt").read_text())
+        assert any((s["src_ip"], s["src_port"], s["dst_ip"], s["dst_port"], s["ssrc"]) == tuple(key) for s in streams)
+
+
+@pytest.mark.parametrize("name", ["reference_call.pcap"])
+def test_lab_capture_statistics_equal_tshark(name, tshark, tmp_path, monkeypatch):
+    path = SAMPLES / "lab" / name
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    monkeypatch.setenv("FLOWVIZ_CACHE_DIR", str(tmp_path))
+    expected = parse_streams(run_tshark("-r", str(path), "-o", "rtp.heuristic_rtp:TRUE", "-q", "-z", "rtp,streams"))
+    assert len(expected) == 2
+    mismatches = compare(name, expected, our_streams(path))
+    assert not mismatches, "\n".join(mismatches)
