@@ -9,7 +9,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from flowviz.schemas import SCHEMA_VERSION
@@ -25,9 +24,13 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def key_for(buf: np.ndarray, settings: Settings) -> str:
-    digest = hashlib.sha256(memoryview(buf)).hexdigest()[:32]
-    return f"{digest}-{settings.fingerprint()}-v{SCHEMA_VERSION}"
+def key_for(path: Path, settings: Settings) -> str:
+    """Content hash of the file (read in chunks), settings fingerprint and schema version."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 << 20):
+            digest.update(chunk)
+    return f"{digest.hexdigest()[:32]}-{settings.fingerprint()}-v{SCHEMA_VERSION}"
 
 
 def load(key: str):

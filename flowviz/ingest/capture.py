@@ -10,11 +10,10 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from flowviz.ingest import cache
-from flowviz.ingest.capture_file import read_records
-from flowviz.ingest.rtp_decode import decode_rtcp, decode_rtp, udp_rtp_like
+from flowviz.ingest import cache, kernel
+from flowviz.ingest.capture_file import Packets, read_packets
+from flowviz.ingest.rtp_decode import decode_rtcp, decode_rtp
 from flowviz.ingest.sip_decode import TsharkJob, select_candidates
-from flowviz.ingest.triage import build_index
 from flowviz.settings import Settings
 
 Progress = Callable[[str, float], None]  # (stage, fraction done 0..1)
@@ -42,29 +41,27 @@ def read_capture(
     report = progress or (lambda stage, done: None)
     started = time.perf_counter()
     report("reading file", 0.0)
-    records = read_records(path, settings)
-    key = cache.key_for(records.buf, settings) if use_cache else None
+    key = cache.key_for(path, settings) if use_cache else None
     if key and (hit := cache.load(key)):
         sip, rtp, rtcp, info = hit
         info = dict(info, from_cache=True, decode_seconds=round(time.perf_counter() - started, 3))
         return Capture(path, sip, rtp, rtcp, info)
 
-    report("indexing packets", 0.2)
-    index = build_index(records)
-    report("decoding SIP", 0.4)
-    candidates = select_candidates(index, settings)
-    job = TsharkJob(index, candidates, settings)  # tshark runs in the background...
-    exclude = candidates.packet_rows
-    rtp_rows, rtcp_rows = udp_rtp_like(index, exclude)  # ...while numpy reads RTP headers
-    rtcp = decode_rtcp(index, rtcp_rows)
-    sip = job.result()
-    report("decoding RTP", 0.8)
-    rtp = decode_rtp(index, rtp_rows, sdp_endpoints(sip), settings.rtp_min_packets)
-
-    info = _info(path, records, index, sip, rtp, rtcp, candidates)
+    packets = read_packets(path, settings)
+    try:
+        report("decoding SIP", 0.5)
+        candidates = select_candidates(packets, settings)
+        job = TsharkJob(packets, candidates, settings)  # tshark runs in the background...
+        rtcp = decode_rtcp(packets, candidates.packet_rows)  # ...while RTCP is read
+        sip = job.result()
+        report("decoding RTP", 0.8)
+        rtp = decode_rtp(packets, candidates.packet_rows, sdp_endpoints(sip), settings.rtp_min_packets)
+        info = _info(path, packets, sip, rtp, rtcp, candidates)
+    finally:
+        packets.close()
     if sip.is_empty():
         info["warnings"].append(
-            f"{path}: no SIP message found in {records.count} packets; if SIP uses an unusual port "
+            f"{path}: no SIP message found in {packets.count} packets; if SIP uses an unusual port "
             "and is not recognised by content (TLS, compressed), name the port with --sip-port"
         )
     info["decode_seconds"] = round(time.perf_counter() - started, 3)
@@ -87,15 +84,37 @@ def sdp_endpoints(sip: pl.DataFrame) -> set[tuple[str, int]]:
     return set(zip(media["connection"].to_list(), media["port"].to_list()))
 
 
-def _info(path, records, index, sip, rtp, rtcp, candidates) -> dict:
-    ts = records.ts_ns
-    link_types = dict(zip(*[a.tolist() for a in np.unique(records.link_type, return_counts=True)]))
+SKIP_REASONS = {kernel.SKIP_LINK: "unsupported link type", kernel.SKIP_TRUNCATED: "truncated headers",
+                kernel.SKIP_DEEP: "nested too deep"}
+
+
+def _skipped(packets: Packets) -> dict[str, int]:
+    """Packets the kernel could not place, counted by reason."""
+    t = packets.table
+    out: dict[str, int] = {}
+    for code, name in SKIP_REASONS.items():
+        sel = t["skip"] == code
+        if code == kernel.SKIP_LINK:
+            for lt, c in zip(*np.unique(t["link_type"][sel], return_counts=True)):
+                out[f"{name} {lt}"] = int(c)
+        elif sel.any():
+            out[name] = int(sel.sum())
+    not_ip = t["ethertype"][t["skip"] == kernel.SKIP_NOT_IP]
+    for et, c in zip(*np.unique(not_ip, return_counts=True)):
+        out["not IP (802.3 LLC frame)" if et < 0x600 else f"not IP (ethertype 0x{et:04x})"] = \
+            out.get("not IP (802.3 LLC frame)" if et < 0x600 else f"not IP (ethertype 0x{et:04x})", 0) + int(c)
+    return out
+
+
+def _info(path, packets: Packets, sip, rtp, rtcp, candidates) -> dict:
+    ts = packets.ts_ns
+    link_types = dict(zip(*[a.tolist() for a in np.unique(packets.table["link_type"], return_counts=True)]))
     streams = rtp.select(["src_ip", "src_port", "dst_ip", "dst_port", "ssrc"]).n_unique() if len(rtp) else 0
     return {
         "file": str(path),
         "file_bytes": path.stat().st_size,
-        "file_format": records.file_format,
-        "packets": records.count,
+        "file_format": packets.file_format,
+        "packets": packets.count,
         "first_ts_ns": int(ts.min()) if len(ts) else None,
         "last_ts_ns": int(ts.max()) if len(ts) else None,
         "duration_s": round((int(ts.max()) - int(ts.min())) / 1e9, 6) if len(ts) else 0.0,
@@ -105,7 +124,7 @@ def _info(path, records, index, sip, rtp, rtcp, candidates) -> dict:
         "rtp_packets": len(rtp),
         "rtp_streams": streams,
         "rtcp_reports": len(rtcp),
-        "skipped": dict(index.skipped),
-        "warnings": list(records.warnings),
+        "skipped": _skipped(packets),
+        "warnings": list(packets.warnings),
         "from_cache": False,
     }

@@ -1,103 +1,143 @@
-"""Capture files: open pcap/pcapng (optionally gzipped) and locate every packet record.
+"""Capture files: read pcap/pcapng (gzip, or any format editcap converts) into a table of decoded packets.
 
-The record walk is the only per-packet Python loop in ingest: it does nothing but
-follow length fields, so it runs at several million records per second. Every
-field after that is gathered with numpy over the whole file at once.
+The file is read in fixed-size chunks, so memory holds one chunk of bytes plus one
+compact row per packet (kernel.PACKET), never the whole file. Bytes of the few
+packets needed later (SIP candidates) are read again by offset.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import struct
 import subprocess
 import tempfile
-from array import array
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from flowviz.errors import CaptureError, ToolMissingError
+from flowviz.ingest import kernel
 from flowviz.settings import Settings
 
 PCAP_MAGICS = {
-    b"\xd4\xc3\xb2\xa1": ("<", 1000),  # little-endian, microseconds
-    b"\xa1\xb2\xc3\xd4": (">", 1000),  # big-endian, microseconds
-    b"\x4d\x3c\xb2\xa1": ("<", 1),  # little-endian, nanoseconds
-    b"\xa1\xb2\x3c\x4d": (">", 1),  # big-endian, nanoseconds
+    b"\xd4\xc3\xb2\xa1": (False, 1000),  # (big endian, ns per fraction unit): little-endian, microseconds
+    b"\xa1\xb2\xc3\xd4": (True, 1000),
+    b"\x4d\x3c\xb2\xa1": (False, 1),  # nanoseconds
+    b"\xa1\xb2\x3c\x4d": (True, 1),
 }
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 GZIP_MAGIC = b"\x1f\x8b"
+CHUNK_BYTES = 8 << 20
 
 
 @dataclass
-class Records:
-    """Where each packet's bytes are in `buf`, and when it was captured."""
+class Packets:
+    """Every packet of a capture as one kernel.PACKET row, plus where to read its bytes again."""
 
-    buf: np.ndarray  # the whole (decompressed) file as uint8
-    data_off: np.ndarray  # int64: offset of the packet's first byte in buf
-    caplen: np.ndarray  # int64: bytes captured
-    orig_len: np.ndarray  # int64: bytes on the wire
-    ts_ns: np.ndarray  # int64: capture time, ns since the Unix epoch
-    link_type: np.ndarray  # uint16: LINKTYPE_* of the packet's interface
-    iface: np.ndarray  # uint16: interface index (0 for pcap)
-    file_format: str  # "pcap", "pcap-ns", "pcapng", or "<format> (converted)"
+    table: np.ndarray  # kernel.PACKET rows in capture order
+    ts_ns: np.ndarray  # int64 capture time, ns since the Unix epoch
+    plain_path: Path  # the pcap/pcapng the offsets point into (a temporary copy for gzip/converted input)
+    file_format: str
     warnings: list[str] = field(default_factory=list)
     unknown_blocks: int = 0
+    _tmp: tempfile.TemporaryDirectory | None = None
 
     @property
     def count(self) -> int:
-        return len(self.data_off)
+        return len(self.table)
+
+    def read_bytes(self, rows: np.ndarray) -> list[bytes]:
+        """The captured bytes of the given packets (0-based rows), read from the file by offset."""
+        offsets = self.table["file_off"][rows].tolist()
+        lengths = self.table["caplen"][rows].tolist()
+        with open(self.plain_path, "rb") as f:
+            fd = f.fileno()
+            return [os.pread(fd, n, off) for off, n in zip(offsets, lengths)]
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
 
-def read_records(path: str | os.PathLike, settings: Settings) -> Records:
-    """Read a capture file into memory and locate its records."""
+def read_packets(path: str | os.PathLike, settings: Settings) -> Packets:
     path = Path(path)
     if not path.exists():
         raise CaptureError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise CaptureError(f"{path} is a folder; give a capture file (.pcap, .pcapng, .gz)")
-    data = path.read_bytes()
-    if not data:
+    size = path.stat().st_size
+    if size == 0:
         raise CaptureError(f"{path} is empty (0 bytes); it is not a capture, record one again")
-    if data[:2] == GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise CaptureError(f"{path}: the gzip file is damaged ({exc}); decompress it by hand to check") from None
-    magic = data[:4]
-    if magic in PCAP_MAGICS:
-        return _walk_pcap(data, path, settings)
-    if magic == PCAPNG_SHB:
-        return _walk_pcapng(data, path, settings)
-    return _convert_and_read(path, data, settings)
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    tmp = None
+    plain, fmt_note = path, ""
+    if magic[:2] == GZIP_MAGIC:
+        tmp = tempfile.TemporaryDirectory(prefix="flowviz-")
+        plain = _gunzip(path, Path(tmp.name) / "capture")
+        with open(plain, "rb") as f:
+            magic = f.read(4)
+        fmt_note = " (gzip)"
+    if magic not in PCAP_MAGICS and magic != PCAPNG_SHB or _big_endian_pcapng(plain, magic):
+        tmp = tmp or tempfile.TemporaryDirectory(prefix="flowviz-")
+        plain, original = _convert(plain, Path(tmp.name), settings, path)
+        fmt_note = f" ({original}, converted to pcapng)"
+        magic = PCAPNG_SHB
+    try:
+        if magic in PCAP_MAGICS:
+            packets = _read_pcap(plain, path, settings)
+        else:
+            packets = _read_pcapng(plain, path, settings)
+    except BaseException:
+        if tmp:
+            tmp.cleanup()
+        raise
+    packets.file_format += fmt_note
+    packets._tmp = tmp
+    return packets
 
 
-def _convert_and_read(path: Path, data: bytes, settings: Settings) -> Records:
-    """A format tshark knows but we do not (NetMon, ERF, snoop...): let editcap write pcapng."""
+def _gunzip(path: Path, target: Path) -> Path:
+    try:
+        with gzip.open(path, "rb") as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, CHUNK_BYTES)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise CaptureError(f"{path}: the gzip file is damaged ({exc}); decompress it by hand to check") from None
+    if target.stat().st_size == 0:
+        raise CaptureError(f"{path}: the gzip file holds nothing; it is not a capture")
+    return target
+
+
+def _big_endian_pcapng(path: Path, magic: bytes) -> bool:
+    if magic != PCAPNG_SHB:
+        return False
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return head[8:12] == b"\x1a\x2b\x3c\x4d"
+
+
+def _convert(path: Path, folder: Path, settings: Settings, shown: Path) -> tuple[Path, str]:
+    """A format tshark knows but the kernel does not (NetMon, big-endian pcapng...): editcap writes pcapng."""
     editcap = settings.editcap()
     if not editcap:
         raise ToolMissingError(
-            f"{path} is not pcap/pcapng and editcap (package tshark) is missing to convert it; "
+            f"{shown} is not pcap/pcapng and editcap (package tshark) is missing to convert it; "
             "install it with: apt-get install tshark"
         )
-    with tempfile.TemporaryDirectory(prefix="flowviz-") as tmp:
-        src = Path(tmp) / "input"
-        src.write_bytes(data)
-        out = Path(tmp) / "converted.pcapng"
-        result = subprocess.run(
-            [editcap, "-F", "pcapng", str(src), str(out)], capture_output=True, text=True, timeout=600
+    out = folder / "converted.pcapng"
+    result = subprocess.run([editcap, "-F", "pcapng", str(path), str(out)], capture_output=True, text=True,
+                            timeout=3600)
+    if result.returncode != 0 or not out.exists() or out.stat().st_size == 0:
+        raise CaptureError(
+            f"{shown} is not a capture file (not pcap, pcapng or another format tshark reads); "
+            "check that you picked the right file"
         )
-        if result.returncode != 0 or not out.exists() or out.stat().st_size == 0:
-            raise CaptureError(
-                f"{path} is not a capture file (not pcap, pcapng or another format tshark reads); "
-                "check that you picked the right file"
-            )
-        fmt = _capinfos_format(src) or "unknown format"
-        records = _walk_pcapng(out.read_bytes(), path, settings)
-    records.file_format = f"{fmt} (converted to pcapng)"
-    return records
+    return out, _capinfos_format(path) or "another format"
 
 
 def _capinfos_format(path: Path) -> str:
@@ -111,210 +151,224 @@ def _capinfos_format(path: Path) -> str:
     return ""
 
 
-def _walk_pcap(data: bytes, path: Path, settings: Settings) -> Records:
-    if len(data) < 24:
-        raise CaptureError(f"{path}: the pcap header is cut short ({len(data)} bytes); the file is damaged")
-    endian, ns_per_unit = PCAP_MAGICS[data[:4]]
-    link_type = struct.unpack_from(endian + "I", data, 20)[0] & 0xFFFF
-    offsets, warning = _walk_pcap_records(data, endian, settings.max_record_bytes)
-    buf = np.frombuffer(data, dtype=np.uint8)
-    hdr = offsets
-    if endian == "<":
-        sec = _u32le(buf, hdr)
-        frac = _u32le(buf, hdr + 4)
-        caplen = _u32le(buf, hdr + 8)
-        orig = _u32le(buf, hdr + 12)
-    else:
-        sec = _u32be(buf, hdr)
-        frac = _u32be(buf, hdr + 4)
-        caplen = _u32be(buf, hdr + 8)
-        orig = _u32be(buf, hdr + 12)
-    ts_ns = sec.astype(np.int64) * 1_000_000_000 + frac.astype(np.int64) * ns_per_unit
-    n = len(offsets)
-    records = Records(
-        buf=buf,
-        data_off=hdr + 16,
-        caplen=caplen.astype(np.int64),
-        orig_len=orig.astype(np.int64),
-        ts_ns=ts_ns,
-        link_type=np.full(n, link_type, dtype=np.uint16),
-        iface=np.zeros(n, dtype=np.uint16),
-        file_format="pcap" if ns_per_unit == 1000 else "pcap-ns",
-    )
-    if warning:
-        records.warnings.append(f"{path}: {warning}; {n} packets before it were read")
-    return records
+class _Chunks:
+    """A sliding window over the file: `buf[0:filled]` holds the bytes from file offset `base`."""
+
+    def __init__(self, path: Path, start: int):
+        self.f = open(path, "rb")
+        self.f.seek(start)
+        self.buf = np.empty(CHUNK_BYTES, dtype=np.uint8)
+        self.base = start
+        self.filled = 0
+        self.eof = False
+
+    def consume(self, n: int) -> None:
+        """Drop the first n bytes and read more behind what is left."""
+        rest = self.filled - n
+        if rest and n:
+            self.buf[:rest] = self.buf[n : self.filled]
+        self.base += n
+        self.filled = rest
+        self.fill()
+
+    def fill(self) -> None:
+        while not self.eof and self.filled < len(self.buf):
+            got = self.f.readinto(memoryview(self.buf)[self.filled :])
+            if not got:
+                self.eof = True
+            self.filled += got or 0
+
+    def ensure(self, n: int) -> bool:
+        """Make the first n bytes available (growing the window for a big block); False at end of file."""
+        if n > len(self.buf):
+            self.buf = np.concatenate([self.buf, np.empty(n - len(self.buf), dtype=np.uint8)])
+            self.fill()
+        return self.filled >= n
+
+    def close(self) -> None:
+        self.f.close()
 
 
-def _walk_pcap_records(data: bytes, endian: str, max_record: int) -> tuple[np.ndarray, str]:
-    """Offsets of every whole record header; stops at a cut or an impossible length."""
-    offsets = array("q")
-    append = offsets.append
-    unpack = struct.Struct(endian + "I").unpack_from
-    off, end = 24, len(data)
+class _Table:
+    """A growing array of kernel.PACKET rows."""
+
+    def __init__(self, estimate: int):
+        self.rows = np.zeros(max(1024, estimate), dtype=kernel.PACKET)
+        self.k = 0
+
+    def grow(self) -> None:
+        bigger = np.zeros(len(self.rows) * 3 // 2 + 1024, dtype=kernel.PACKET)
+        bigger[: self.k] = self.rows[: self.k]
+        self.rows = bigger
+
+    def done(self) -> np.ndarray:
+        return self.rows[: self.k].copy() if self.k < len(self.rows) * 0.9 else self.rows[: self.k]
+
+
+def _read_pcap(plain: Path, shown: Path, settings: Settings) -> Packets:
+    size = plain.stat().st_size
+    with open(plain, "rb") as f:
+        header = f.read(24)
+    if len(header) < 24:
+        raise CaptureError(f"{shown}: the pcap header is cut short ({len(header)} bytes); the file is damaged")
+    big, ns_per_unit = PCAP_MAGICS[header[:4]]
+    link_type = struct.unpack_from(">I" if big else "<I", header, 20)[0] & 0xFFFF
+    chunks = _Chunks(plain, 24)
+    table = _Table(size // 200)
     warning = ""
-    while off + 16 <= end:
-        caplen = unpack(data, off + 8)[0]
-        if caplen > max_record:
-            warning = f"record {len(offsets) + 1} at byte {off} has an impossible length ({caplen} bytes)"
-            break
-        nxt = off + 16 + caplen
-        if nxt > end:
-            warning = f"the file is cut in the middle of record {len(offsets) + 1} (byte {off})"
-            break
-        append(off)
-        off = nxt
-    else:
-        if off != end:
-            warning = f"the file is cut in the middle of a record header (byte {off})"
-    return np.frombuffer(offsets, dtype=np.int64).copy(), warning
+    try:
+        chunks.fill()
+        while True:
+            used, table.k, status = kernel.walk_pcap(
+                chunks.buf, chunks.filled, chunks.base, big, ns_per_unit, link_type, settings.max_record_bytes,
+                table.rows, table.k,
+            )
+            if status == kernel.OUT_FULL:
+                chunks.consume(used)
+                table.grow()
+            elif status == kernel.BAD_LENGTH:
+                warning = f"record {table.k + 1} at byte {chunks.base + used} has an impossible length"
+                break
+            elif chunks.eof and used == 0:
+                if chunks.filled:
+                    warning = f"the file is cut in the middle of record {table.k + 1} (byte {chunks.base})"
+                break
+            else:
+                chunks.consume(used)
+    finally:
+        chunks.close()
+    rows = table.done()
+    packets = Packets(rows, rows["ts_raw"].astype(np.int64), plain, "pcap" if ns_per_unit == 1000 else "pcap-ns")
+    if warning:
+        packets.warnings.append(f"{shown}: {warning}; {len(rows)} packets before it were read")
+    return packets
 
 
-# pcapng block types
-_SHB, _IDB, _PB, _SPB, _EPB = 0x0A0D0D0A, 1, 2, 3, 6
-
-
-def _walk_pcapng(data: bytes, path: Path, settings: Settings) -> Records:
-    """Walk pcapng blocks: EPBs are gathered vectorized, rare SPB/PB blocks one by one."""
-    end = len(data)
-    off = 0
-    endian = "<"
-    u32 = struct.Struct("<I").unpack_from
-    interfaces: list[tuple[int, int, int, int]] = []  # (link_type, snaplen, tsresol code, tsoffset s)
-    section_base = 0  # interface index of the current section's first interface
-    epb = array("q")
-    epb_section = array("q")
-    slow: list[tuple[int, int, int, int, int]] = []  # (data_off, caplen, orig_len, iface, ts_ns)
+def _read_pcapng(plain: Path, shown: Path, settings: Settings) -> Packets:
+    size = plain.stat().st_size
+    chunks = _Chunks(plain, 0)
+    table = _Table(size // 200)
+    interfaces: list[tuple[int, int, int]] = []  # (link type, tsresol code, tsoffset seconds)
+    section_base = 0
     unknown = 0
     warning = ""
     max_block = settings.max_record_bytes + 1024
-    while off + 12 <= end:
-        btype = u32(data, off)[0]
-        if btype == _SHB:
-            bom = data[off + 8 : off + 12]
-            endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
-            u32 = struct.Struct(endian + "I").unpack_from
-            section_base = len(interfaces)
-        blen = u32(data, off + 4)[0]
-        if blen < 12 or blen % 4 or (blen > max_block and btype != _SHB):
-            warning = f"block at byte {off} has an impossible length ({blen} bytes)"
-            break
-        if off + blen > end:
-            warning = f"the file is cut in the middle of a block (byte {off})"
-            break
-        if btype == _EPB:
-            epb.append(off)
-            epb_section.append(section_base)
-        elif btype == _IDB:
-            interfaces.append(_parse_idb(data, off, blen, endian))
-        elif btype in (_SPB, _PB):
-            slow.append(_parse_old_block(data, off, btype, endian, interfaces, section_base))
-        elif btype != _SHB:
-            unknown += 1
-        off += blen
-    if endian == ">" and epb:
-        raise CaptureError(f"{path}: big-endian pcapng is not supported yet; convert it with editcap -F pcapng")
-    buf = np.frombuffer(data, dtype=np.uint8)
-    blocks = np.frombuffer(epb, dtype=np.int64).copy()
-    iface = _u32le(buf, blocks + 8).astype(np.int64) + np.frombuffer(epb_section, dtype=np.int64)
-    ts_units = (_u32le(buf, blocks + 12).astype(np.uint64) << np.uint64(32)) | _u32le(buf, blocks + 16).astype(
-        np.uint64
-    )
-    caplen = _u32le(buf, blocks + 20).astype(np.int64)
-    orig = _u32le(buf, blocks + 24).astype(np.int64)
-    data_off = blocks + 28
-    if len(interfaces) == 0 and (len(blocks) or slow):
-        raise CaptureError(f"{path}: packets come before any interface description; the pcapng file is damaged")
-    if len(blocks) and iface.max() >= len(interfaces):
-        raise CaptureError(f"{path}: a packet names an interface that was never described; the file is damaged")
-    link = np.array([i[0] for i in interfaces] or [0], dtype=np.uint16)
-    ts_ns = np.zeros(len(blocks), dtype=np.int64)
-    for idx, (_lt, _snap, resol, tsoffset) in enumerate(interfaces):
-        sel = iface == idx
-        if sel.any():
-            ts_ns[sel] = _units_to_ns(ts_units[sel], resol) + tsoffset * 1_000_000_000
-    caplen = np.minimum(caplen, np.maximum(0, (_u32le(buf, blocks + 4).astype(np.int64) - 32)))
-    if slow:
-        extra = np.array(slow, dtype=np.int64)
-        data_off = np.concatenate([data_off, extra[:, 0]])
-        caplen = np.concatenate([caplen, extra[:, 1]])
-        orig = np.concatenate([orig, extra[:, 2]])
-        iface = np.concatenate([iface, extra[:, 3]])
-        ts_ns = np.concatenate([ts_ns, extra[:, 4]])
-        order = np.argsort(data_off, kind="stable")
-        data_off, caplen, orig, iface, ts_ns = (a[order] for a in (data_off, caplen, orig, iface, ts_ns))
-    records = Records(
-        buf=buf,
-        data_off=data_off,
-        caplen=caplen,
-        orig_len=orig,
-        ts_ns=ts_ns,
-        link_type=link[iface] if len(iface) else np.zeros(0, dtype=np.uint16),
-        iface=iface.astype(np.uint16),
-        file_format="pcapng",
-        unknown_blocks=unknown,
-    )
+    try:
+        chunks.fill()
+        while True:
+            links = np.array([i[0] for i in interfaces[section_base:]] or [0], dtype=np.int64)
+            if section_base == len(interfaces):
+                links = links[:0]
+            used, k, status = kernel.walk_pcapng(chunks.buf, chunks.filled, chunks.base, links, max_block,
+                                                 table.rows, table.k)
+            table.rows["iface"][table.k : k] += section_base
+            table.k = k
+            chunks.consume(used)
+            if status == kernel.OUT_FULL:
+                table.grow()
+                continue
+            if status == kernel.BAD_LENGTH:
+                warning = f"block at byte {chunks.base} has an impossible length or interface"
+                break
+            if status == kernel.NEED_MORE and chunks.eof:
+                if chunks.filled:
+                    warning = f"the file is cut in the middle of a block (byte {chunks.base})"
+                break
+            if status == kernel.NEED_MORE:
+                if not chunks.ensure(chunks.filled + 1):
+                    continue
+                continue
+            # another block type: read it here
+            if not chunks.ensure(12):
+                warning = f"the file is cut in the middle of a block (byte {chunks.base})"
+                break
+            btype, blen = struct.unpack_from("<II", chunks.buf, 0)
+            if btype == 0x0A0D0D0A:
+                section_base = len(interfaces)
+            if blen < 12 or blen % 4 or (blen > max_block and btype != 0x0A0D0D0A):
+                warning = f"block at byte {chunks.base} has an impossible length ({blen} bytes)"
+                break
+            if not chunks.ensure(blen):
+                warning = f"the file is cut in the middle of a block (byte {chunks.base})"
+                break
+            block = chunks.buf[:blen].tobytes()
+            if btype == 1:
+                interfaces.append(_parse_idb(block))
+            elif btype in (2, 3):
+                if table.k >= len(table.rows):
+                    table.grow()
+                _decode_old_block(block, btype, chunks.base, interfaces, section_base, table)
+            elif btype != 0x0A0D0D0A:
+                unknown += 1
+            chunks.consume(blen)
+    finally:
+        chunks.close()
+    rows = table.done()
+    if len(rows) and not interfaces:
+        raise CaptureError(f"{shown}: packets come before any interface description; the pcapng file is damaged")
+    packets = Packets(rows, _timestamps(rows, interfaces), plain, "pcapng", unknown_blocks=unknown)
     if warning:
-        records.warnings.append(f"{path}: {warning}; {records.count} packets before it were read")
+        packets.warnings.append(f"{shown}: {warning}; {len(rows)} packets before it were read")
     if unknown:
-        records.warnings.append(f"{path}: skipped {unknown} pcapng blocks of types flowviz does not use")
-    return records
+        packets.warnings.append(f"{shown}: skipped {unknown} pcapng blocks of types flowviz does not use")
+    return packets
 
 
-def _parse_idb(data: bytes, off: int, blen: int, endian: str) -> tuple[int, int, int, int]:
-    link_type, _res, snaplen = struct.unpack_from(endian + "HHI", data, off + 8)
+def _parse_idb(block: bytes) -> tuple[int, int, int]:
+    link_type = struct.unpack_from("<H", block, 8)[0]
     resol, tsoffset = 6, 0
-    pos, stop = off + 16, off + blen - 4
+    pos, stop = 16, len(block) - 4
     while pos + 4 <= stop:
-        code, length = struct.unpack_from(endian + "HH", data, pos)
+        code, length = struct.unpack_from("<HH", block, pos)
         if code == 0:
             break
         if code == 9 and length >= 1:
-            resol = data[pos + 4]
+            resol = block[pos + 4]
         elif code == 14 and length == 8:
-            tsoffset = struct.unpack_from(endian + "q", data, pos + 4)[0]
+            tsoffset = struct.unpack_from("<q", block, pos + 4)[0]
         pos += 4 + ((length + 3) & ~3)
-    return link_type, snaplen, resol, tsoffset
+    return link_type, resol, tsoffset
 
 
-def _parse_old_block(data, off, btype, endian, interfaces, section_base):
-    if btype == _SPB:  # Simple Packet Block: interface 0 of the section, no timestamp
-        orig = struct.unpack_from(endian + "I", data, off + 8)[0]
-        blen = struct.unpack_from(endian + "I", data, off + 4)[0]
-        return (off + 12, min(orig, blen - 16), orig, section_base, 0)
-    iface, _drops, hi, lo, caplen, orig = struct.unpack_from(endian + "HHIIII", data, off + 8)
-    iface += section_base
-    resol = interfaces[iface][2] if iface < len(interfaces) else 6
-    ts = int(_units_to_ns(np.array([(hi << 32) | lo], dtype=np.uint64), resol)[0])
-    return (off + 28, caplen, orig, iface, ts)
+def _decode_old_block(block: bytes, btype: int, base: int, interfaces, section_base: int, table: _Table) -> None:
+    """Simple Packet Block (no timestamp, interface 0) and the obsolete Packet Block."""
+    if btype == 3:
+        orig = struct.unpack_from("<I", block, 8)[0]
+        iface, start, ts = section_base, 12, 0
+        caplen = min(orig, len(block) - 16)
+    else:
+        iface, _drops, hi, lo, caplen, orig = struct.unpack_from("<HHIIII", block, 8)
+        iface += section_base
+        start, ts = 28, (hi << 32) | lo
+        caplen = min(caplen, len(block) - 32)
+    if iface >= len(interfaces):
+        return
+    data = np.frombuffer(block, dtype=np.uint8)
+    link_type = interfaces[iface][0]
+    kernel.decode_one(data, start, caplen, link_type, table.rows, table.k)
+    row = table.rows[table.k : table.k + 1]
+    row["file_off"], row["caplen"], row["orig_len"] = base + start, caplen, orig
+    row["ts_raw"], row["iface"], row["link_type"] = ts, iface, link_type
+    table.k += 1
+
+
+def _timestamps(rows: np.ndarray, interfaces) -> np.ndarray:
+    ts = np.zeros(len(rows), dtype=np.int64)
+    for idx, (_lt, resol, tsoffset) in enumerate(interfaces):
+        sel = rows["iface"] == idx
+        if sel.any():
+            ts[sel] = _units_to_ns(rows["ts_raw"][sel], resol) + tsoffset * 1_000_000_000
+    return ts
 
 
 def _units_to_ns(units: np.ndarray, resol: int) -> np.ndarray:
     """pcapng if_tsresol: high bit clear = 10^-v seconds per unit, set = 2^-v."""
     units = units.astype(np.uint64)
     if resol & 0x80:
-        shift = np.uint64(resol & 0x7F)
-        secs = units >> shift
-        frac = units & ((np.uint64(1) << shift) - np.uint64(1))
-        return (secs.astype(np.int64) * 1_000_000_000 + ((frac.astype(np.float64) * 1e9) / float(1 << int(shift))).astype(np.int64))
+        shift = resol & 0x7F
+        secs = units >> np.uint64(shift)
+        frac = units & np.uint64((1 << shift) - 1)
+        return secs.astype(np.int64) * 1_000_000_000 + (frac.astype(np.float64) * 1e9 / (1 << shift)).astype(np.int64)
     if resol <= 9:
         return units.astype(np.int64) * (10 ** (9 - resol))
     return (units // np.uint64(10 ** (resol - 9))).astype(np.int64)
-
-
-def _u32le(buf: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    return (
-        buf[idx].astype(np.uint32)
-        | (buf[idx + 1].astype(np.uint32) << 8)
-        | (buf[idx + 2].astype(np.uint32) << 16)
-        | (buf[idx + 3].astype(np.uint32) << 24)
-    )
-
-
-def _u32be(buf: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    return (
-        (buf[idx].astype(np.uint32) << 24)
-        | (buf[idx + 1].astype(np.uint32) << 16)
-        | (buf[idx + 2].astype(np.uint32) << 8)
-        | buf[idx + 3].astype(np.uint32)
-    )

@@ -1,8 +1,8 @@
-"""RTP and RTCP: fixed headers decoded with numpy from the packet index (RFC 3550 sections 5.1 and 6.4).
+"""RTP and RTCP: frames built from the header fields the kernel decoded (RFC 3550 sections 5.1 and 6.4).
 
-Which UDP packets are RTP: those to or from an address:port announced in SDP,
-plus flows that look like RTP on their own (version 2, an SSRC that stays the same
-over several packets, sequence numbers that mostly go up by one).
+Which UDP packets are RTP: those of streams to or from an address:port announced in
+SDP, plus streams that look like RTP on their own (an SSRC that stays the same over
+several packets, sequence numbers that mostly go up by one).
 """
 
 from __future__ import annotations
@@ -13,112 +13,72 @@ import numpy as np
 import polars as pl
 
 from flowviz import schemas
-from flowviz.ingest.triage import PROTO_UDP, PacketIndex, address_strings
-
-RTCP_TYPES = range(200, 212)  # SR, RR, SDES, BYE, APP, RTPFB, PSFB, XR ... (RFC 3550, 4585, 3611)
-
-
-def udp_rtp_like(index: PacketIndex, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows (0-based) of UDP packets shaped like RTP, and of those shaped like RTCP."""
-    udp = (index.ip_proto == PROTO_UDP) & ~index.is_fragment & (index.payload_len >= 8)
-    udp[exclude] = False
-    rows = np.flatnonzero(udp)
-    buf, off = index.records.buf, index.payload_off[rows]
-    b0, b1 = buf[off], buf[off + 1]
-    v2 = (b0 >> 6) == 2
-    rtcp_len = ((buf[off + 2].astype(np.int64) << 8) | buf[off + 3]) * 4 + 4
-    is_rtcp = v2 & (b1 >= RTCP_TYPES.start) & (b1 < RTCP_TYPES.stop) & (rtcp_len <= index.payload_len[rows])
-    is_rtp = v2 & ~is_rtcp & (index.payload_len[rows] >= 12) & ~(((b1 & 0x7F) >= 72) & ((b1 & 0x7F) <= 76))
-    return rows[is_rtp], rows[is_rtcp]
+from flowviz.ingest import kernel
+from flowviz.ingest.addresses import address_text
+from flowviz.ingest.capture_file import Packets
 
 
-def decode_rtp(index: PacketIndex, rows: np.ndarray, sdp_endpoints: set[tuple[str, int]], min_packets: int) -> pl.DataFrame:
-    """RTP header fields of candidate rows, keeping SDP-announced flows and flows that pass the heuristic."""
-    if not len(rows):
+def decode_rtp(packets: Packets, exclude: np.ndarray, sdp_endpoints: set[tuple[str, int]], min_packets: int) -> pl.DataFrame:
+    t = packets.table
+    kind = t["rtp_kind"].copy()
+    kind[exclude] = 0  # SIP candidates are never media
+    ids, counts, in_order = kernel.stream_counts(t["stream"], kind, t["seq"])
+    if not len(counts):
         return schemas.empty(schemas.RTP_PACKETS)
-    buf, off = index.records.buf, index.payload_off[rows]
-    b0, b1 = buf[off], buf[off + 1]
-    seq = (buf[off + 2].astype(np.uint16) << 8) | buf[off + 3]
-    rtp_ts = _u32(buf, off + 4)
-    ssrc = _u32(buf, off + 8)
-    header = 12 + 4 * (b0 & 0x0F).astype(np.int64)
-    has_ext = (b0 & 0x10) != 0
-    ext_words = (buf[np.minimum(off + header + 2, len(buf) - 1)].astype(np.int64) << 8) | buf[
-        np.minimum(off + header + 3, len(buf) - 1)
-    ]
-    header = np.where(has_ext, header + 4 + 4 * ext_words, header)
-    plen = index.payload_len[rows]
-    end = off + plen - 1
-    padding = np.where((b0 & 0x20) != 0, buf[np.clip(end, 0, len(buf) - 1)].astype(np.int64), 0)
-    payload_len = np.clip(plen - header - padding, 0, 65535)
-
-    src_idx, src_table = address_strings(index.src_hi[rows], index.src_lo[rows])
-    dst_idx, dst_table = address_strings(index.dst_hi[rows], index.dst_lo[rows])
-    frame = pl.DataFrame(
+    first = np.full(len(counts), -1, dtype=np.int64)
+    rtp_rows = np.flatnonzero(ids >= 0)
+    first_pos = np.unique(ids[rtp_rows], return_index=True)[1]
+    first[ids[rtp_rows[first_pos]]] = rtp_rows[first_pos]
+    src = [address_text(int(h), int(l)) for h, l in zip(t["src_hi"][first].tolist(), t["src_lo"][first].tolist())]
+    dst = [address_text(int(h), int(l)) for h, l in zip(t["dst_hi"][first].tolist(), t["dst_lo"][first].tolist())]
+    sport, dport = t["sport"][first].tolist(), t["dport"][first].tolist()
+    announced = np.array(
+        [(d, dp) in sdp_endpoints or (s, sp) in sdp_endpoints for s, sp, d, dp in zip(src, sport, dst, dport)],
+        dtype=bool,
+    )
+    looks_like_rtp = (counts >= min_packets) & (in_order * 2 >= counts)
+    keep_stream = announced | looks_like_rtp
+    rows = rtp_rows[keep_stream[ids[rtp_rows]]]
+    stream = ids[rows]
+    b1 = t["rtp_b1"][rows]
+    return pl.DataFrame(
         {
             "frame": (rows + 1).astype(np.uint32),
-            "ts_ns": index.records.ts_ns[rows],
-            "src_ip": pl.Series(src_table, dtype=pl.Utf8).gather(src_idx) if len(src_table) else [],
-            "dst_ip": pl.Series(dst_table, dtype=pl.Utf8).gather(dst_idx) if len(dst_table) else [],
-            "src_port": index.src_port[rows],
-            "dst_port": index.dst_port[rows],
-            "ssrc": ssrc,
-            "seq": seq,
-            "rtp_ts": rtp_ts,
-            "payload_type": (b1 & 0x7F).astype(np.uint8),
+            "ts_ns": packets.ts_ns[rows],
+            "src_ip": pl.Series(src, dtype=pl.Utf8).gather(stream),
+            "dst_ip": pl.Series(dst, dtype=pl.Utf8).gather(stream),
+            "src_port": t["sport"][rows],
+            "dst_port": t["dport"][rows],
+            "ssrc": t["ssrc"][rows],
+            "seq": t["seq"][rows],
+            "rtp_ts": t["rtp_ts"][rows],
+            "payload_type": b1 & 0x7F,
             "marker": (b1 & 0x80) != 0,
-            "payload_len": payload_len.astype(np.uint16),
+            "payload_len": t["rtp_payload_len"][rows].astype(np.uint16),
         },
         schema=schemas.RTP_PACKETS,
     )
-    return _keep_rtp_flows(frame, sdp_endpoints, min_packets)
 
 
-def _keep_rtp_flows(frame: pl.DataFrame, sdp_endpoints: set[tuple[str, int]], min_packets: int) -> pl.DataFrame:
-    key = ["src_ip", "src_port", "dst_ip", "dst_port", "ssrc"]
-    stats = frame.group_by(key).agg(
-        pl.len().alias("n"),
-        # share of packets whose seq is the previous one + 1 (in arrival order)
-        ((pl.col("seq").cast(pl.Int32).diff().fill_null(1) % 65536) == 1).mean().alias("in_order"),
-    )
-    if sdp_endpoints:
-        ends = pl.DataFrame(
-            {"ip": [e[0] for e in sdp_endpoints], "port": [e[1] for e in sdp_endpoints]},
-            schema={"ip": pl.Utf8, "port": pl.UInt16},
-        )
-        announced = (
-            stats.join(ends, left_on=["dst_ip", "dst_port"], right_on=["ip", "port"], how="semi")
-            .vstack(stats.join(ends, left_on=["src_ip", "src_port"], right_on=["ip", "port"], how="semi"))
-            .select(key)
-            .unique()
-            .with_columns(pl.lit(True).alias("sdp"))
-        )
-        stats = stats.join(announced, on=key, how="left")
-    else:
-        stats = stats.with_columns(pl.lit(None, dtype=pl.Boolean).alias("sdp"))
-    keep = stats.filter(pl.col("sdp").fill_null(False) | ((pl.col("n") >= min_packets) & (pl.col("in_order") >= 0.5)))
-    return frame.join(keep.select(key), on=key, how="semi")
-
-
-def decode_rtcp(index: PacketIndex, rows: np.ndarray) -> pl.DataFrame:
+def decode_rtcp(packets: Packets, exclude: np.ndarray) -> pl.DataFrame:
     """SR/RR report blocks of every RTCP packet (compound packets walked one by one: they are few)."""
+    t = packets.table
+    shaped = t["rtp_kind"] == kernel.RTCP_SHAPED
+    shaped[exclude] = False
+    rows = np.flatnonzero(shaped)
     out: list[dict] = []
-    buf = index.records.buf
-    if len(rows):
-        src_idx, src_table = address_strings(index.src_hi[rows], index.src_lo[rows])
-        dst_idx, dst_table = address_strings(index.dst_hi[rows], index.dst_lo[rows])
-    for i, row in enumerate(rows.tolist()):
-        start = int(index.payload_off[row])
-        data = buf[start : start + int(index.payload_len[row])].tobytes()
+    for row, data in zip(rows.tolist(), packets.read_bytes(rows)):
+        r = t[row]
+        start = int(r["payload_off"])
         base = {
             "frame": row + 1,
-            "ts_ns": int(index.records.ts_ns[row]),
-            "src_ip": src_table[src_idx[i]],
-            "dst_ip": dst_table[dst_idx[i]],
-            "src_port": int(index.src_port[row]),
-            "dst_port": int(index.dst_port[row]),
+            "ts_ns": int(packets.ts_ns[row]),
+            "src_ip": address_text(int(r["src_hi"]), int(r["src_lo"])),
+            "dst_ip": address_text(int(r["dst_hi"]), int(r["dst_lo"])),
+            "src_port": int(r["sport"]),
+            "dst_port": int(r["dport"]),
         }
-        out.extend(_report_rows(data, base))
+        out.extend(_report_rows(data[start : start + int(r["payload_len"])], base))
     if not out:
         return schemas.empty(schemas.RTCP_REPORTS)
     return pl.DataFrame(out, schema=schemas.RTCP_REPORTS)
@@ -157,12 +117,3 @@ def _report_rows(data: bytes, base: dict) -> list[dict]:
                 rows.append(row)
         pos += size
     return rows
-
-
-def _u32(buf: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    return (
-        (buf[idx].astype(np.uint32) << 24)
-        | (buf[idx + 1].astype(np.uint32) << 16)
-        | (buf[idx + 2].astype(np.uint32) << 8)
-        | buf[idx + 3].astype(np.uint32)
-    )

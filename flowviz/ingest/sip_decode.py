@@ -20,15 +20,11 @@ import polars as pl
 
 from flowviz import schemas
 from flowviz.errors import CaptureError, ToolMissingError
+from flowviz.ingest import kernel
+from flowviz.ingest.capture_file import Packets
 from flowviz.ingest.sip_text import parse_message
-from flowviz.ingest.triage import PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PacketIndex
 from flowviz.settings import Settings
 
-# First bytes of a SIP request or response (RFC 3261 and the methods of its extensions).
-SIP_PREFIXES = [
-    b"INVITE ", b"ACK ", b"BYE ", b"CANCEL ", b"REGISTER", b"OPTIONS ", b"PRACK ", b"SUBSCRIB",
-    b"NOTIFY ", b"PUBLISH ", b"INFO ", b"REFER ", b"MESSAGE ", b"UPDATE ", b"SIP/2.0 ",
-]
 MAX_DECODE_AS = 64
 AGGREGATOR = "\x1e"
 TSHARK_FIELDS = [
@@ -36,137 +32,89 @@ TSHARK_FIELDS = [
     "tcp.srcport", "tcp.dstport", "sctp.srcport", "sctp.dstport", "frame.protocols",
     "tcp.segment", "ip.fragment", "ipv6.fragment", "sip.Request-Line", "sip.Status-Line", "sip.msg_hdr",
 ]
+PROTO_ICMP, PROTO_TCP, PROTO_UDP, PROTO_ICMPV6, PROTO_SCTP = 1, 6, 17, 58, 132
+RESPONSE_PREFIX = kernel.SIP_PREFIXES.index(b"SIP/2.0 ") + 1
 
 
 @dataclass
 class SipCandidates:
-    packet_rows: np.ndarray  # int64: indices (0-based) of candidate packets in the capture
-    decode_as: list[str]  # tshark -d arguments for SIP found on other ports
-    content_match: np.ndarray  # bool per packet: payload starts like SIP
+    packet_rows: np.ndarray  # int64: rows (0-based) of the packets tshark must see
+    decode_as: list[str]  # tshark -d arguments for SIP found on ports tshark does not expect
 
 
-def payload_starts_like_sip(index: PacketIndex) -> np.ndarray:
-    """Vectorized check of the first 8 payload bytes against SIP request/response prefixes."""
-    n = index.count
-    has = index.payload_len >= 4
-    word = np.zeros(n, dtype=np.uint64)
-    buf = index.records.buf
-    last = len(buf) - 1
-    rows = np.flatnonzero(has)
-    if not len(rows):
-        return np.zeros(n, dtype=bool)
-    off, plen = index.payload_off[rows], index.payload_len[rows]
-    acc = np.zeros(len(rows), dtype=np.uint64)
-    for k in range(8):
-        byte = buf[np.clip(off + k, 0, last)].astype(np.uint64)
-        byte = np.where(k < plen, byte, np.uint64(0))
-        acc = (acc << np.uint64(8)) | byte
-    word[rows] = acc
-    match = np.zeros(n, dtype=bool)
-    for prefix in SIP_PREFIXES:
-        size = len(prefix)
-        shift = np.uint64(64 - 8 * size)
-        value = np.uint64(int.from_bytes(prefix, "big"))
-        match |= (word >> shift) == value if size < 8 else word == value
-    return match & has
-
-
-def _endpoint_hash(hi, lo, port) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        h = hi * np.uint64(0x9E3779B97F4A7C15) ^ lo
-        h = (h ^ (h >> np.uint64(31))) * np.uint64(0xBF58476D1CE4E5B9)
-        return h ^ port.astype(np.uint64) * np.uint64(0x94D049BB133111EB)
-
-
-def flow_keys(index: PacketIndex) -> np.ndarray:
-    """64-bit key of the (unordered) UDP/TCP conversation of each packet."""
-    a = _endpoint_hash(index.src_hi, index.src_lo, index.src_port)
-    b = _endpoint_hash(index.dst_hi, index.dst_lo, index.dst_port)
-    with np.errstate(over="ignore"):
-        return (np.minimum(a, b) * np.uint64(31)) ^ np.maximum(a, b) ^ index.ip_proto.astype(np.uint64)
-
-
-def select_candidates(index: PacketIndex, settings: Settings) -> SipCandidates:
-    proto = index.ip_proto
+def select_candidates(packets: Packets, settings: Settings) -> SipCandidates:
+    """SIP by content, by port, whole TCP/UDP conversations that carry SIP, and what only tshark can place."""
+    t = packets.table
+    proto = t["ip_proto"]
+    prefix = t["sip_prefix"]
     udp_tcp = (proto == PROTO_UDP) | (proto == PROTO_TCP)
-    content = payload_starts_like_sip(index) & udp_tcp
+    content = udp_tcp & (prefix > 0) & (prefix < kernel.GET_PREFIX)
     ports = np.array(settings.sip_ports, dtype=np.uint16)
-    on_sip_port = udp_tcp & (np.isin(index.src_port, ports) | np.isin(index.dst_port, ports))
-    keys = flow_keys(index)
-    sip_flows = np.unique(keys[content | _websocket_sip(index)])
-    in_sip_flow = udp_tcp & np.isin(keys, sip_flows)
-    # ICMP errors quote the packet that caused them; tshark decodes a quoted SIP message too.
-    icmp = (proto == PROTO_ICMP) | (proto == PROTO_ICMPV6)
-    unknown_link = index.ip_version == 0
-    candidates = (
-        content | on_sip_port | in_sip_flow | index.is_fragment | (proto == PROTO_SCTP) | icmp
-        | index.needs_exact | (unknown_link & _unsupported_link(index))
+    on_sip_port = udp_tcp & (np.isin(t["sport"], ports) | np.isin(t["dport"], ports))
+    sip_flows = np.unique(t["flow"][content | _websocket_sip(packets)])
+    in_sip_flow = udp_tcp & _member(t["flow"], sip_flows)
+    flags = t["flags"]
+    exact_only = (
+        ((flags & kernel.F_FRAGMENT) != 0)
+        | ((flags & kernel.F_NEEDS_EXACT) != 0)
+        | (proto == PROTO_SCTP)
+        # ICMP errors quote the packet that caused them; tshark decodes a quoted SIP message too
+        | (proto == PROTO_ICMP) | (proto == PROTO_ICMPV6)
+        | (t["skip"] == kernel.SKIP_LINK)
     )
-    return SipCandidates(np.flatnonzero(candidates), _decode_as(index, content, settings), content)
+    rows = np.flatnonzero(content | on_sip_port | in_sip_flow | exact_only)
+    return SipCandidates(rows, _decode_as(t, content, settings))
 
 
-def _unsupported_link(index: PacketIndex) -> np.ndarray:
-    from flowviz.ingest.triage import LT_ERF, LT_ETHERNET, LT_LOOP, LT_NULL, LT_SLL, LT_SLL2, RAW_LINK_TYPES
+def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    pos = np.searchsorted(sorted_set, values).clip(0, len(sorted_set) - 1)
+    return sorted_set[pos] == values
 
-    return ~np.isin(index.records.link_type, (LT_ETHERNET, LT_SLL, LT_SLL2, LT_NULL, LT_LOOP, LT_ERF) + RAW_LINK_TYPES)
 
-
-def _websocket_sip(index: PacketIndex) -> np.ndarray:
+def _websocket_sip(packets: Packets) -> np.ndarray:
     """TCP packets opening a WebSocket with the 'sip' subprotocol (RFC 7118)."""
-    out = np.zeros(index.count, dtype=bool)
-    buf = index.records.buf
-    rows = np.flatnonzero((index.ip_proto == PROTO_TCP) & (index.payload_len >= 16))
-    if not len(rows):
-        return out
-    first4 = np.zeros(len(rows), dtype=np.uint32)
-    for k in range(4):
-        first4 = (first4 << np.uint32(8)) | buf[np.clip(index.payload_off[rows] + k, 0, len(buf) - 1)]
-    gets = rows[first4 == int.from_bytes(b"GET ", "big")]
-    for row in gets:
-        start = int(index.payload_off[row])
-        text = bytes(buf[start : start + int(index.payload_len[row])]).lower()
+    t = packets.table
+    out = np.zeros(len(t), dtype=bool)
+    gets = np.flatnonzero((t["sip_prefix"] == kernel.GET_PREFIX) & (t["ip_proto"] == PROTO_TCP))
+    for row, data in zip(gets.tolist(), packets.read_bytes(gets)):
+        text = data[int(t["payload_off"][row]) :].lower()
         if b"websocket" in text and b"sip" in text:
             out[row] = True
     return out
 
 
-def _decode_as(index: PacketIndex, content: np.ndarray, settings: Settings) -> list[str]:
+def _decode_as(t: np.ndarray, content: np.ndarray, settings: Settings) -> list[str]:
     """SIP found by content on ports tshark does not decode as SIP by default."""
     rows = np.flatnonzero(content)
-    if not len(rows):
-        return []
-    buf = index.records.buf
-    is_response = buf[index.payload_off[rows]] == ord("S")
-    server = np.where(is_response, index.src_port[rows], index.dst_port[rows])
-    proto = index.ip_proto[rows]
+    is_response = t["sip_prefix"][rows] == RESPONSE_PREFIX
+    server = np.where(is_response, t["sport"][rows], t["dport"][rows])
     args = []
-    for p, port in sorted(set(zip(proto.tolist(), server.tolist()))):
-        if port in (5060,) or port in settings.sip_ports and p == PROTO_UDP:
+    for proto, port in sorted(set(zip(t["ip_proto"][rows].tolist(), server.tolist()))):
+        if port == 5060 or (port in settings.sip_ports and proto == PROTO_UDP):
             continue
-        args.append(f"{'tcp' if p == PROTO_TCP else 'udp'}.port=={port},sip")
+        args.append(f"{'tcp' if proto == PROTO_TCP else 'udp'}.port=={port},sip")
     return args[:MAX_DECODE_AS]
 
 
-def write_subcapture(index: PacketIndex, rows: np.ndarray, path: Path) -> None:
+def write_subcapture(packets: Packets, rows: np.ndarray, path: Path) -> None:
     """Write the chosen packets, original bytes and times, to a pcapng (one interface per link type)."""
-    rec = index.records
-    link_types = sorted(set(rec.link_type[rows].tolist())) or [1]
+    t = packets.table
+    link_types = sorted(set(t["link_type"][rows].tolist())) or [1]
     iface_of = {lt: i for i, lt in enumerate(link_types)}
-    parts = [_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))]
-    for lt in link_types:  # if_tsresol = 9: nanoseconds
-        options = struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0)
-        parts.append(_block(1, struct.pack("<HHI", lt, 0, 262144) + options))
-    buf = rec.buf
-    for row in rows.tolist():
-        off, caplen = int(rec.data_off[row]), int(rec.caplen[row])
-        ts = int(rec.ts_ns[row])
-        data = buf[off : off + caplen].tobytes()
-        head = struct.pack(
-            "<IIIII", iface_of[int(rec.link_type[row])], (ts >> 32) & 0xFFFFFFFF, ts & 0xFFFFFFFF, caplen,
-            max(caplen, int(rec.orig_len[row])),
-        )
-        parts.append(_block(6, head + data + b"\0" * (-len(data) % 4)))
-    path.write_bytes(b"".join(parts))
+    with open(path, "wb") as out:
+        out.write(_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)))
+        for lt in link_types:  # if_tsresol = 9: nanoseconds
+            options = struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0)
+            out.write(_block(1, struct.pack("<HHI", lt, 0, 262144) + options))
+        for start in range(0, len(rows), 4096):
+            part = rows[start : start + 4096]
+            for row, data in zip(part.tolist(), packets.read_bytes(part)):
+                ts = int(packets.ts_ns[row])
+                head = struct.pack("<IIIII", iface_of[int(t["link_type"][row])], (ts >> 32) & 0xFFFFFFFF,
+                                   ts & 0xFFFFFFFF, len(data), max(len(data), int(t["orig_len"][row])))
+                out.write(_block(6, head + data + b"\0" * (-len(data) % 4)))
 
 
 def _block(btype: int, body: bytes) -> bytes:
@@ -177,8 +125,8 @@ def _block(btype: int, body: bytes) -> bytes:
 class TsharkJob:
     """A running tshark decoding the sub-capture; `result()` waits and parses."""
 
-    def __init__(self, index: PacketIndex, candidates: SipCandidates, settings: Settings):
-        self.index = index
+    def __init__(self, packets: Packets, candidates: SipCandidates, settings: Settings):
+        self.packets = packets
         self.rows = candidates.packet_rows
         self.settings = settings
         self.proc: subprocess.Popen | None = None
@@ -191,7 +139,7 @@ class TsharkJob:
             where = f" at {settings.tshark_path}" if settings.tshark_path else ""
             raise ToolMissingError(f"tshark{where} is not found; install it with: apt-get install tshark")
         self.sub = Path(self.tmp.name) / "sip.pcapng"
-        write_subcapture(index, self.rows, self.sub)
+        write_subcapture(packets, self.rows, self.sub)
         self.decode_as = [a for d in candidates.decode_as for a in ("-d", d)]
         args = [tshark, "-r", str(self.sub), "-n", "-Y", "sip", *self.decode_as, "-T", "fields",
                 "-E", "separator=/t", "-E", "occurrence=a", "-E", f"aggregator={AGGREGATOR}", "-E", "quote=n"]
@@ -214,7 +162,7 @@ class TsharkJob:
 
     def _parse(self, text: str) -> pl.DataFrame:
         frame_map = self.rows.astype(np.int64) + 1  # sub-capture frame k -> original frame frame_map[k-1]
-        ts = self.index.records.ts_ns
+        ts = self.packets.ts_ns
         rows: list[dict] = []
         mixed: list[int] = []
         for line in text.split("\n"):

@@ -1,0 +1,504 @@
+"""Packet kernel: the compiled loop that walks capture records and decodes every packet's headers.
+
+One pass, one packet at a time, compiled by numba: link layer (Ethernet with VLAN/QinQ,
+PPPoE, MPLS; SLL, SLL2, raw IP, BSD loopback, ERF), tunnels (IP-in-IP, GRE, ERSPAN,
+VXLAN, GTP-U), IPv4/IPv6 (extension headers, fragments), UDP/TCP/SCTP ports, and the
+RTP fixed header. Each packet becomes one row of PACKET (no Python object per packet).
+Why numba and not numpy: docs/architecture.md ("Ingest speed").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.typed import Dict
+
+PACKET = np.dtype(
+    [
+        ("file_off", np.int64),  # offset of the packet's first byte in the (plain) capture file
+        ("caplen", np.int32),
+        ("orig_len", np.int32),
+        ("ts_raw", np.uint64),  # pcap: ns since epoch; pcapng: interface time units (see capture_file)
+        ("iface", np.uint16),  # pcapng interface index (0 for pcap)
+        ("link_type", np.uint16),
+        ("skip", np.uint8),  # SKIP_* reason, 0 when the packet was placed
+        ("flags", np.uint8),  # F_* bits
+        ("ip_version", np.uint8),
+        ("ip_proto", np.uint8),
+        ("ethertype", np.uint16),  # for SKIP_NOT_IP: what the link layer carried
+        ("sport", np.uint16),
+        ("dport", np.uint16),
+        ("src_hi", np.uint64),  # addresses as 128 bits, IPv4 as ::ffff:a.b.c.d
+        ("src_lo", np.uint64),
+        ("dst_hi", np.uint64),
+        ("dst_lo", np.uint64),
+        ("payload_off", np.int32),  # UDP/TCP payload offset inside the packet
+        ("payload_len", np.int32),
+        ("sip_prefix", np.uint8),  # 1 + index of the SIP_PREFIXES entry the payload starts with, 0 none
+        ("rtp_kind", np.uint8),  # RTP_SHAPED / RTCP_SHAPED / 0
+        ("rtp_b1", np.uint8),  # marker bit and payload type
+        ("seq", np.uint16),
+        ("rtp_ts", np.uint32),
+        ("ssrc", np.uint32),
+        ("rtp_payload_len", np.int32),  # after CSRCs, extension and padding
+        ("flow", np.uint64),  # hash of the unordered UDP/TCP conversation
+        ("stream", np.uint64),  # hash of src ip:port, dst ip:port and SSRC (RTP-shaped packets)
+    ],
+    align=False,
+)
+
+SKIP_NONE, SKIP_LINK, SKIP_NOT_IP, SKIP_TRUNCATED, SKIP_DEEP = 0, 1, 2, 3, 4
+F_FRAGMENT, F_LATER_FRAGMENT, F_TUNNELED, F_NEEDS_EXACT = 1, 2, 4, 8
+RTP_SHAPED, RTCP_SHAPED = 1, 2
+
+# First bytes of a SIP request or response (RFC 3261 and the methods of its extensions);
+# "GET " marks a possible WebSocket upgrade (RFC 7118), checked later on the few that match.
+SIP_PREFIXES = [
+    b"INVITE ", b"ACK ", b"BYE ", b"CANCEL ", b"REGISTER", b"OPTIONS ", b"PRACK ", b"SUBSCRIB",
+    b"NOTIFY ", b"PUBLISH ", b"INFO ", b"REFER ", b"MESSAGE ", b"UPDATE ", b"SIP/2.0 ", b"GET ",
+]
+GET_PREFIX = len(SIP_PREFIXES)  # sip_prefix value of "GET "
+PREFIX_TABLE = np.zeros((len(SIP_PREFIXES), 8), dtype=np.uint8)
+PREFIX_LEN = np.array([len(p) for p in SIP_PREFIXES], dtype=np.int64)
+for _i, _p in enumerate(SIP_PREFIXES):
+    PREFIX_TABLE[_i, : len(_p)] = np.frombuffer(_p, dtype=np.uint8)
+
+# walk status
+NEED_MORE, BAD_LENGTH, OTHER_BLOCK, OUT_FULL = 0, 1, 2, 3
+
+LT_NULL, LT_ETHERNET, LT_RAW, LT_LOOP, LT_SLL, LT_ERF, LT_IPV4, LT_IPV6, LT_SLL2 = 0, 1, 101, 108, 113, 197, 228, 229, 276
+
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xBF58476D1CE4E5B9)
+_M3 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True, nogil=True)
+def _u16(b, i):
+    return (np.int64(b[i]) << 8) | np.int64(b[i + 1])
+
+
+@njit(cache=True, nogil=True)
+def _u32(b, i):
+    return (np.int64(b[i]) << 24) | (np.int64(b[i + 1]) << 16) | (np.int64(b[i + 2]) << 8) | np.int64(b[i + 3])
+
+
+@njit(cache=True, nogil=True)
+def _u32le(b, i):
+    return (np.int64(b[i + 3]) << 24) | (np.int64(b[i + 2]) << 16) | (np.int64(b[i + 1]) << 8) | np.int64(b[i])
+
+
+@njit(cache=True, nogil=True)
+def _u64(b, i):
+    return (np.uint64(_u32(b, i)) << np.uint64(32)) | np.uint64(_u32(b, i + 4))
+
+
+@njit(cache=True, nogil=True)
+def _mix(x):
+    x = (x ^ (x >> np.uint64(31))) * _M2
+    return x ^ (x >> np.uint64(29))
+
+
+@njit(cache=True, nogil=True)
+def _endpoint(hi, lo, port):
+    return _mix(hi * _M1 ^ lo ^ (np.uint64(port) * _M3))
+
+
+@njit(cache=True, nogil=True)
+def walk_pcap(buf, limit, base, big_endian, ns_per_unit, link_type, max_record, out, k):
+    """Decode whole pcap records in buf[0:limit]; returns (bytes consumed, packets written, status)."""
+    off = 0
+    cap = len(out)
+    while True:
+        if off + 16 > limit:
+            return off, k, NEED_MORE
+        if k >= cap:
+            return off, k, OUT_FULL
+        if big_endian:
+            sec, frac, caplen, orig = _u32(buf, off), _u32(buf, off + 4), _u32(buf, off + 8), _u32(buf, off + 12)
+        else:
+            sec, frac, caplen, orig = _u32le(buf, off), _u32le(buf, off + 4), _u32le(buf, off + 8), _u32le(buf, off + 12)
+        if caplen > max_record:
+            return off, k, BAD_LENGTH
+        if off + 16 + caplen > limit:
+            return off, k, NEED_MORE
+        row = out[k]
+        row.file_off = base + off + 16
+        row.caplen = caplen
+        row.orig_len = orig
+        row.ts_raw = np.uint64(sec * 1_000_000_000 + frac * ns_per_unit)
+        row.iface = 0
+        row.link_type = link_type
+        decode_packet(buf, off + 16, caplen, link_type, row)
+        k += 1
+        off += 16 + caplen
+
+
+@njit(cache=True, nogil=True)
+def walk_pcapng(buf, limit, base, iface_link_types, max_block, out, k):
+    """Decode Enhanced Packet Blocks (little-endian sections); stop at any other block for Python to read."""
+    off = 0
+    cap = len(out)
+    n_ifaces = len(iface_link_types)
+    while True:
+        if off + 12 > limit:
+            return off, k, NEED_MORE
+        btype = _u32le(buf, off)
+        blen = _u32le(buf, off + 4)
+        if btype != 6:
+            return off, k, OTHER_BLOCK
+        if blen < 32 or blen % 4 != 0 or blen > max_block:
+            return off, k, BAD_LENGTH
+        if off + blen > limit:
+            return off, k, NEED_MORE
+        if k >= cap:
+            return off, k, OUT_FULL
+        iface = _u32le(buf, off + 8)
+        if iface >= n_ifaces:
+            return off, k, BAD_LENGTH
+        caplen = min(_u32le(buf, off + 20), blen - 32)
+        row = out[k]
+        row.file_off = base + off + 28
+        row.caplen = caplen
+        row.orig_len = _u32le(buf, off + 24)
+        row.ts_raw = (np.uint64(_u32le(buf, off + 12)) << np.uint64(32)) | np.uint64(_u32le(buf, off + 16))
+        row.iface = iface
+        lt = iface_link_types[iface]
+        row.link_type = lt
+        decode_packet(buf, off + 28, caplen, lt, row)
+        k += 1
+        off += blen
+
+
+@njit(cache=True, nogil=True)
+def decode_packet(b, start, caplen, link_type, row):
+    """Fill the header fields of one packet whose bytes are b[start:start+caplen]."""
+    end = start + caplen
+    row.skip = SKIP_NONE
+    row.flags = 0
+    row.ip_version = 0
+    row.ip_proto = 0
+    row.ethertype = 0
+    row.sport = 0
+    row.dport = 0
+    row.src_hi = np.uint64(0)
+    row.src_lo = np.uint64(0)
+    row.dst_hi = np.uint64(0)
+    row.dst_lo = np.uint64(0)
+    row.payload_off = 0
+    row.payload_len = 0
+    row.sip_prefix = 0
+    row.rtp_kind = 0
+    row.flow = np.uint64(0)
+    row.stream = np.uint64(0)
+
+    # --- link layer: find where the first network header starts and what it is
+    cur = start
+    nxt = -1  # ethertype, or 1 = Ethernet header at cur, 2 = IP by version nibble
+    if link_type == LT_ETHERNET:
+        nxt = 1
+    elif link_type == LT_SLL:
+        if cur + 16 > end:
+            row.skip = SKIP_TRUNCATED
+            return
+        nxt = _u16(b, cur + 14)
+        cur += 16
+    elif link_type == LT_SLL2:
+        if cur + 20 > end:
+            row.skip = SKIP_TRUNCATED
+            return
+        nxt = _u16(b, cur)
+        cur += 20
+    elif link_type == LT_NULL or link_type == LT_LOOP:
+        if cur + 4 > end:
+            row.skip = SKIP_TRUNCATED
+            return
+        be = _u32(b, cur)
+        le = _u32le(b, cur)
+        fam = be if (link_type == LT_LOOP or le >= 256) else le
+        nxt = 0x0800 if fam == 2 else (0x86DD if (fam == 10 or fam == 24 or fam == 28 or fam == 30) else 0xFFFF)
+        cur += 4
+    elif link_type == LT_ERF:
+        if cur + 16 > end:
+            row.skip = SKIP_TRUNCATED
+            return
+        erf_type = b[cur + 8]
+        hlen = 16
+        more = (erf_type & 0x80) != 0
+        while more and cur + hlen < end:
+            more = (b[cur + hlen] & 0x80) != 0
+            hlen += 8
+        t = erf_type & 0x7F
+        if t == 2 or t == 10 or t == 16 or t == 21:
+            cur += hlen + 2
+            nxt = 1
+        else:
+            row.skip = SKIP_LINK
+            return
+    elif link_type == LT_RAW or link_type == 12 or link_type == 14 or link_type == LT_IPV4 or link_type == LT_IPV6:
+        nxt = 2
+    else:
+        row.skip = SKIP_LINK
+        return
+
+    for depth in range(6):
+        if nxt == 1:  # Ethernet, VLAN tags, PPPoE, MPLS
+            if cur + 14 > end:
+                row.skip = SKIP_TRUNCATED
+                return
+            nxt = _u16(b, cur + 12)
+            cur += 14
+            while (nxt == 0x8100 or nxt == 0x88A8 or nxt == 0x9100) and cur + 4 <= end:
+                nxt = _u16(b, cur + 2)
+                cur += 4
+            if nxt == 0x8864 and cur + 8 <= end:  # PPPoE session
+                ppp = _u16(b, cur + 6)
+                nxt = 0x0800 if ppp == 0x21 else (0x86DD if ppp == 0x57 else 0xFFFF)
+                cur += 8
+            if nxt == 0x8847:  # MPLS unicast: labels until bottom of stack
+                while cur + 4 <= end:
+                    bottom = (b[cur + 2] & 1) == 1
+                    cur += 4
+                    if bottom:
+                        nxt = 2
+                        break
+        if nxt == 2:
+            if cur >= end:
+                row.skip = SKIP_TRUNCATED
+                return
+            v = b[cur] >> 4
+            nxt = 0x0800 if v == 4 else (0x86DD if v == 6 else 0xFFFF)
+        if nxt != 0x0800 and nxt != 0x86DD:
+            row.skip = SKIP_NOT_IP
+            row.ethertype = nxt
+            return
+        if depth > 0:
+            row.flags |= F_TUNNELED
+        # --- IP
+        if nxt == 0x0800:
+            if cur + 20 > end:
+                row.skip = SKIP_TRUNCATED
+                return
+            ihl = (b[cur] & 0x0F) * 4
+            if ihl < 20:
+                row.skip = SKIP_TRUNCATED
+                return
+            total = _u16(b, cur + 2)
+            frag = _u16(b, cur + 6)
+            proto = b[cur + 9]
+            mapped = np.uint64(0xFFFF00000000)
+            row.ip_version = 4
+            row.src_hi = np.uint64(0)
+            row.dst_hi = np.uint64(0)
+            row.src_lo = mapped | np.uint64(_u32(b, cur + 12))
+            row.dst_lo = mapped | np.uint64(_u32(b, cur + 16))
+            later = (frag & 0x1FFF) != 0
+            if (frag & 0x3FFF) != 0:
+                row.flags |= F_FRAGMENT
+            if later:
+                row.flags |= F_LATER_FRAGMENT
+            l4 = cur + ihl
+            ip_end = min(cur + max(total, ihl), end)
+        else:
+            if cur + 40 > end:
+                row.skip = SKIP_TRUNCATED
+                return
+            plen = _u16(b, cur + 4)
+            proto = b[cur + 6]
+            row.ip_version = 6
+            row.src_hi = _u64(b, cur + 8)
+            row.src_lo = _u64(b, cur + 16)
+            row.dst_hi = _u64(b, cur + 24)
+            row.dst_lo = _u64(b, cur + 32)
+            l4 = cur + 40
+            ip_end = min(cur + 40 + plen, end)
+            later = False
+            for _ in range(6):  # extension headers
+                if proto == 0 or proto == 43 or proto == 60:
+                    if l4 + 2 > end:
+                        break
+                    step = (np.int64(b[l4 + 1]) + 1) * 8
+                    proto = b[l4]
+                    l4 += step
+                elif proto == 44:
+                    if l4 + 8 > end:
+                        break
+                    row.flags |= F_FRAGMENT
+                    if (_u16(b, l4 + 2) & 0xFFF8) != 0:
+                        later = True
+                        row.flags |= F_LATER_FRAGMENT
+                    proto = b[l4]
+                    l4 += 8
+                else:
+                    break
+        row.ip_proto = proto
+        if later:
+            return
+        # --- tunnels: set up the next round
+        if proto == 4 or proto == 41:
+            cur = l4
+            nxt = 0x0800 if proto == 4 else 0x86DD
+            continue
+        if proto == 47:
+            if l4 + 4 > end:
+                row.skip = SKIP_TRUNCATED
+                return
+            gflags = _u16(b, l4)
+            gproto = _u16(b, l4 + 2)
+            glen = 4
+            if gflags & 0x8000:
+                glen += 4
+            if gflags & 0x2000:
+                glen += 4
+            if gflags & 0x1000:
+                glen += 4
+            if (gflags & 7) != 0:
+                row.flags |= F_NEEDS_EXACT
+                return
+            if gproto == 0x0800 or gproto == 0x86DD:
+                cur = l4 + glen
+                nxt = gproto
+                continue
+            if gproto == 0x6558:
+                cur = l4 + glen
+                nxt = 1
+                continue
+            if gproto == 0x88BE and (gflags & 0x1000):
+                cur = l4 + glen + 8
+                nxt = 1
+                continue
+            if gproto == 0x22EB:
+                cur = l4 + glen + 12
+                nxt = 1
+                continue
+            row.flags |= F_NEEDS_EXACT
+            return
+        if proto != 17 and proto != 6 and proto != 132:
+            return
+        if l4 + 8 > end:
+            row.skip = SKIP_TRUNCATED
+            return
+        sport = _u16(b, l4)
+        dport = _u16(b, l4 + 2)
+        row.sport = sport
+        row.dport = dport
+        if proto == 17:
+            poff = l4 + 8
+            plen_udp = _u16(b, l4 + 4) - 8
+            plen = max(0, min(plen_udp, ip_end - poff))
+            if dport == 4789 and plen >= 8 and (b[poff] & 0x08) != 0:  # VXLAN
+                cur = poff + 8
+                nxt = 1
+                continue
+            if dport == 2152 and plen >= 8 and (b[poff] >> 5) == 1 and b[poff + 1] == 255:  # GTP-U G-PDU
+                gflags = b[poff]
+                ghl = 12 if (gflags & 0x07) != 0 else 8
+                if (gflags & 0x04) != 0 and poff + 12 <= end:
+                    next_ext = b[poff + 11]
+                    while next_ext != 0 and poff + ghl < end:
+                        elen = np.int64(b[poff + ghl]) * 4
+                        if elen == 0 or poff + ghl + elen > end:
+                            break
+                        next_ext = b[poff + ghl + elen - 1]
+                        ghl += elen
+                cur = poff + ghl
+                nxt = 2
+                continue
+        elif proto == 6:
+            if l4 + 14 > end:
+                row.skip = SKIP_TRUNCATED
+                return
+            poff = l4 + (b[l4 + 12] >> 4) * 4
+            plen = max(0, ip_end - poff)
+        else:  # SCTP: no payload parsing, SIP over SCTP goes to tshark
+            poff = l4 + 12
+            plen = 0
+        row.payload_off = poff - start
+        row.payload_len = plen
+        _classify_payload(b, poff, plen, proto, row)
+        return
+    row.skip = SKIP_DEEP
+    row.flags |= F_NEEDS_EXACT
+
+
+@njit(cache=True, nogil=True)
+def _classify_payload(b, poff, plen, proto, row):
+    a = _endpoint(row.src_hi, row.src_lo, row.sport)
+    z = _endpoint(row.dst_hi, row.dst_lo, row.dport)
+    lo = min(a, z)
+    hi = max(a, z)
+    row.flow = _mix(lo * _M1 ^ hi ^ np.uint64(proto))
+    if plen >= 4:
+        for i in range(len(PREFIX_LEN)):
+            n = PREFIX_LEN[i]
+            if plen < n:
+                continue
+            ok = True
+            for j in range(n):
+                if b[poff + j] != PREFIX_TABLE[i, j]:
+                    ok = False
+                    break
+            if ok:
+                row.sip_prefix = i + 1
+                return
+    if proto != 17 or plen < 8 or (row.flags & F_FRAGMENT) != 0:
+        return
+    b0 = b[poff]
+    b1 = b[poff + 1]
+    if (b0 >> 6) != 2:
+        return
+    if 200 <= b1 < 212 and (_u16(b, poff + 2) * 4 + 4) <= plen:
+        row.rtp_kind = RTCP_SHAPED
+        return
+    pt = b1 & 0x7F
+    if plen < 12 or (72 <= pt <= 76):
+        return
+    header = 12 + 4 * (b0 & 0x0F)
+    if (b0 & 0x10) != 0 and header + 4 <= plen:
+        header += 4 + 4 * _u16(b, poff + header + 2)
+    padding = b[poff + plen - 1] if (b0 & 0x20) != 0 else 0
+    row.rtp_kind = RTP_SHAPED
+    row.rtp_b1 = b1
+    row.seq = _u16(b, poff + 2)
+    row.rtp_ts = _u32(b, poff + 4)
+    ssrc = _u32(b, poff + 8)
+    row.ssrc = ssrc
+    row.rtp_payload_len = max(0, min(plen - header - padding, 65535))
+    row.stream = _mix(a * _M1 ^ z ^ (np.uint64(ssrc) * _M3))
+
+
+@njit(cache=True, nogil=True)
+def stream_counts(stream, kind, seq):
+    """Per RTP-shaped stream key: packets, and packets whose seq is the previous one + 1."""
+    index = Dict.empty(key_type=types.uint64, value_type=types.int64)
+    counts = np.zeros(1024, dtype=np.int64)
+    in_order = np.zeros(1024, dtype=np.int64)
+    last = np.zeros(1024, dtype=np.int64)
+    ids = np.full(len(stream), -1, dtype=np.int64)
+    for i in range(len(stream)):
+        if kind[i] != RTP_SHAPED:
+            continue
+        key = stream[i]
+        if key in index:
+            j = index[key]
+        else:
+            j = len(index)
+            index[key] = j
+            if j >= len(counts):
+                counts = np.concatenate((counts, np.zeros(len(counts), dtype=np.int64)))
+                in_order = np.concatenate((in_order, np.zeros(len(in_order), dtype=np.int64)))
+                last = np.concatenate((last, np.zeros(len(last), dtype=np.int64)))
+            last[j] = np.int64(seq[i]) - 1
+        if (np.int64(seq[i]) - last[j]) % 65536 == 1:
+            in_order[j] += 1
+        last[j] = seq[i]
+        counts[j] += 1
+        ids[i] = j
+    n = len(index)
+    return ids, counts[:n], in_order[:n]
+
+
+@njit(cache=True, nogil=True)
+def decode_one(buf, start, caplen, link_type, out, k):
+    """decode_packet for a packet found outside the fast walks (pcapng SPB/PB blocks)."""
+    decode_packet(buf, start, caplen, link_type, out[k])
