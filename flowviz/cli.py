@@ -226,3 +226,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+from flowviz import cli_calls  # noqa: E402,F401

@@ -103,8 +103,9 @@ class Correlation:
             "start_ns": start_ns,
             "answer_ns": answered["ts_ns"] if answered else None,
             "end_ns": end["ts_ns"] if end else None,
-            "srd_ms": _ms(ring["ts_ns"] - t0) if ring and t0 is not None else None,
-            "failed_srd_ms": _ms(failed["ts_ns"] - t0) if failed and t0 is not None else None,
+            # SRD is an INVITE measure (RFC 6076 4.3); other requests keep setup_ms (request -> 2xx)
+            "srd_ms": _ms(ring["ts_ns"] - t0) if ring and t0 is not None and method == "INVITE" else None,
+            "failed_srd_ms": _ms(failed["ts_ns"] - t0) if failed and t0 is not None and method == "INVITE" else None,
             "setup_ms": _ms(answered["ts_ns"] - t0) if answered and t0 is not None else None,
             "duration_s": round((until - answered["ts_ns"]) / 1e9, 3) if answered and until else None,
             "disconnect_ms": _ms(bye_answer["ts_ns"] - bye["ts_ns"]) if bye_answer else None,

@@ -103,3 +103,66 @@ def test_burst_outcomes_follow_the_injection_rule(calls):
         [call_id] = call["call_ids"]
         expected_state = "busy" if call_id in busy_ids else "completed"
         assert call["state"] == expected_state, call_id
+
+
+def test_burst_kpis_equal_counts_from_the_construction():
+    from flowviz.analysis.kpis import capture_kpis
+
+    burst = CAPTURES["burst_100.pcap"]
+    n = burst["calls"]
+    busy = sum(1 for i in range(1, n + 1) if i % 10 == 0)  # outcome_rule: 486 when n % 10 == 0
+    answered = n - busy
+    kpis = {k["kpi"]: k for k in capture_kpis(read_capture(LAB / "burst_100.pcap").sip_messages)}
+    assert (kpis["SER"]["numerator"], kpis["SER"]["denominator"]) == (answered, n)  # no 3xx in the burst
+    assert (kpis["SEER"]["numerator"], kpis["SEER"]["denominator"]) == (answered + busy, n)  # 486 is "effective"
+    assert (kpis["ISA"]["numerator"], kpis["ISA"]["denominator"]) == (0, n)
+    assert (kpis["SCR"]["numerator"], kpis["SCR"]["denominator"]) == (answered, n)  # every answered call got a BYE
+    assert kpis["SER"]["value"] == 100.0 * answered / n
+    assert kpis["SRD"]["count"] == answered and kpis["SRD failed"]["count"] == busy
+    assert kpis["SDD"]["count"] == answered and kpis["SDT"]["count"] == answered
+    assert (kpis["RRD"]["count"], kpis["IRA"]["denominator"]) == (0, 0)  # no REGISTER in the lab
+    # lab/uac_burst.xml: ACK then <pause 1500 ms> then BYE; lab/uas_burst.xml: <pause 100 ms> before 200/486
+    assert 1.5 <= kpis["SDT"]["min"] and kpis["SDT"]["max"] < 1.6
+    assert 100 <= kpis["SRD failed"]["min"] and kpis["SRD failed"]["max"] < 150
+    assert kpis["SRD"]["max"] < 100  # the 180 is sent at once, before the 100 ms pause
+
+
+def _run(*args: str):
+    from click.testing import CliRunner
+
+    from flowviz.cli import cli
+
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_cli_calls_json_has_the_promised_keys():
+    [call] = json.loads(_run("calls", str(LAB / "reference_call.pcap"), "--format", "json"))
+    for key in ("call_group_id", "call_ids", "method", "from_user", "to_user", "from_uri", "to_uri", "state",
+                "final_status", "start_ts", "srd_ms", "setup_ms", "duration_s", "hosts", "hop_delays_ms", "legs",
+                "messages", "retransmissions"):
+        assert key in call, key
+    assert call["hosts"] == EXPECTED["path"] and call["state"] == "completed"
+    assert call["start_ts"].endswith("+00:00") and "T" in call["start_ts"]
+    assert set(call["legs"][0]) == {"call_id", "link_kind", "evidence"}
+    assert len(call["call_group_id"]) == 10 and int(call["call_group_id"], 16) >= 0
+
+
+def test_cli_calls_table_fits_120_columns_and_filters():
+    table = _run("calls", str(LAB))
+    assert max(len(line) for line in table.splitlines()) <= 120
+    busy = json.loads(_run("calls", str(LAB / "burst_100.pcap"), "--state", "busy", "--format", "json"))
+    assert len(busy) == 10 and {c["final_status"] for c in busy} == {486}
+    found = json.loads(_run("calls", str(LAB), "--search", "LAB-CANCEL", "--format", "json"))
+    assert [c["call_ids"] for c in found] == [["lab-cancel-1@127.0.0.10"]]
+    csv_text = _run("calls", str(LAB / "busy_486.pcap"), "--format", "csv")
+    assert csv_text.splitlines()[0].startswith("call_group_id,call_ids,method")
+    assert len(csv_text.splitlines()) == 2
+
+
+def test_cli_kpis_json_and_table():
+    kpis = {k["kpi"]: k for k in json.loads(_run("kpis", str(LAB / "burst_100.pcap"), "--format", "json"))}
+    assert (kpis["SER"]["numerator"], kpis["SER"]["denominator"]) == (90, 100)
+    table = _run("kpis", str(LAB / "burst_100.pcap"))
+    assert "90/100" in table and max(len(line) for line in table.splitlines()) <= 120

@@ -1,0 +1,1 @@
+"""Analysis over correlated calls: RFC 6076 KPIs."""
