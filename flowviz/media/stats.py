@@ -1,31 +1,73 @@
 """Stats: per-packet delta/jitter series and per-stream statistics computed as Wireshark's RTP analysis.
 
-Every rule below is Wireshark's `rtppacket_analyse()` (ui/tap-rtp-analysis.c) written as group-wise
-polars expressions over packets sorted by stream (capture order inside a stream); docs/media.md has
-the formulas. Times are ms relative to the capture's first packet, like Wireshark's `rel_ts`.
+Every rule is Wireshark 4.0's `rtppacket_analyse()` (ui/tap-rtp-analysis.c), vectorized: packets are
+sorted by stream (capture order inside a stream) and each stateful rule becomes a group-wise numpy
+operation (shift, cumulative sum/max, forward fill, a linear filter for the jitter). docs/media.md
+has the formulas. Times are ms relative to the capture's first packet, like Wireshark's `rel_ts`.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from flowviz.media.codecs import COMFORT_NOISE, STATIC, codec_name, dynamic_clock
-from flowviz.media.streams import PAYLOAD_MAP, STREAM_KEY, stream_keys
+from flowviz.media.streams import PAYLOAD_MAP, STREAM_KEY, stream_id
 
 G = "stream"
+R = 15.0 / 16.0  # jitter filter: J = R * J + D / 16
 
 
-def _over(expr: pl.Expr) -> pl.Expr:
-    return expr.over(G)
+class Grouped:
+    """Packets sorted by stream: `order` (row in the input), group `starts`, `stream` index per packet."""
+
+    def __init__(self, rtp: pl.DataFrame):
+        g = (rtp.select(STREAM_KEY).with_row_index("row")
+             .group_by(STREAM_KEY, maintain_order=True).agg(pl.col("row")))
+        self.keys = g.select(STREAM_KEY).with_columns(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias(G),
+            pl.Series("stream_id", [stream_id(*r) for r in g.select(STREAM_KEY).iter_rows()], dtype=pl.Utf8))
+        self.order = g["row"].explode().to_numpy().astype(np.int64) if len(g) else np.zeros(0, np.int64)
+        self.lengths = g["row"].list.len().to_numpy().astype(np.int64)
+        self.starts = (np.cumsum(self.lengths) - self.lengths).astype(np.int64)
+        self.stream = np.repeat(np.arange(len(self.lengths)), self.lengths)
+        n = len(self.order)
+        self.idx = np.arange(n) - np.repeat(self.starts, self.lengths)
+        self.first = self.idx == 0
+
+    def col(self, frame: pl.DataFrame, name: str) -> np.ndarray:
+        return frame[name].to_numpy()[self.order]
+
+    def prev(self, x: np.ndarray, fill=0) -> np.ndarray:
+        """Value of the previous packet of the same stream (`fill` on a stream's first packet)."""
+        out = np.empty_like(x)
+        out[1:] = x[:-1]
+        out[self.first] = fill
+        return out
+
+    def cumsum(self, x: np.ndarray) -> np.ndarray:
+        c = np.cumsum(x)
+        base = c[self.starts] - x[self.starts]
+        return c - np.repeat(base, self.lengths)
+
+    def ffill_index(self, valid: np.ndarray) -> np.ndarray:
+        """Index of the last valid packet at or before each packet (a stream's first packet must be valid)."""
+        return np.maximum.accumulate(np.where(valid, np.arange(len(valid)), 0))
+
+    def cummax(self, x: np.ndarray) -> np.ndarray:
+        """Running max per stream (int64), by lifting each stream above the previous one."""
+        lo = np.minimum.reduceat(x, self.starts)
+        span = np.maximum.reduceat(x, self.starts) - lo + 1
+        lift = np.repeat(np.concatenate([[0], np.cumsum(span)[:-1]]) - lo, self.lengths)
+        return np.maximum.accumulate(x + lift) - lift
 
 
-def payload_types(keys: pl.DataFrame, rtp: pl.DataFrame, payload_map: pl.DataFrame | None) -> pl.DataFrame:
+def payload_types(keys: pl.DataFrame, pairs: pl.DataFrame, payload_map: pl.DataFrame | None) -> pl.DataFrame:
     """(stream, payload_type) -> encoding, clock_rate (0 = no jitter), is_event; SDP rtpmap for PT >= 96.
 
     The rtpmap is looked up for the stream's destination ip:port, then its source ip:port (Wireshark
     attaches the SDP mapping to the conversation of the announced address, matched in both directions).
     """
-    pairs = rtp.select([G, "payload_type"]).unique().sort([G, "payload_type"])
     pm = payload_map if payload_map is not None else pl.DataFrame(schema=PAYLOAD_MAP)
     maps: dict[tuple[str, int], dict[int, tuple[str, int]]] = {}
     for ip, port, pt, enc, rate in pm.iter_rows():
@@ -48,169 +90,200 @@ def payload_types(keys: pl.DataFrame, rtp: pl.DataFrame, payload_map: pl.DataFra
         G: pl.UInt32, "payload_type": pl.UInt8, "encoding": pl.Utf8, "clock_rate": pl.Int64, "is_event": pl.Boolean})
 
 
-def _prepare(rtp: pl.DataFrame, t0_ns: int | None, payload_map: pl.DataFrame | None):
-    keys = stream_keys(rtp)
+def _analyse(rtp: pl.DataFrame, t0_ns: int | None, payload_map: pl.DataFrame | None):
+    gr = Grouped(rtp)
     t0 = int(rtp["ts_ns"].min()) if t0_ns is None and len(rtp) else (t0_ns or 0)
-    pk = (
-        rtp.with_row_index("row")
-        .join(keys.select([*STREAM_KEY, G]), on=STREAM_KEY, how="left")
-        .sort([G, "row"])
-    )
-    pts = payload_types(keys, pk, payload_map)
-    pk = pk.join(pts, on=[G, "payload_type"], how="left")
-    return keys, pts, pk, t0
+    pt = gr.col(rtp, "payload_type").astype(np.int64)
+    pairs = pl.DataFrame({G: gr.stream.astype(np.uint32), "payload_type": pt.astype(np.uint8)}).unique()
+    pts = payload_types(gr.keys, pairs.sort([G, "payload_type"]), payload_map)
+    table = np.zeros((max(len(gr.lengths), 1), 128), np.int64)
+    if len(pts):
+        table[pts[G].to_numpy(), pts["payload_type"].to_numpy()] = pts["clock_rate"].to_numpy()
+    clock = table[gr.stream, pt & 127]
+    return gr, pts, t0, pt, clock
+
+
+def _series(rtp: pl.DataFrame, gr: Grouped, t0: int, pt: np.ndarray, clock: np.ndarray) -> dict[str, np.ndarray]:
+    first, idx = gr.first, gr.idx
+    rel = gr.col(rtp, "ts_ns") - t0
+    secs = np.trunc(rel / 1e9).astype(np.int64)  # nstime_delta: seconds and nanoseconds, same sign
+    t = secs.astype(np.float64) * 1000.0 + (rel - secs * 1_000_000_000).astype(np.float64) / 1_000_000.0
+    raw_ts = gr.col(rtp, "rtp_ts").astype(np.int64)
+    seq = gr.col(rtp, "seq").astype(np.int64)
+    marker = gr.col(rtp, "marker").astype(bool)
+    # extended timestamp and sequence number: wrap-aware differences accumulated per stream
+    d_ts = (raw_ts - gr.prev(raw_ts) + 2**31) % 2**32 - 2**31
+    d_seq = (seq - gr.prev(seq) + 2**15) % 2**16 - 2**15
+    d_ts[first], d_seq[first] = raw_ts[first], seq[first]
+    ext_ts, ext_seq = gr.cumsum(d_ts), gr.cumsum(d_seq)
+    # in time sequence: at or after the stream's first timestamp, within half the 32-bit range
+    first_ts = np.repeat(raw_ts[gr.starts], gr.lengths)
+    in_time = first | ((raw_ts - first_ts) % 2**32 < 2**31)
+    timed = clock > 0
+    timed_in = timed & in_time & ~first  # Wireshark 4.0 times only in-time-sequence packets
+    # last in-time packet before this one (its arrival time) and the last one it could time (timestamp)
+    ref = gr.prev(gr.ffill_index(in_time))
+    ref_ts = gr.prev(gr.ffill_index(first | (in_time & timed)))
+    delta = np.where(first, 0.0, t - t[ref])
+    khz = np.maximum(clock // 1000, 1)  # integer kHz: `clock_rate/1000` on a guint32 in C
+    nominal = np.where(timed_in, (ext_ts - ext_ts[ref_ts]) / khz, 0.0)
+    diff = np.where(timed_in, np.abs(t - (t[ref] + nominal)), 0.0)
+    jitter = _jitter(gr, diff, first | timed_in)
+    skew = gr.cumsum(np.where(timed_in, nominal - delta, 0.0))
+    prev_pt = gr.prev(pt, fill=-1)
+    cn = np.isin(pt, COMFORT_NOISE)
+    regular = ~first & ~marker & in_time & ~cn & ~np.isin(prev_pt, COMFORT_NOISE)
+    # sequence check against the last in-order sequence number (Wireshark's `statinfo->sequence`)
+    # (packets out of time sequence count as the stream's first one: it is in the running max anyway)
+    first_seq = np.repeat(ext_seq[gr.starts], gr.lengths)
+    seq_num = gr.prev(gr.cummax(np.where(in_time, ext_seq, first_seq))) % 65536
+    ok = in_time & ((seq == seq_num + 1) | ((seq_num == 65535) & (seq == 0)))
+    bad = (in_time & ((seq_num + 1 < seq) | (seq_num - seq > 0xFF00))) | (seq_num + 1 > seq)
+    return {"t_ms": t, "idx": idx, "ext_ts": ext_ts, "ext_seq": ext_seq, "in_time": in_time,
+            "clock_rate": clock, "delta_ms": delta, "diff_ms": np.where(timed_in, diff, np.nan),
+            "jitter_ms": jitter, "skew_ms": skew, "regular": regular, "seq_error": ~first & ~ok & bad,
+            "comfort_noise": cn, "marker": marker, "seq": seq, "payload_type": pt}
+
+
+def _jitter(gr: Grouped, diff: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """J = (15 J + D) / 16 on `step` packets (J kept elsewhere), J = 0 at each stream's first packet.
+
+    One polars ewm pass over all streams (alpha 1/16, not adjusted: the same arithmetic as Wireshark),
+    then each stream's carry-over from the previous stream removed: it decays as R^(steps so far).
+    """
+    x = np.where(step, diff, np.nan)
+    j = pl.Series(x, nan_to_null=True).ewm_mean(alpha=1 / 16, adjust=False, ignore_nulls=True).to_numpy()
+    j = j[gr.ffill_index(step)]  # packets that do not step keep the last value
+    steps = gr.cumsum(step.astype(np.int64))
+    carry = np.repeat(np.concatenate([[0.0], j[gr.starts[1:] - 1]]), gr.lengths)
+    return j - carry * R ** steps
 
 
 def packet_series(rtp: pl.DataFrame, *, t0_ns: int | None = None,
                   payload_map: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per RTP packet, sorted by stream then capture order, with Wireshark's per-packet values.
 
-    Columns added: stream, stream_id, t_ms, idx (position in stream), ext_ts, ext_seq, in_time,
-    clock_rate, encoding, delta_ms, jitter_ms, diff_ms, skew_ms, regular, seq_error.
+    Columns: stream_id, frame, ts_ns, t_ms, idx (position in stream), seq, ext_seq, ext_ts,
+    payload_type, marker, in_time, clock_rate, delta_ms, diff_ms (|D|, null when not timed), jitter_ms,
+    skew_ms, regular (counted in min/mean/max), seq_error.
     """
-    keys, _, pk, t0 = _prepare(rtp, t0_ns, payload_map)
-    return _series(pk, t0).join(keys.select([G, "stream_id"]), on=G, how="left")
+    gr, _, t0, pt, clock = _analyse(rtp, t0_ns, payload_map)
+    s = _series(rtp, gr, t0, pt, clock)
+    cols = ["t_ms", "idx", "seq", "ext_seq", "ext_ts", "payload_type", "marker", "in_time", "clock_rate",
+            "delta_ms", "diff_ms", "jitter_ms", "skew_ms", "regular", "seq_error"]
+    ids = gr.keys["stream_id"].to_numpy()[gr.stream] if len(gr.lengths) else np.zeros(0, dtype=object)
+    frame = pl.DataFrame({"stream_id": ids, "frame": gr.col(rtp, "frame"), "ts_ns": gr.col(rtp, "ts_ns"),
+                          **{c: s[c] for c in cols}})
+    return frame.with_columns(pl.col("diff_ms").fill_nan(None), pl.col("payload_type").cast(pl.UInt8))
 
 
-def _series(pk: pl.DataFrame, t0: int) -> pl.DataFrame:
-    rel = pl.col("ts_ns") - t0
-    secs = (rel / 1_000_000_000).cast(pl.Int64)  # truncation toward zero, like nstime_delta
-    nsecs = rel - secs * 1_000_000_000
-    first = pl.col("idx") == 0
-    d_ts = (pl.col("rtp_ts").cast(pl.Int64) - _over(pl.col("rtp_ts").cast(pl.Int64).shift(1)))
-    d_seq = (pl.col("seq").cast(pl.Int64) - _over(pl.col("seq").cast(pl.Int64).shift(1)))
-    khz = pl.col("clock_rate") // 1000  # integer kHz: `clock_rate/1000` on a guint32 in C
-    timed = pl.col("clock_rate") > 0
-    timed_in = timed & pl.col("in_time")  # Wireshark 4.0 times only in-time-sequence packets
-    df = pk.lazy().with_columns(
-        t_ms=secs.cast(pl.Float64) * 1000.0 + nsecs.cast(pl.Float64) / 1_000_000.0,
-        idx=_over(pl.int_range(pl.len(), dtype=pl.Int64)),
-        # extended timestamp / sequence number: wrap-aware differences accumulated per stream
-        d_ts=((d_ts + 2**31) % 2**32 - 2**31).fill_null(0),
-        d_seq=((d_seq + 2**15) % 2**16 - 2**15).fill_null(0),
-    ).with_columns(
-        ext_ts=_over(pl.col("d_ts").cum_sum()) + pl.col("rtp_ts").first().over(G).cast(pl.Int64),
-        ext_seq=_over(pl.col("d_seq").cum_sum()) + pl.col("seq").first().over(G).cast(pl.Int64),
-    ).with_columns(
-        # in time sequence: timestamp at or after the stream's first one, within half the 32-bit range
-        in_time=first | ((pl.col("rtp_ts").cast(pl.Int64) - pl.col("rtp_ts").first().over(G).cast(pl.Int64))
-                         % 2**32 < 2**31),
-    ).with_columns(
-        # seq_timestamp: timestamp of the last in-time packet Wireshark could time (a clock rate known:
-        # not telephone-event, not an unknown dynamic type)
-        seq_ts=_over(pl.when(first | (pl.col("in_time") & timed)).then(pl.col("ext_ts")).shift(1).forward_fill()),
-    ).with_columns(
-        # time of the last in-time-sequence packet before this one
-        t_ref=_over(pl.when(pl.col("in_time")).then(pl.col("t_ms")).shift(1).forward_fill()),
-        seq_num=_over(pl.when(pl.col("in_time")).then(pl.col("ext_seq")).cum_max().shift(1).forward_fill()),
-        prev_pt=_over(pl.col("payload_type").shift(1)),
-        prev_seq=_over(pl.col("seq").shift(1)),
-    ).with_columns(
-        delta_ms=pl.when(first).then(0.0).otherwise(pl.col("t_ms") - pl.col("t_ref")),
-        nominal_ms=pl.when(timed_in & ~first).then((pl.col("ext_ts") - pl.col("seq_ts")).cast(pl.Float64) / khz),
-    ).with_columns(
-        diff_ms=pl.when(first).then(0.0).when(timed_in).then(
-            (pl.col("t_ms") - (pl.col("t_ref") + pl.col("nominal_ms"))).abs()),
-    ).with_columns(
-        # J += (|D| - J) / 16 on packets with a clock rate; telephone-event and unknown types keep J
-        jitter_ms=_over(pl.col("diff_ms").ewm_mean(alpha=1 / 16, adjust=False, ignore_nulls=True).forward_fill()),
-        # skew: nominal time minus arrival time, both accumulated over packets with a clock rate
-        skew_ms=_over(pl.when(timed_in & ~first).then(pl.col("nominal_ms") - pl.col("delta_ms"))
-                      .fill_null(0.0).cum_sum()),
-        regular=~first & ~pl.col("marker") & pl.col("in_time")
-        & ~pl.col("payload_type").is_in(COMFORT_NOISE) & ~pl.col("prev_pt").is_in(COMFORT_NOISE).fill_null(False),
-    )
-    df = _seq_errors(df)
-    return df.drop(["d_ts", "d_seq", "t_ref", "prev_seq"]).collect()
-
-
-def _seq_errors(df: pl.LazyFrame) -> pl.LazyFrame:
-    """Wireshark's sequence check against the last in-order sequence number (`statinfo->sequence`)."""
-    sn = pl.col("seq_num") % 65536
-    seq = pl.col("seq").cast(pl.Int64)
-    it = pl.col("in_time")
-    ok = it & ((seq == sn + 1) | ((sn == 65535) & (seq == 0)))
-    bad = (it & ((sn + 1 < seq) | (sn - seq > 0xFF00))) | (sn + 1 > seq)
-    return df.with_columns(seq_error=(pl.col("idx") > 0) & ~ok & bad)
-
-
-def _cycles(series: pl.LazyFrame) -> pl.LazyFrame:
-    """Sequence wrap count: Wireshark's `seq_cycles`/`under` toggle, counted per stream."""
-    start = pl.col("seq").first().over(G)
-    seq = pl.col("seq").cast(pl.Int64)
-    a = (seq < start) | ((seq == 0) & (pl.col("prev_seq_any") == 65535))
-    b = seq > start
-    ev = (
-        series.with_columns(prev_seq_any=_over(pl.col("seq").cast(pl.Int64).shift(1)))
-        .with_columns(is_a=a.fill_null(False), is_b=b)
-        .filter((pl.col("idx") > 0) & pl.col("in_time") & (pl.col("is_a") | pl.col("is_b")))
-    )
-    return ev.with_columns(rise=pl.col("is_a") & ~_over(pl.col("is_a").shift(1)).fill_null(False)).group_by(G).agg(
-        cycles=pl.col("rise").sum().cast(pl.Int64))
-
-
-def _running_mean(value: pl.Expr, mask: pl.Expr) -> pl.Expr:
+def _running_mean(gr: Grouped, value: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Wireshark's mean: m = (m * (n - 1) + x) / n on masked packets, n = packets before this one.
 
-    Unrolled: m = sum_k x_k / n_k * prod_{j > k} (n_j - 1) / n_j over masked packets (as an aggregation).
+    Unrolled: m = sum_k x_k / n_k * prod_{j > k} (n_j - 1) / n_j over the masked packets of a stream.
     """
-    n = pl.col("idx").cast(pl.Float64)
-    log_f = pl.when(n > 1).then((1.0 - 1.0 / n).log()).otherwise(0.0)
-    log_f = pl.when(mask).then(log_f).otherwise(0.0)
-    after = log_f.cum_sum(reverse=True) - log_f
-    term = pl.when(mask).then(value / n * after.exp()).otherwise(0.0)
-    return term.sum()
+    n = np.maximum(gr.idx, 1).astype(np.float64)
+    log_f = np.where(mask & (gr.idx > 1), np.log1p(-1.0 / np.maximum(n, 2.0)), 0.0)
+    total = np.add.reduceat(log_f, gr.starts)
+    after = np.repeat(total, gr.lengths) - gr.cumsum(log_f)  # sum over later masked packets
+    term = np.where(mask, value / n * np.exp(after), 0.0)
+    return np.add.reduceat(term, gr.starts)
+
+
+def _masked(reduce, x: np.ndarray, mask: np.ndarray, starts: np.ndarray, empty: float, neutral: float):
+    out = reduce.reduceat(np.where(mask, x, neutral), starts)
+    return np.where(out == neutral, empty, out)
 
 
 def stream_stats(rtp: pl.DataFrame, *, t0_ns: int | None = None,
                  payload_map: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per stream (order of first packet) with Wireshark's statistics and flowviz extras."""
-    keys, pts, pk, t0 = _prepare(rtp, t0_ns, payload_map)
-    if pk.is_empty():
-        return _empty_stats(keys)
-    series = _series(pk, t0).lazy()
-    reg = pl.col("regular")
-    jreg = reg & (pl.col("clock_rate") > 0)
-    agg = series.group_by(G).agg(
-        packets=pl.len().cast(pl.Int64),
-        start_seq=pl.col("seq").first().cast(pl.Int64),
-        stop_seq=pl.col("seq").last().cast(pl.Int64),
-        first_frame=pl.col("frame").first(),
-        start_ts_ns=pl.col("ts_ns").first(),
-        end_ts_ns=pl.col("ts_ns").last(),
-        start_ms=pl.col("t_ms").first(),
-        end_ms=pl.col("t_ms").last(),
-        seq_errors=pl.col("seq_error").sum().cast(pl.Int64),
-        min_delta_ms=pl.col("delta_ms").filter(reg).min().fill_null(-1.0),
-        mean_delta_ms=_running_mean(pl.col("delta_ms"), reg),
-        max_delta_ms=pl.col("delta_ms").filter(reg).max().fill_null(0.0),
-        min_jitter_ms=pl.col("jitter_ms").filter(jreg).min().fill_null(-1.0),
-        mean_jitter_ms=_running_mean(pl.col("jitter_ms"), jreg),
-        max_jitter_ms=pl.col("jitter_ms").filter(jreg).max().fill_null(0.0),
-        max_skew_ms=pl.col("skew_ms").get(pl.col("skew_ms").abs().arg_max()),
-        markers=pl.col("marker").sum().cast(pl.Int64),
-        comfort_noise=pl.col("payload_type").is_in(COMFORT_NOISE).sum().cast(pl.Int64),
-        duplicates=(pl.len() - pl.col("ext_seq").n_unique()).cast(pl.Int64),
-        out_of_order=(pl.col("ext_seq") < pl.col("ext_seq").cum_max().shift(1)).sum().cast(pl.Int64),
-        wrong_timestamps=(~pl.col("in_time")).sum().cast(pl.Int64),
-        payload_types=pl.col("payload_type").unique(maintain_order=True),
-    )
-    out = (
-        agg.join(_cycles(series), on=G, how="left")
-        .with_columns(pl.col("cycles").fill_null(0))
-        .with_columns(expected=pl.col("stop_seq") + pl.col("cycles") * 65536 - pl.col("start_seq") + 1)
-        .with_columns(lost=pl.col("expected") - pl.col("packets"))
-        .with_columns(lost_pct=pl.when(pl.col("expected") != 0)
-                      .then(pl.col("lost") * 100.0 / pl.col("expected")).otherwise(0.0),
-                      duration_s=(pl.col("end_ts_ns") - pl.col("start_ts_ns")) / 1e9)
-        .collect()
-    )
-    names = {(s, pt): codec_name(pt, enc) for s, pt, enc in pts.select([G, "payload_type", "encoding"]).iter_rows()}
-    codecs = [", ".join(names[(s, pt)] for pt in pts_) for s, pts_ in out.select([G, "payload_types"]).iter_rows()]
-    out = out.with_columns(pl.Series("codecs", codecs, dtype=pl.Utf8),
-                           pl.col("payload_types").list.first().alias("payload_type"))
-    return keys.join(out, on=G, how="left").sort(G)
+    gr, pts, t0, pt, clock = _analyse(rtp, t0_ns, payload_map)
+    if not len(gr.order):
+        return gr.keys.with_columns(packets=pl.lit(0, pl.Int64))
+    s = _series(rtp, gr, t0, pt, clock)
+    st, n = gr.starts, gr.lengths
+    last = st + n - 1
+    reg = s["regular"]
+    jreg = reg & (clock > 0)
+    inf = np.inf
+    ts_ns = gr.col(rtp, "ts_ns")
+    seq = s["seq"]
+    cycles = _cycles(gr, seq, s["in_time"])
+    expected = seq[last] + cycles * 65536 - seq[st] + 1
+    lost = expected - n
+    ext_seq = s["ext_seq"]
+    seq_errors = np.add.reduceat(s["seq_error"].astype(np.int64), st)
+    duplicates = _duplicates(gr, ext_seq, seq_errors > 0)
+    skew = s["skew_ms"]
+    abs_skew = np.where(np.isnan(skew), -1, np.abs(skew))
+    skew_at = np.array([st[i] + int(np.argmax(abs_skew[st[i]:st[i] + n[i]])) for i in range(len(st))])
+    max_prev = gr.prev(gr.cummax(ext_seq), fill=np.iinfo(np.int64).min)
+    out = pl.DataFrame({
+        G: np.arange(len(st), dtype=np.uint32),
+        "packets": n, "expected": expected, "lost": lost,
+        "lost_pct": np.where(expected != 0, lost * 100.0 / np.where(expected != 0, expected, 1), 0.0),
+        "seq_errors": seq_errors,
+        "min_delta_ms": _masked(np.minimum, s["delta_ms"], reg, st, -1.0, inf),
+        "mean_delta_ms": _running_mean(gr, s["delta_ms"], reg),
+        "max_delta_ms": _masked(np.maximum, s["delta_ms"], reg, st, 0.0, -inf),
+        "min_jitter_ms": _masked(np.minimum, s["jitter_ms"], jreg, st, -1.0, inf),
+        "mean_jitter_ms": _running_mean(gr, s["jitter_ms"], jreg),
+        "max_jitter_ms": _masked(np.maximum, s["jitter_ms"], jreg, st, 0.0, -inf),
+        "max_skew_ms": skew[skew_at],
+        "first_frame": gr.col(rtp, "frame")[st],
+        "start_ts_ns": ts_ns[st], "end_ts_ns": ts_ns[last],
+        "start_ms": s["t_ms"][st], "end_ms": s["t_ms"][last],
+        "duration_s": (ts_ns[last] - ts_ns[st]) / 1e9,
+        "markers": np.add.reduceat(s["marker"].astype(np.int64), st),
+        "comfort_noise": np.add.reduceat(s["comfort_noise"].astype(np.int64), st),
+        "duplicates": duplicates,
+        "out_of_order": np.add.reduceat((ext_seq < max_prev).astype(np.int64), st),
+        "wrong_timestamps": np.add.reduceat((~s["in_time"]).astype(np.int64), st),
+    })
+    return gr.keys.join(out, on=G, how="left").join(_codecs(pts), on=G, how="left").sort(G)
 
 
-def _empty_stats(keys: pl.DataFrame) -> pl.DataFrame:
-    return keys.with_columns(packets=pl.lit(0, pl.Int64)).head(0)
+def _duplicates(gr: Grouped, ext_seq: np.ndarray, suspect: np.ndarray) -> np.ndarray:
+    """Packets whose extended sequence number was already seen in the stream (only streams with
+    sequence errors can have any: a duplicate is never the next expected number)."""
+    out = np.zeros(len(gr.starts), np.int64)
+    rows = suspect[gr.stream]
+    if rows.any():
+        stream, seq = gr.stream[rows], ext_seq[rows]
+        order = np.lexsort((seq, stream))
+        s_seq, s_stream = seq[order], stream[order]
+        dup = (s_seq[1:] == s_seq[:-1]) & (s_stream[1:] == s_stream[:-1])
+        out += np.bincount(s_stream[1:][dup], minlength=len(gr.starts))
+    return out
+
+
+def _cycles(gr: Grouped, seq: np.ndarray, in_time: np.ndarray) -> np.ndarray:
+    """Sequence wrap count: Wireshark's `seq_cycles`/`under` toggle, per stream.
+
+    `under` is set by an in-time packet below the first sequence number (or 0 right after 65535) and
+    cleared by one above it; each False -> True change is one more cycle.
+    """
+    start = np.repeat(seq[gr.starts], gr.lengths)
+    a = (seq < start) | ((seq == 0) & (gr.prev(seq, fill=-1) == 65535))
+    b = seq > start
+    ev = ~gr.first & in_time & (a | b)
+    ea, es = a[ev], gr.stream[ev]
+    rise = ea.copy()
+    rise[1:] &= ~(ea[:-1] & (es[1:] == es[:-1]))
+    return np.bincount(es[rise], minlength=len(gr.starts)).astype(np.int64)
+
+
+def _codecs(pts: pl.DataFrame) -> pl.DataFrame:
+    """Payload types per stream (numeric order) with names, and the main one (first static/dynamic audio)."""
+    rows: dict[int, list] = {}
+    for stream, pt, enc in pts.select([G, "payload_type", "encoding"]).iter_rows():
+        rows.setdefault(stream, []).append((pt, codec_name(pt, enc)))
+    data = []
+    for stream, items in rows.items():
+        media = [i for i in items if i[0] not in COMFORT_NOISE and not i[1].lower().startswith("telephone-event")]
+        main = (media or items)[0]
+        data.append((stream, [i[0] for i in items], ", ".join(i[1] for i in items), main[0], main[1]))
+    return pl.DataFrame(data, orient="row", schema={
+        G: pl.UInt32, "payload_types": pl.List(pl.UInt8), "codecs": pl.Utf8, "payload_type": pl.UInt8,
+        "codec": pl.Utf8})
