@@ -126,10 +126,15 @@ def _series(rtp: pl.DataFrame, gr: Grouped, t0: int, pt: np.ndarray, clock: np.n
     ref_ts = gr.prev(gr.ffill_index(first | (in_time & timed)))
     delta = np.where(first, 0.0, t - t[ref])
     khz = np.maximum(clock // 1000, 1)  # integer kHz: `clock_rate/1000` on a guint32 in C
-    nominal = np.where(timed_in, (ext_ts - ext_ts[ref_ts]) / khz, 0.0)
-    diff = np.where(timed_in, np.abs(t - (t[ref] + nominal)), 0.0)
+    # nominal time: RTP time since the stream's first packet in ms, each packet with its own clock
+    nominal = ((raw_ts - first_ts) % 2**32) / khz
+    nominal[first] = 0.0
+    expected = t[ref] + (nominal - nominal[ref_ts])
+    diff = np.where(timed_in, np.abs(t - expected), 0.0)
     jitter = _jitter(gr, diff, first | timed_in)
-    skew = gr.cumsum(np.where(timed_in, nominal - delta, 0.0))
+    # skew: nominal minus arrival time since the first packet, as of the last timed packet
+    skew = np.where(first | timed_in, nominal - (t - t[np.repeat(gr.starts, gr.lengths)]), 0.0)
+    skew = skew[gr.ffill_index(first | timed_in)]
     prev_pt = gr.prev(pt, fill=-1)
     cn = np.isin(pt, COMFORT_NOISE)
     regular = ~first & ~marker & in_time & ~cn & ~np.isin(prev_pt, COMFORT_NOISE)
