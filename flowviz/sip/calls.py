@@ -78,7 +78,9 @@ class Correlation:
         start_ns = rows[0]["ts_ns"]
         waited = self.capture_end_ns - (attempt or first)["ts_ns"]
         bye = next((r for r in rows if r["is_request"] and r["method"] == "BYE" and not r["is_retransmission"]), None)
-        if method == "INVITE":
+        if attempt is None:  # only in-dialog messages: the call began before the capture did
+            state = "unknown"
+        elif method == "INVITE":
             cancelled = any(r["is_request"] and r["method"] == "CANCEL" for r in rows)
             state = invite_state(final_code, provisional, cancelled, bye is not None, waited)
         else:

@@ -22,15 +22,16 @@ def request_hops(msgs: pl.DataFrame) -> pl.DataFrame:
     """Edges upstream copy -> forwarded copy, one row per forwarded request.
 
     Columns: up_msg, down_msg, up_txn, down_txn, call_id, method, proxy (who forwarded: the
-    forwarded copy's source), forward_ns (forwarded time - received time).
+    address it received the request at, which is how the path names it even when it sends from
+    another port), forward_ns (forwarded time - received time).
     """
     requests = first_transmissions(msgs).filter(pl.col("is_request"))
     up = requests.select(
-        up_msg="msg_id", up_txn="txn_id", up_ts="ts_ns", call_id="call_id", cseq_num="cseq_num",
+        up_msg="msg_id", up_txn="txn_id", up_ts="ts_ns", proxy="dst", call_id="call_id", cseq_num="cseq_num",
         cseq_method="cseq_method", link_branch="top_branch",
     )
     down = requests.filter(pl.col("via_count") >= 2).select(
-        down_msg="msg_id", down_txn="txn_id", down_ts="ts_ns", proxy="src", call_id="call_id",
+        down_msg="msg_id", down_txn="txn_id", down_ts="ts_ns", call_id="call_id",
         cseq_num="cseq_num", cseq_method="cseq_method", link_branch=pl.col("via_branches").list.get(1),
     )
     edges = down.join(up, on=["call_id", "cseq_num", "cseq_method", "link_branch"], how="inner")

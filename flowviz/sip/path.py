@@ -62,8 +62,8 @@ def path_facts(call_ids: list[str], rows: list[dict], by_id: dict, index: HopInd
         _add(facts.hosts, root["src"])
         for msg in chain:
             _add(facts.hosts, msg["dst"])
-            if msg["msg_id"] in forwarded:
-                proxies.add(msg["src"])
+            if index.children.get(msg["msg_id"]):  # it went on from where it arrived: a proxy
+                proxies.add(msg["dst"])
         previous_end = chain[-1]["dst"] if chain else root["dst"]
         if n == 0:
             facts.hop_delays_ms = [_first_answer_ms(msg, rows) for msg in chain]

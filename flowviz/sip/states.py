@@ -8,6 +8,7 @@ Without a final response the call is timed out when the capture goes on past Tim
 32 s, 17.1.1.2) after the INVITE (Timer C, 3 min, once a 1xx came), else it is still in its last state when the capture ends.
 Other methods (REGISTER, OPTIONS, MESSAGE, SUBSCRIBE...): completed on 2xx, diverted on 3xx,
 rejected on >= 400 (after any 401/407 challenge was answered), timed out without an answer.
+A group holding only in-dialog messages (its INVITE before the capture started) is unknown.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ TIMER_B_NS = 32_000_000_000
 TIMER_C_NS = 180_000_000_000
 BUSY = {486, 600, 480}
 CANCELLED = {487}
-STATES = ("setup", "ringing", "in call", "completed", "cancelled", "rejected", "busy", "diverted", "timed out")
+STATES = ("setup", "ringing", "in call", "completed", "cancelled", "rejected", "busy", "diverted", "timed out", "unknown")
 
 
 def invite_state(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from test_correlation_kit import request, response, sip_frame
+from tests.unit.test_correlation_kit import request, response, sip_frame
 
 from flowviz.sip.calls import summarize_calls
 
@@ -102,3 +102,9 @@ def test_ipv6_and_tcp_hosts():
     a, b = "[2001:db8::1]:5060", "[2001:db8::2]:5060"
     [call] = summarize_calls(sip_frame(_call("v6", a, b, 0, sent_by="[2001:db8::1]:5060", bye=2000), transport="tcp"))
     assert call["hosts"] == [a, b] and call["state"] == "completed"
+
+
+def test_call_whose_invite_is_before_the_capture_is_unknown():
+    bye = request("BYE", call_id="late", cseq=5, vias=[("10.0.0.1:5060", "z9hG4bK-late")], callee=("bob", "t"))
+    [call] = summarize_calls(sip_frame([(0, UA1, UA2, bye), (2, UA2, UA1, response(200, "OK", bye))]))
+    assert call["state"] == "unknown" and call["call_ids"] == ["late"]
