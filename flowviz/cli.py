@@ -150,6 +150,14 @@ def messages(obj: Context, capture: str, call_id: str | None, fmt: str) -> None:
         click.echo(_messages_table(sip))
 
 
+@cli.command()
+def schemas() -> None:
+    """Columns of every frame flowviz produces (JSON, CSV and Parquet use the same names), as Markdown."""
+    from flowviz.schemas import markdown
+
+    click.echo(markdown(), nl=False)
+
+
 def _messages_table(sip: pl.DataFrame) -> str:
     if sip.is_empty():
         return "no SIP messages"

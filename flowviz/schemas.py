@@ -8,117 +8,133 @@ import polars as pl
 
 SCHEMA_VERSION = 1
 
-SDP_MEDIA = pl.Struct(
-    {
-        "media": pl.Utf8,  # m= media type: audio, video, image, application
-        "port": pl.UInt16,  # m= port (0 = stream rejected/disabled)
-        "proto": pl.Utf8,  # m= transport: RTP/AVP, RTP/SAVP, udptl ...
-        "payload_types": pl.List(pl.UInt8),  # m= formats that are numbers, in order
-        "rtpmap": pl.List(pl.Utf8),  # a=rtpmap values, e.g. "0 PCMU/8000"
-        "direction": pl.Utf8,  # sendrecv/sendonly/recvonly/inactive (media, else session, else sendrecv)
-        "connection": pl.Utf8,  # c= address for this m= line (media level, else session level)
-        "rtcp_port": pl.UInt16,  # a=rtcp port, else null (RTCP then on port + 1)
-        "rtcp_mux": pl.Boolean,  # a=rtcp-mux present
-        "ptime_ms": pl.UInt16,  # a=ptime, else null
-    }
-)
+SDP_MEDIA_COLUMNS = [
+    ("media", pl.Utf8, "m= media type: audio, video, image, application"),
+    ("port", pl.UInt16, "m= port (0 = stream rejected/disabled)"),
+    ("proto", pl.Utf8, "m= transport: RTP/AVP, RTP/SAVP, udptl ..."),
+    ("payload_types", pl.List(pl.UInt8), "m= formats that are numbers, in order"),
+    ("rtpmap", pl.List(pl.Utf8), "a=rtpmap values, e.g. \"0 PCMU/8000\""),
+    ("direction", pl.Utf8, "sendrecv/sendonly/recvonly/inactive (media, else session, else sendrecv)"),
+    ("connection", pl.Utf8, "c= address for this m= line (media level, else session level)"),
+    ("rtcp_port", pl.UInt16, "a=rtcp port, else null (RTCP then on port + 1)"),
+    ("rtcp_mux", pl.Boolean, "a=rtcp-mux present"),
+    ("ptime_ms", pl.UInt16, "a=ptime, else null"),
+]
+SDP_MEDIA = pl.Struct({name: dtype for name, dtype, _ in SDP_MEDIA_COLUMNS})
 
 LEG_HEADER = pl.Struct({"name": pl.Utf8, "value": pl.Utf8})
 
 # One row per SIP message (several messages in one TCP segment are several rows;
 # a message spread over several segments is one row).
-SIP_MESSAGES = pl.Schema(
-    {
-        "frame": pl.UInt32,  # frame number (1-based, original capture) where the message completes
-        "frames": pl.List(pl.UInt32),  # every frame carrying bytes of it (TCP segments, IP fragments)
-        "msg_index": pl.UInt16,  # position of the message inside its frame (0 = first)
-        "ts_ns": pl.Int64,  # capture time of `frame`, nanoseconds since the Unix epoch, UTC
-        "src_ip": pl.Utf8,
-        "dst_ip": pl.Utf8,
-        "src_port": pl.UInt16,
-        "dst_port": pl.UInt16,
-        "transport": pl.Utf8,  # udp, tcp, sctp, ws, tls
-        "is_request": pl.Boolean,
-        "method": pl.Utf8,  # request method; null for responses
-        "status_code": pl.UInt16,  # response status; null for requests
-        "reason": pl.Utf8,  # response reason phrase
-        "request_uri": pl.Utf8,
-        "call_id": pl.Utf8,
-        "cseq_num": pl.UInt32,
-        "cseq_method": pl.Utf8,
-        "from_uri": pl.Utf8,
-        "from_user": pl.Utf8,
-        "from_display": pl.Utf8,
-        "from_tag": pl.Utf8,
-        "to_uri": pl.Utf8,
-        "to_user": pl.Utf8,
-        "to_display": pl.Utf8,
-        "to_tag": pl.Utf8,
-        "via_sent_by": pl.List(pl.Utf8),  # Via values in wire order (top first): host[:port]
-        "via_branches": pl.List(pl.Utf8),  # branch parameter of each Via value, same order
-        "contact": pl.Utf8,  # first Contact URI
-        "route": pl.List(pl.Utf8),  # Route URIs in wire order
-        "record_route": pl.List(pl.Utf8),  # Record-Route URIs in wire order
-        "max_forwards": pl.Int16,
-        "user_agent": pl.Utf8,
-        "server": pl.Utf8,
-        "content_type": pl.Utf8,
-        "leg_headers": pl.List(LEG_HEADER),  # configured leg-link headers (X-CID, Session-ID...) present
-        "reason_header": pl.Utf8,  # Reason header (RFC 3326)
-        "warning": pl.Utf8,  # Warning header
-        "has_sdp": pl.Boolean,
-        "sdp_connection": pl.Utf8,  # session-level c= address
-        "sdp_media": pl.List(SDP_MEDIA),  # one entry per m= line
-        "icmp_quoted": pl.Boolean,  # the message is quoted inside an ICMP error, not delivered
-        "raw": pl.Utf8,  # the message text as on the wire (UTF-8, invalid bytes replaced)
-    }
-)
+SIP_MESSAGES_COLUMNS = [
+    ("frame", pl.UInt32, "frame number (1-based, original capture) where the message completes"),
+    ("frames", pl.List(pl.UInt32), "every frame carrying bytes of it (TCP segments, IP fragments)"),
+    ("msg_index", pl.UInt16, "position of the message inside its frame (0 = first)"),
+    ("ts_ns", pl.Int64, "capture time of `frame`, nanoseconds since the Unix epoch, UTC"),
+    ("src_ip", pl.Utf8, "source address (innermost IP header when tunnelled), text form"),
+    ("dst_ip", pl.Utf8, "destination address (innermost IP header when tunnelled), text form"),
+    ("src_port", pl.UInt16, "source UDP/TCP/SCTP port"),
+    ("dst_port", pl.UInt16, "destination UDP/TCP/SCTP port"),
+    ("transport", pl.Utf8, "udp, tcp, sctp, ws, tls"),
+    ("is_request", pl.Boolean, "true for a request, false for a response"),
+    ("method", pl.Utf8, "request method; null for responses"),
+    ("status_code", pl.UInt16, "response status; null for requests"),
+    ("reason", pl.Utf8, "response reason phrase"),
+    ("request_uri", pl.Utf8, "Request-URI of a request"),
+    ("call_id", pl.Utf8, "Call-ID header (compact form i: understood)"),
+    ("cseq_num", pl.UInt32, "CSeq sequence number"),
+    ("cseq_method", pl.Utf8, "CSeq method"),
+    ("from_uri", pl.Utf8, "From URI"),
+    ("from_user", pl.Utf8, "user part of the From URI (tel: number for tel URIs)"),
+    ("from_display", pl.Utf8, "From display name, without quotes"),
+    ("from_tag", pl.Utf8, "From tag parameter"),
+    ("to_uri", pl.Utf8, "To URI"),
+    ("to_user", pl.Utf8, "user part of the To URI"),
+    ("to_display", pl.Utf8, "To display name"),
+    ("to_tag", pl.Utf8, "To tag parameter"),
+    ("via_sent_by", pl.List(pl.Utf8), "Via values in wire order (top first): host[:port]"),
+    ("via_branches", pl.List(pl.Utf8), "branch parameter of each Via value, same order"),
+    ("contact", pl.Utf8, "first Contact URI"),
+    ("route", pl.List(pl.Utf8), "Route URIs in wire order"),
+    ("record_route", pl.List(pl.Utf8), "Record-Route URIs in wire order"),
+    ("max_forwards", pl.Int16, "Max-Forwards value"),
+    ("user_agent", pl.Utf8, "User-Agent header"),
+    ("server", pl.Utf8, "Server header"),
+    ("content_type", pl.Utf8, "Content-Type header"),
+    ("leg_headers", pl.List(LEG_HEADER), "configured leg-link headers (X-CID, Session-ID...) present"),
+    ("reason_header", pl.Utf8, "Reason header (RFC 3326)"),
+    ("warning", pl.Utf8, "Warning header"),
+    ("has_sdp", pl.Boolean, "the body is (or contains, in multipart) an SDP"),
+    ("sdp_connection", pl.Utf8, "session-level c= address"),
+    ("sdp_media", pl.List(SDP_MEDIA), "one entry per m= line"),
+    ("icmp_quoted", pl.Boolean, "the message is quoted inside an ICMP error, not delivered"),
+    ("raw", pl.Utf8, "the message text as on the wire (UTF-8, invalid bytes replaced)"),
+]
+SIP_MESSAGES = pl.Schema({name: dtype for name, dtype, _ in SIP_MESSAGES_COLUMNS})
 
 # One row per RTP packet, decoded from the fixed header.
-RTP_PACKETS = pl.Schema(
-    {
-        "frame": pl.UInt32,
-        "ts_ns": pl.Int64,
-        "src_ip": pl.Utf8,
-        "dst_ip": pl.Utf8,
-        "src_port": pl.UInt16,
-        "dst_port": pl.UInt16,
-        "ssrc": pl.UInt32,
-        "seq": pl.UInt16,
-        "rtp_ts": pl.UInt32,  # RTP timestamp (clock-rate units)
-        "payload_type": pl.UInt8,
-        "marker": pl.Boolean,
-        "payload_len": pl.UInt16,  # bytes after the header, CSRCs, extension and padding
-    }
-)
+RTP_PACKETS_COLUMNS = [
+    ("frame", pl.UInt32, "frame number (1-based) in the capture"),
+    ("ts_ns", pl.Int64, "capture time, ns since the Unix epoch, UTC"),
+    ("src_ip", pl.Utf8, "source address (innermost IP header when tunnelled), text form"),
+    ("dst_ip", pl.Utf8, "destination address (innermost IP header when tunnelled), text form"),
+    ("src_port", pl.UInt16, "source UDP/TCP/SCTP port"),
+    ("dst_port", pl.UInt16, "destination UDP/TCP/SCTP port"),
+    ("ssrc", pl.UInt32, "synchronization source identifier"),
+    ("seq", pl.UInt16, "RTP sequence number"),
+    ("rtp_ts", pl.UInt32, "RTP timestamp (clock-rate units)"),
+    ("payload_type", pl.UInt8, "RTP payload type (0-127)"),
+    ("marker", pl.Boolean, "marker bit"),
+    ("payload_len", pl.UInt16, "bytes after the header, CSRCs, extension and padding"),
+]
+RTP_PACKETS = pl.Schema({name: dtype for name, dtype, _ in RTP_PACKETS_COLUMNS})
 
 # One row per RTCP SR/RR report block; an SR or RR without blocks gives one row with null block fields.
-RTCP_REPORTS = pl.Schema(
-    {
-        "frame": pl.UInt32,
-        "ts_ns": pl.Int64,
-        "src_ip": pl.Utf8,
-        "dst_ip": pl.Utf8,
-        "src_port": pl.UInt16,
-        "dst_port": pl.UInt16,
-        "packet_type": pl.Utf8,  # "SR" or "RR"
-        "sender_ssrc": pl.UInt32,  # SSRC of the reporter
-        "ntp_ts": pl.Float64,  # SR: NTP timestamp, seconds since 1900
-        "sr_rtp_ts": pl.UInt32,  # SR: RTP timestamp
-        "sr_packet_count": pl.UInt32,
-        "sr_octet_count": pl.UInt32,
-        "source_ssrc": pl.UInt32,  # report block: SSRC reported on
-        "fraction_lost": pl.UInt8,  # report block: fraction lost, in 1/256
-        "cumulative_lost": pl.Int32,  # report block: cumulative packets lost (signed 24-bit)
-        "highest_seq": pl.UInt32,  # report block: extended highest sequence number
-        "jitter": pl.UInt32,  # report block: interarrival jitter, timestamp units
-        "lsr": pl.UInt32,  # report block: middle 32 bits of the last SR's NTP time
-        "dlsr": pl.UInt32,  # report block: delay since last SR, 1/65536 s
-    }
-)
+RTCP_REPORTS_COLUMNS = [
+    ("frame", pl.UInt32, "frame number (1-based) in the capture"),
+    ("ts_ns", pl.Int64, "capture time, ns since the Unix epoch, UTC"),
+    ("src_ip", pl.Utf8, "source address (innermost IP header when tunnelled), text form"),
+    ("dst_ip", pl.Utf8, "destination address (innermost IP header when tunnelled), text form"),
+    ("src_port", pl.UInt16, "source UDP/TCP/SCTP port"),
+    ("dst_port", pl.UInt16, "destination UDP/TCP/SCTP port"),
+    ("packet_type", pl.Utf8, "\"SR\" or \"RR\""),
+    ("sender_ssrc", pl.UInt32, "SSRC of the reporter"),
+    ("ntp_ts", pl.Float64, "SR: NTP timestamp, seconds since 1900"),
+    ("sr_rtp_ts", pl.UInt32, "SR: RTP timestamp"),
+    ("sr_packet_count", pl.UInt32, "SR: sender's packet count"),
+    ("sr_octet_count", pl.UInt32, "SR: sender's octet count"),
+    ("source_ssrc", pl.UInt32, "report block: SSRC reported on"),
+    ("fraction_lost", pl.UInt8, "report block: fraction lost, in 1/256"),
+    ("cumulative_lost", pl.Int32, "report block: cumulative packets lost (signed 24-bit)"),
+    ("highest_seq", pl.UInt32, "report block: extended highest sequence number"),
+    ("jitter", pl.UInt32, "report block: interarrival jitter, timestamp units"),
+    ("lsr", pl.UInt32, "report block: middle 32 bits of the last SR's NTP time"),
+    ("dlsr", pl.UInt32, "report block: delay since last SR, 1/65536 s"),
+]
+RTCP_REPORTS = pl.Schema({name: dtype for name, dtype, _ in RTCP_REPORTS_COLUMNS})
 
 ALL = {"sip_messages": SIP_MESSAGES, "rtp_packets": RTP_PACKETS, "rtcp_reports": RTCP_REPORTS}
+DOCUMENTED = {
+    "sip_messages": ("One row per SIP message (several messages in one TCP segment are several rows; a message "
+                     "spread over several segments is one row).", SIP_MESSAGES_COLUMNS),
+    "sdp_media (struct in sip_messages.sdp_media)": ("One entry per m= line of the SDP body.", SDP_MEDIA_COLUMNS),
+    "rtp_packets": ("One row per RTP packet, from the fixed header (RFC 3550 5.1).", RTP_PACKETS_COLUMNS),
+    "rtcp_reports": ("One row per RTCP SR/RR report block (RFC 3550 6.4); an SR or RR without blocks gives one row "
+                     "with null block fields.", RTCP_REPORTS_COLUMNS),
+}
 
 
 def empty(schema: pl.Schema) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
+
+
+def markdown() -> str:
+    """docs/schemas.md, generated from the declarations above (`flowviz schemas`)."""
+    lines = ["# Frame schemas", "",
+             f"Generated by `flowviz schemas > docs/schemas.md` (schema version {SCHEMA_VERSION}).",
+             "Times are nanoseconds since the Unix epoch, UTC; frame numbers are 1-based, as in Wireshark.", ""]
+    for title, (about, columns) in DOCUMENTED.items():
+        lines += [f"## {title}", "", about, "", "| column | type | meaning |", "|---|---|---|"]
+        lines += [f"| `{name}` | {dtype} | {text} |" for name, dtype, text in columns]
+        lines.append("")
+    return "\n".join(lines)

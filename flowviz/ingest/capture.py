@@ -12,7 +12,7 @@ import polars as pl
 
 from flowviz.ingest import cache, kernel
 from flowviz.ingest.capture_file import Packets, read_packets
-from flowviz.ingest.rtp_decode import decode_rtcp, decode_rtp
+from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtp_frame
 from flowviz.ingest.sip_decode import TsharkJob, select_candidates
 from flowviz.settings import Settings
 
@@ -52,11 +52,13 @@ def read_capture(
         report("decoding SIP", 0.5)
         candidates = select_candidates(packets, settings)
         job = TsharkJob(packets, candidates, settings)  # tshark runs in the background...
-        rtcp = decode_rtcp(packets, candidates.packet_rows)  # ...while RTCP is read
+        report("decoding RTP", 0.6)
+        rtcp = decode_rtcp(packets, candidates.packet_rows)  # ...while RTCP and RTP are read
+        streams = find_streams(packets, candidates.packet_rows)
         sip = job.result()
-        report("decoding RTP", 0.8)
-        rtp = decode_rtp(packets, candidates.packet_rows, sdp_endpoints(sip), settings.rtp_min_packets)
+        rtp, n_streams = rtp_frame(packets, streams, sdp_endpoints(sip), settings.rtp_min_packets)
         info = _info(path, packets, sip, rtp, rtcp, candidates)
+        info["rtp_streams"] = n_streams
     finally:
         packets.close()
     if sip.is_empty():
@@ -109,7 +111,6 @@ def _skipped(packets: Packets) -> dict[str, int]:
 def _info(path, packets: Packets, sip, rtp, rtcp, candidates) -> dict:
     ts = packets.ts_ns
     link_types = dict(zip(*[a.tolist() for a in np.unique(packets.table["link_type"], return_counts=True)]))
-    streams = rtp.select(["src_ip", "src_port", "dst_ip", "dst_port", "ssrc"]).n_unique() if len(rtp) else 0
     return {
         "file": str(path),
         "file_bytes": path.stat().st_size,
@@ -122,7 +123,7 @@ def _info(path, packets: Packets, sip, rtp, rtcp, candidates) -> dict:
         "sip_candidate_packets": int(len(candidates.packet_rows)),
         "sip_messages": len(sip),
         "rtp_packets": len(rtp),
-        "rtp_streams": streams,
+        "rtp_streams": 0,
         "rtcp_reports": len(rtcp),
         "skipped": _skipped(packets),
         "warnings": list(packets.warnings),

@@ -10,8 +10,7 @@ Why numba and not numpy: docs/architecture.md ("Ingest speed").
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
-from numba.typed import Dict
+from numba import njit
 
 PACKET = np.dtype(
     [
@@ -469,33 +468,53 @@ def _classify_payload(b, poff, plen, proto, row):
 
 @njit(cache=True, nogil=True)
 def stream_counts(stream, kind, seq):
-    """Per RTP-shaped stream key: packets, and packets whose seq is the previous one + 1."""
-    index = Dict.empty(key_type=types.uint64, value_type=types.int64)
+    """Per RTP-shaped stream key: packets, and packets whose seq is the previous one + 1.
+
+    Returns (stream index per packet or -1, packets per stream, in-order packets per stream,
+    first packet row of each stream).
+    The key table is open addressing with linear probing (a typed dict is slow to load).
+    """
+    size = 1024
+    while size < 4 * 65536:
+        size *= 2
+    keys = np.zeros(size, dtype=np.uint64)
+    used = np.zeros(size, dtype=np.bool_)
+    slot_id = np.zeros(size, dtype=np.int64)
     counts = np.zeros(1024, dtype=np.int64)
     in_order = np.zeros(1024, dtype=np.int64)
     last = np.zeros(1024, dtype=np.int64)
+    first = np.zeros(1024, dtype=np.int64)
     ids = np.full(len(stream), -1, dtype=np.int64)
+    n = 0
+    mask = np.uint64(size - 1)
     for i in range(len(stream)):
         if kind[i] != RTP_SHAPED:
             continue
         key = stream[i]
-        if key in index:
-            j = index[key]
-        else:
-            j = len(index)
-            index[key] = j
-            if j >= len(counts):
+        h = np.int64(_mix(key) & mask)
+        while used[h] and keys[h] != key:
+            h = (h + 1) & (size - 1)
+        if not used[h]:
+            if n >= size // 2:  # table too full: give up placing new streams (never in practice)
+                continue
+            used[h] = True
+            keys[h] = key
+            slot_id[h] = n
+            if n >= len(counts):
                 counts = np.concatenate((counts, np.zeros(len(counts), dtype=np.int64)))
                 in_order = np.concatenate((in_order, np.zeros(len(in_order), dtype=np.int64)))
                 last = np.concatenate((last, np.zeros(len(last), dtype=np.int64)))
-            last[j] = np.int64(seq[i]) - 1
+                first = np.concatenate((first, np.zeros(len(first), dtype=np.int64)))
+            last[n] = np.int64(seq[i]) - 1
+            first[n] = i
+            n += 1
+        j = slot_id[h]
         if (np.int64(seq[i]) - last[j]) % 65536 == 1:
             in_order[j] += 1
         last[j] = seq[i]
         counts[j] += 1
         ids[i] = j
-    n = len(index)
-    return ids, counts[:n], in_order[:n]
+    return ids, counts[:n], in_order[:n], first[:n]
 
 
 @njit(cache=True, nogil=True)

@@ -8,6 +8,7 @@ several packets, sequence numbers that mostly go up by one).
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -18,35 +19,60 @@ from flowviz.ingest.addresses import address_text
 from flowviz.ingest.capture_file import Packets
 
 
-def decode_rtp(packets: Packets, exclude: np.ndarray, sdp_endpoints: set[tuple[str, int]], min_packets: int) -> pl.DataFrame:
+@dataclass
+class RtpStreams:
+    """RTP-shaped packets grouped by stream, before deciding which streams are RTP."""
+
+    stream_of_row: np.ndarray  # int64 per packet: stream index, -1 when not RTP-shaped
+    packets: np.ndarray  # int64 per stream
+    in_order: np.ndarray  # int64 per stream: packets whose seq follows the previous one
+    src: list[str]  # per stream: source address text
+    dst: list[str]
+    src_port: list[int]
+    dst_port: list[int]
+
+
+def find_streams(packets: Packets, exclude: np.ndarray) -> RtpStreams:
     t = packets.table
     kind = t["rtp_kind"].copy()
     kind[exclude] = 0  # SIP candidates are never media
-    ids, counts, in_order = kernel.stream_counts(t["stream"], kind, t["seq"])
-    if not len(counts):
-        return schemas.empty(schemas.RTP_PACKETS)
-    first = np.full(len(counts), -1, dtype=np.int64)
-    rtp_rows = np.flatnonzero(ids >= 0)
-    first_pos = np.unique(ids[rtp_rows], return_index=True)[1]
-    first[ids[rtp_rows[first_pos]]] = rtp_rows[first_pos]
-    src = [address_text(int(h), int(l)) for h, l in zip(t["src_hi"][first].tolist(), t["src_lo"][first].tolist())]
-    dst = [address_text(int(h), int(l)) for h, l in zip(t["dst_hi"][first].tolist(), t["dst_lo"][first].tolist())]
-    sport, dport = t["sport"][first].tolist(), t["dport"][first].tolist()
+    ids, counts, in_order, first = kernel.stream_counts(t["stream"], kind, t["seq"])
+    return RtpStreams(
+        stream_of_row=ids,
+        packets=counts,
+        in_order=in_order,
+        src=[address_text(h, l) for h, l in zip(t["src_hi"][first].tolist(), t["src_lo"][first].tolist())],
+        dst=[address_text(h, l) for h, l in zip(t["dst_hi"][first].tolist(), t["dst_lo"][first].tolist())],
+        src_port=t["sport"][first].tolist(),
+        dst_port=t["dport"][first].tolist(),
+    )
+
+
+def rtp_frame(
+    packets: Packets, streams: RtpStreams, sdp_endpoints: set[tuple[str, int]], min_packets: int
+) -> tuple[pl.DataFrame, int]:
+    """(rtp_packets of the streams SDP announced or that pass the heuristic, number of those streams)."""
+    if not len(streams.packets):
+        return schemas.empty(schemas.RTP_PACKETS), 0
     announced = np.array(
-        [(d, dp) in sdp_endpoints or (s, sp) in sdp_endpoints for s, sp, d, dp in zip(src, sport, dst, dport)],
+        [(d, dp) in sdp_endpoints or (s, sp) in sdp_endpoints
+         for s, sp, d, dp in zip(streams.src, streams.src_port, streams.dst, streams.dst_port)],
         dtype=bool,
     )
-    looks_like_rtp = (counts >= min_packets) & (in_order * 2 >= counts)
+    looks_like_rtp = (streams.packets >= min_packets) & (streams.in_order * 2 >= streams.packets)
     keep_stream = announced | looks_like_rtp
-    rows = rtp_rows[keep_stream[ids[rtp_rows]]]
+    ids = streams.stream_of_row
+    candidates = np.flatnonzero(ids >= 0)
+    rows = candidates[keep_stream[ids[candidates]]]
     stream = ids[rows]
+    t = packets.table
     b1 = t["rtp_b1"][rows]
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         {
             "frame": (rows + 1).astype(np.uint32),
             "ts_ns": packets.ts_ns[rows],
-            "src_ip": pl.Series(src, dtype=pl.Utf8).gather(stream),
-            "dst_ip": pl.Series(dst, dtype=pl.Utf8).gather(stream),
+            "src_ip": pl.Series(streams.src, dtype=pl.Utf8).gather(stream),
+            "dst_ip": pl.Series(streams.dst, dtype=pl.Utf8).gather(stream),
             "src_port": t["sport"][rows],
             "dst_port": t["dport"][rows],
             "ssrc": t["ssrc"][rows],
@@ -58,6 +84,7 @@ def decode_rtp(packets: Packets, exclude: np.ndarray, sdp_endpoints: set[tuple[s
         },
         schema=schemas.RTP_PACKETS,
     )
+    return frame, int(keep_stream.sum())
 
 
 def decode_rtcp(packets: Packets, exclude: np.ndarray) -> pl.DataFrame:

@@ -12,6 +12,7 @@ import re
 import struct
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,69 +149,83 @@ class TsharkJob:
         env = dict(os.environ, LC_ALL="C.UTF-8")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
+        # A thread reads and parses tshark's lines as they come: the main thread meanwhile
+        # works on RTP in numba/numpy/polars code that releases the GIL.
+        self.rows_out: list[dict] = []
+        self.mixed: list[int] = []
+        self.error: BaseException | None = None
+        self.reader = threading.Thread(target=self._read, name="flowviz-sip", daemon=True)
+        self.reader.start()
+
     def result(self) -> pl.DataFrame:
         try:
             if self.proc is None:
                 return schemas.empty(schemas.SIP_MESSAGES)
-            out, err = self.proc.communicate()
+            self.reader.join()
+            err = self.proc.stderr.read()
+            self.proc.wait()
+            if self.error:
+                raise self.error
             if self.proc.returncode != 0:
                 msg = err.decode("utf-8", "replace").strip().splitlines()
                 raise CaptureError(f"tshark could not decode the SIP packets: {msg[-1] if msg else 'exit ' + str(self.proc.returncode)}")
-            return self._parse(out.decode("utf-8", "replace"))
+            rows = self.rows_out
+            if self.mixed:
+                for row in _reorder_mixed(rows, self._start_lines_in_order(self.mixed)):
+                    row.update(parse_message(row["raw"], self.settings.leg_link_headers))
+            if not rows:
+                return schemas.empty(schemas.SIP_MESSAGES)
+            for row in rows:
+                del row["sub_frame"]
+            return pl.DataFrame(rows, schema=schemas.SIP_MESSAGES)
         finally:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.kill()
             self.tmp.cleanup()
 
-    def _parse(self, text: str) -> pl.DataFrame:
-        frame_map = self.rows.astype(np.int64) + 1  # sub-capture frame k -> original frame frame_map[k-1]
-        ts = self.packets.ts_ns
-        rows: list[dict] = []
-        mixed: list[int] = []
-        for line in text.split("\n"):
-            cols = line.split("\t")
-            if len(cols) < len(TSHARK_FIELDS):
-                continue
-            f = dict(zip(TSHARK_FIELDS, cols))
-            headers = _occurrences(f["sip.msg_hdr"])
-            requests = _occurrences(f["sip.Request-Line"])
-            statuses = _occurrences(f["sip.Status-Line"])
-            if not (requests or statuses):
-                continue  # "Continuation" data: not a message
-            if requests and statuses and len(requests) + len(statuses) > 1:
-                mixed.append(int(f["frame.number"]))
-            starts = requests + statuses
-            sub_frame = int(f["frame.number"])
-            frame = int(frame_map[sub_frame - 1])
-            segments = [int(frame_map[int(s) - 1]) for s in _occurrences(f["tcp.segment"])]
-            fragments = [int(frame_map[int(s) - 1]) for s in _occurrences(f["ip.fragment"]) + _occurrences(f["ipv6.fragment"])]
-            carriers = sorted(set(segments + fragments + [frame]))
-            protocols = f["frame.protocols"].split(":")
-            base = {
-                "frame": frame,
-                "sub_frame": sub_frame,
-                "ts_ns": int(ts[frame - 1]),
-                "src_ip": _last(f["ipv6.src"]) or _last(f["ip.src"]),
-                "dst_ip": _last(f["ipv6.dst"]) or _last(f["ip.dst"]),
-                "src_port": _int(_last(f["udp.srcport"]) or _last(f["tcp.srcport"]) or _last(f["sctp.srcport"])),
-                "dst_port": _int(_last(f["udp.dstport"]) or _last(f["tcp.dstport"]) or _last(f["sctp.dstport"])),
-                "transport": _transport(protocols),
-                "icmp_quoted": "icmp" in protocols or "icmpv6" in protocols,
-            }
-            if "ip" in protocols and "ipv6" in protocols:  # tunnel: take the inner family as tshark lists it last
-                base["src_ip"] = _inner_address(f, protocols, "src")
-                base["dst_ip"] = _inner_address(f, protocols, "dst")
-            for i, start in enumerate(starts):
-                body = headers[i] if i < len(headers) else ""
-                # tcp.segment/ip.fragment describe the PDU reassembled in this frame: the first message.
-                rows.append(dict(base, msg_index=i, raw=_unescape(start) + "\r\n" + _unescape(body),
-                                 frames=carriers if i == 0 else [frame]))
-        if mixed:
-            _reorder_mixed(rows, self._start_lines_in_order(mixed))
-        if not rows:
-            return schemas.empty(schemas.SIP_MESSAGES)
-        for row in rows:
-            del row["sub_frame"]
-            row.update(parse_message(row["raw"], self.settings.leg_link_headers))
-        return pl.DataFrame(rows, schema=schemas.SIP_MESSAGES)
+    def _read(self) -> None:
+        try:
+            for line in self.proc.stdout:
+                self._parse_line(line.decode("utf-8", "replace").rstrip("\n"))
+        except BaseException as exc:  # handed to the main thread by result()
+            self.error = exc
+
+    def _parse_line(self, line: str) -> None:
+        cols = line.split("\t")
+        if len(cols) < len(TSHARK_FIELDS):
+            return
+        f = dict(zip(TSHARK_FIELDS, cols))
+        headers = _occurrences(f["sip.msg_hdr"])
+        requests = _occurrences(f["sip.Request-Line"])
+        statuses = _occurrences(f["sip.Status-Line"])
+        if not (requests or statuses):
+            return  # "Continuation" data: not a message
+        sub_frame = int(f["frame.number"])
+        if requests and statuses:
+            self.mixed.append(sub_frame)
+        frame_map = self.rows  # sub-capture frame k is original row frame_map[k-1]
+        frame = int(frame_map[sub_frame - 1]) + 1
+        carriers = {frame}
+        for name in ("tcp.segment", "ip.fragment", "ipv6.fragment"):
+            carriers.update(int(frame_map[int(s) - 1]) + 1 for s in _occurrences(f[name]))
+        protocols = f["frame.protocols"].split(":")
+        base = {
+            "frame": frame,
+            "sub_frame": sub_frame,
+            "ts_ns": int(self.packets.ts_ns[frame - 1]),
+            "src_ip": _inner_address(f, protocols, "src"),
+            "dst_ip": _inner_address(f, protocols, "dst"),
+            "src_port": _int(_last(f["udp.srcport"]) or _last(f["tcp.srcport"]) or _last(f["sctp.srcport"])),
+            "dst_port": _int(_last(f["udp.dstport"]) or _last(f["tcp.dstport"]) or _last(f["sctp.dstport"])),
+            "transport": _transport(protocols),
+            "icmp_quoted": "icmp" in protocols or "icmpv6" in protocols,
+        }
+        for i, start in enumerate(requests + statuses):
+            raw = _unescape(start) + "\r\n" + _unescape(headers[i] if i < len(headers) else "")
+            # tcp.segment/ip.fragment describe the PDU reassembled in this frame: the first message.
+            row = dict(base, msg_index=i, raw=raw, frames=sorted(carriers) if i == 0 else [frame])
+            row.update(parse_message(raw, self.settings.leg_link_headers))
+            self.rows_out.append(row)
 
     def _start_lines_in_order(self, sub_frames: list[int]) -> dict[int, list[str]]:
         """For frames holding both requests and responses, ask tshark (PDML) for the true order."""
@@ -234,16 +249,19 @@ class TsharkJob:
         return order
 
 
-def _reorder_mixed(rows: list[dict], order: dict[int, list[str]]) -> None:
-    """Give each message of a frame that mixes requests and responses its true start line."""
+def _reorder_mixed(rows: list[dict], order: dict[int, list[str]]) -> list[dict]:
+    """Give each message of a frame that mixes requests and responses its true start line; returns those rows."""
     by_frame: dict[int, list[dict]] = {}
     for row in rows:
         by_frame.setdefault(row["sub_frame"], []).append(row)
+    changed = []
     for sub_frame, lines in order.items():
         group = by_frame.get(sub_frame, [])
         if len(lines) == len(group):
             for row, start in zip(group, lines):
                 row["raw"] = start + "\r\n" + row["raw"].partition("\r\n")[2]
+                changed.append(row)
+    return changed
 
 
 def _occurrences(value: str) -> list[str]:
@@ -267,8 +285,11 @@ def _transport(protocols: list[str]) -> str:
 
 
 def _inner_address(f: dict, protocols: list[str], side: str) -> str | None:
-    last_family = max((i, p) for i, p in enumerate(protocols) if p in ("ip", "ipv6"))[1]
-    return _last(f[f"{last_family}.{side}"])
+    """The innermost IP header's address (tunnels, ICMP quotes: tshark lists the inner one last)."""
+    families = [p for p in protocols if p in ("ip", "ipv6")]
+    if not families:
+        return None
+    return _last(f[f"{families[-1]}.{side}"])
 
 
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)")
