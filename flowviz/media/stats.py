@@ -173,6 +173,8 @@ def packet_series(rtp: pl.DataFrame, *, t0_ns: int | None = None,
     skew_ms, regular (counted in min/mean/max), seq_error.
     """
     gr, _, t0, pt, clock = _analyse(rtp, t0_ns, payload_map)
+    if not len(gr.order):
+        return pl.DataFrame(schema={"stream_id": pl.Utf8, "frame": pl.UInt32, "ts_ns": pl.Int64})
     s = _series(rtp, gr, t0, pt, clock)
     cols = ["t_ms", "idx", "seq", "ext_seq", "ext_ts", "payload_type", "marker", "in_time", "clock_rate",
             "delta_ms", "diff_ms", "jitter_ms", "skew_ms", "regular", "seq_error"]

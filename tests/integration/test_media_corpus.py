@@ -110,3 +110,37 @@ def test_sample_capture_statistics_equal_tshark(name, tshark, tmp_path, monkeypa
     assert expected, "tshark found no RTP stream"
     mismatches = compare(path.name, expected, our_streams(path))
     assert not mismatches, "\n".join(mismatches)
+
+
+def _rtp_pcap(pkts: list[tuple]) -> bytes:
+    """The built stream of tests/unit/test_media_stats.py as an Ethernet pcap (nanosecond timestamps)."""
+    import struct
+
+    from tests.synth.packets import ethernet, ip_udp
+    from tests.synth.writers import Record, pcap_bytes
+    from tests.unit.test_media_stats import DST, SRC, SSRC, T0
+
+    records = []
+    for t, seq, ts, pt, marker in pkts:
+        body = b"\x00" * 4 if pt >= 96 else b"\xd5" * 160
+        rtp = struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq, ts, SSRC) + body
+        records.append(Record(T0 + round(t * 1e6), ethernet(ip_udp(SRC[0], DST[0], SRC[1], DST[1], rtp))))
+    return pcap_bytes(1, records, nsec=True)
+
+
+def _scenarios():
+    from tests.unit.test_media_stats import SCENARIOS
+
+    return list(SCENARIOS.items())
+
+
+@pytest.mark.parametrize("name,pkts", _scenarios())
+def test_built_stream_statistics_equal_tshark(name, pkts, tshark, tmp_path, monkeypatch):
+    """The unit-test constructions (loss, burst, reorder, duplicate, wrap, jumps, CN, DTMF) through tshark."""
+    monkeypatch.setenv("FLOWVIZ_CACHE_DIR", str(tmp_path))
+    path = tmp_path / f"{name}.pcap"
+    path.write_bytes(_rtp_pcap(pkts))
+    expected = parse_streams(run_tshark("-r", str(path), "-o", "rtp.heuristic_rtp:TRUE", "-q", "-z", "rtp,streams"))
+    assert len(expected) == 1
+    mismatches = compare(path.name, expected, our_streams(path))
+    assert not mismatches, "\n".join(mismatches)
