@@ -12,6 +12,7 @@ import polars as pl
 
 from flowviz.sip import hops as hop_rules
 from flowviz.sip import legs as leg_rules
+from flowviz.sip.in_dialog import in_dialog_requests
 from flowviz.sip.path import HopIndex, PathFacts, path_facts
 from flowviz.sip.states import invite_state, request_state
 from flowviz.sip.transactions import with_transactions
@@ -20,7 +21,8 @@ CHALLENGES = (401, 407)
 SUMMARY_COLUMNS = [
     "frame", "ts_ns", "msg_id", "call_id", "is_request", "method", "status_code", "reason", "cseq_num",
     "cseq_method", "from_uri", "from_user", "from_display", "from_tag", "to_uri", "to_user", "to_display",
-    "to_tag", "src", "dst", "txn_id", "is_retransmission", "user_agent", "server", "raw",
+    "to_tag", "src", "dst", "txn_id", "is_retransmission", "user_agent", "server", "has_sdp", "sdp_connection",
+    "sdp_media",
 ]
 
 
@@ -90,7 +92,7 @@ class Correlation:
         answered = final if final_code and 200 <= final_code < 300 else None
         failed = final if final_code and final_code >= 400 and final_code not in CHALLENGES and not ring else None
         end = bye if (bye and answered) else (final if final and not answered else None)
-        facts: PathFacts = path_facts(call_ids, rows, by_id, index, self.leg_links, method)
+        facts: PathFacts = path_facts(call_ids, rows, by_id, index, self.leg_links, method, attempt)
         bye_answer = next((r for r in _responses(rows, bye["txn_id"]) if r["status_code"] >= 200), None) if bye else None
         until = bye["ts_ns"] if bye else (self.capture_end_ns if state == "in call" else None)
         return {
@@ -117,6 +119,7 @@ class Correlation:
             "host_names": facts.names,
             "hop_delays_ms": facts.hop_delays_ms,
             "forwarding": facts.forwarding,
+            "in_dialog": in_dialog_requests(rows),
             "dialogs": len({(r["call_id"], r["to_tag"]) for r in answers if r["to_tag"] and r["status_code"] > 100}),
             "legs": facts.legs,
             "messages": len(rows),
@@ -126,7 +129,8 @@ class Correlation:
 
 
 def _last_attempt(roots: list[dict], rows: list[dict]) -> dict:
-    """The caller's last try of the first request: a 401/407-challenged try is retried with a higher CSeq."""
+    """The caller's last try of the first request, retried with a higher CSeq after a 401/407 challenge,
+    a 3xx redirect (RFC 3261 8.1.3.4: the UAC recurses on the Contact) or no answer at all."""
     first = roots[0]
     same_caller = [r for r in roots if r["src"] == first["src"] and r["cseq_num"] is not None]
     if not same_caller:
@@ -135,7 +139,7 @@ def _last_attempt(roots: list[dict], rows: list[dict]) -> dict:
     for r in same_caller:
         if (r["cseq_num"] or 0) > (best["cseq_num"] or 0):
             answered = _responses(rows, best["txn_id"])
-            if any(a["status_code"] in CHALLENGES for a in answered) or not answered:
+            if not answered or any(a["status_code"] in CHALLENGES or 300 <= a["status_code"] < 400 for a in answered):
                 best = r
     return best
 

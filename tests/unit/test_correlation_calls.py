@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tests.unit.test_correlation_kit import request, response, sip_frame
+from tests.unit.test_correlation_kit import offer, request, response, sip_frame
 
 from flowviz.sip.calls import summarize_calls
 
@@ -71,12 +71,18 @@ def test_states_from_final_responses():
         assert (call["state"], call["final_status"]) == (state, final[0]), final
 
 
-def test_reinvite_hold_does_not_change_the_call_outcome():
+def test_reinvite_hold_and_resume_do_not_change_the_call_outcome():
     ladder = _call("h", UA1, UA2, 0, bye=9000)
-    hold = request("INVITE", call_id="h", cseq=3, vias=[("10.0.0.1:5060", "z9hG4bK-hold")], callee=("bob", "t-h"))
-    ladder += [(4000, UA1, UA2, hold), (4005, UA2, UA1, response(200, "OK", hold))]
+    for t, cseq, direction in ((4000, 3, "sendonly"), (6000, 4, "sendrecv")):
+        reinvite = request("INVITE", call_id="h", cseq=cseq, vias=[("10.0.0.1:5060", f"z9hG4bK-re{cseq}")],
+                           callee=("bob", "t-h"), sdp=offer(direction))
+        ladder += [(t, UA1, UA2, reinvite), (t + 5, UA2, UA1, response(200, "OK", reinvite))]
+    info = request("INFO", call_id="h", cseq=5, vias=[("10.0.0.1:5060", "z9hG4bK-info")], callee=("bob", "t-h"))
+    ladder += [(7000, UA1, UA2, info), (7002, UA2, UA1, response(200, "OK", info))]
     [call] = summarize_calls(sip_frame(sorted(ladder, key=lambda m: m[0])))
     assert call["state"] == "completed" and call["setup_ms"] == 1000 and call["duration_s"] == 8.0
+    assert [(e["method"], e["hold"], e["status"]) for e in call["in_dialog"]] == [
+        ("re-INVITE", "hold", 200), ("re-INVITE", "resume", 200), ("INFO", None, 200)]
 
 
 def test_register_challenge_then_success():
@@ -108,3 +114,20 @@ def test_call_whose_invite_is_before_the_capture_is_unknown():
     bye = request("BYE", call_id="late", cseq=5, vias=[("10.0.0.1:5060", "z9hG4bK-late")], callee=("bob", "t"))
     [call] = summarize_calls(sip_frame([(0, UA1, UA2, bye), (2, UA2, UA1, response(200, "OK", bye))]))
     assert call["state"] == "unknown" and call["call_ids"] == ["late"]
+
+
+def test_302_redirect_followed_to_the_new_target():
+    first = request("INVITE", call_id="r", cseq=1, vias=[("10.0.0.1:5060", "z9hG4bK-r1")])
+    moved = response(302, "Moved Temporarily", first, to_tag="x", headers=("Contact: <sip:bob@10.0.0.9>",))
+    ack = request("ACK", call_id="r", cseq=1, vias=[("10.0.0.1:5060", "z9hG4bK-r1")], callee=("bob", "x"))
+    second = request("INVITE", call_id="r", cseq=2, vias=[("10.0.0.1:5060", "z9hG4bK-r2")])
+    redirect_server = "10.0.0.8:5060"
+    ladder = [(0, UA1, redirect_server, first), (2, redirect_server, UA1, moved), (3, UA1, redirect_server, ack),
+              (10, UA1, UA2, second), (40, UA2, UA1, response(180, "Ringing", second, to_tag="y")),
+              (900, UA2, UA1, response(200, "OK", second, to_tag="y"))]
+    [call] = summarize_calls(sip_frame(ladder))
+    assert call["hosts"] == [UA1, redirect_server, UA2]  # where it was sent, then where it went
+    assert (call["state"], call["final_status"]) == ("in call", 200)
+    assert (call["srd_ms"], call["setup_ms"]) == (30, 890)  # measured from the INVITE that was answered
+    [not_followed] = summarize_calls(sip_frame(ladder[:3]))
+    assert (not_followed["state"], not_followed["final_status"]) == ("diverted", 302)

@@ -83,3 +83,19 @@ def test_forked_invite_gives_one_early_dialog_per_answering_uas():
     assert set(by_tag) == {"u2", "u3"}
     assert by_tag["u2"]["confirmed"] and by_tag["u2"]["final_status"] == 200
     assert by_tag["u3"]["early"] and not by_tag["u3"]["confirmed"] and by_tag["u3"]["final_status"] == 487
+
+
+def test_stateless_proxy_is_linked_by_the_same_via_rule():
+    # A stateless proxy (16.11) sends no 100 of its own and keeps no transaction; it still pushes a Via.
+    inv = request("INVITE", call_id="sl", cseq=1, vias=[("10.0.0.1:5060", "z9hG4bK-sl")])
+    on = forwarded(inv, sent_by="10.0.0.2:5060", branch="z9hG4bK-sl-p1")
+    ladder = [(0, UA1, P1, inv), (0.2, P1, UA2, on), (30, UA2, P1, response(180, "Ringing", on, to_tag="u")),
+              (30.1, P1, UA1, response(180, "Ringing", inv, to_tag="u")),
+              (800, UA2, P1, response(486, "Busy Here", on, to_tag="u")),
+              (800.1, P1, UA1, response(486, "Busy Here", inv, to_tag="u"))]
+    [call] = summarize_calls(sip_frame(ladder))
+    assert call["hosts"] == [UA1, P1, UA2] and call["host_roles"] == ["UA", "proxy", "UA"]
+    assert call["hop_delays_ms"] == [30.1, 29.8]  # no 100 anywhere: the first answer per link is the 180
+    assert [(f["message"], f["ms"]) for f in call["forwarding"]] == [("INVITE", 0.2), ("180 (INVITE)", 0.1),
+                                                                      ("486 (INVITE)", 0.1)]
+    assert (call["state"], call["final_status"]) == ("busy", 486)

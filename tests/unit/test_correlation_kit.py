@@ -16,8 +16,8 @@ T0_NS = 1_700_000_000_000_000_000
 
 def request(method: str, *, call_id: str, cseq: int, vias: list[tuple[str, str]], caller=("alice", "a1"),
             callee=("bob", None), cseq_method: str | None = None, headers: tuple[str, ...] = (),
-            transport: str = "UDP") -> str:
-    """Request text. vias: (sent-by, branch) top first; caller/callee: (user, tag)."""
+            transport: str = "UDP", sdp: str = "") -> str:
+    """Request text. vias: (sent-by, branch) top first; caller/callee: (user, tag); sdp: body lines."""
     lines = [f"{method} sip:{callee[0]}@example.com SIP/2.0"]
     lines += [f"Via: SIP/2.0/{transport} {sent_by};branch={branch}" for sent_by, branch in vias]
     lines.append("Max-Forwards: 70")
@@ -26,8 +26,17 @@ def request(method: str, *, call_id: str, cseq: int, vias: list[tuple[str, str]]
     lines.append(f"Call-ID: {call_id}")
     lines.append(f"CSeq: {cseq} {cseq_method or method}")
     lines += list(headers)
-    lines.append("Content-Length: 0")
-    return "\r\n".join(lines) + "\r\n\r\n"
+    body = sdp.replace("\n", "\r\n") if sdp else ""
+    if body:
+        lines.append("Content-Type: application/sdp")
+    lines.append(f"Content-Length: {len(body)}")
+    return "\r\n".join(lines) + "\r\n\r\n" + body
+
+
+def offer(direction: str = "sendrecv", address: str = "10.0.0.1", port: int = 40000) -> str:
+    """An audio SDP offer (RFC 4566) with the given direction attribute."""
+    return (f"v=0\no=- 1 1 IN IP4 {address}\ns=-\nc=IN IP4 {address}\nt=0 0\n"
+            f"m=audio {port} RTP/AVP 0\na=rtpmap:0 PCMU/8000\na={direction}\n")
 
 
 def response(code: int, reason: str, to_request: str, *, to_tag: str | None = None, pop_vias: int = 0,
