@@ -151,6 +151,24 @@ def messages(obj: Context, capture: str, call_id: str | None, fmt: str) -> None:
 
 
 @cli.command()
+@click.argument("capture", type=click.Path(dir_okay=False))
+@click.argument("number", type=int)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def frame(capture: str, number: int, fmt: str) -> None:
+    """Every protocol and field of frame NUMBER, as Wireshark decodes it (its packet details view)."""
+    from flowviz.ingest.dissect import dissect_frame
+
+    layers = dissect_frame(capture, number, click.get_current_context().obj.settings)
+    if fmt == "json":
+        click.echo(json.dumps(layers, indent=1, ensure_ascii=False))
+        return
+    for layer in layers:
+        click.echo(layer["layer"].upper())
+        for field in layer["fields"]:
+            click.echo(f"    {field['text']}")
+
+
+@cli.command()
 def schemas() -> None:
     """Columns of every frame flowviz produces (JSON, CSV and Parquet use the same names), as Markdown."""
     from flowviz.schemas import markdown
