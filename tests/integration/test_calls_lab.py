@@ -166,3 +166,15 @@ def test_cli_kpis_json_and_table():
     assert (kpis["SER"]["numerator"], kpis["SER"]["denominator"]) == (90, 100)
     table = _run("kpis", str(LAB / "burst_100.pcap"))
     assert "90/100" in table and max(len(line) for line in table.splitlines()) <= 120
+
+
+def test_cli_kpis_over_the_whole_lab_folder():
+    outcomes = Counter()
+    for expected in CAPTURES.values():
+        outcomes.update(expected["final_status_codes"])
+    invites = sum(outcomes.values())
+    kpis = {k["kpi"]: k for k in json.loads(_run("kpis", str(LAB), "--format", "json"))}
+    assert (kpis["SER"]["numerator"], kpis["SER"]["denominator"]) == (outcomes["200"], invites)
+    assert kpis["SEER"]["numerator"] == outcomes["200"] + outcomes["486"]  # 487 (cancelled) is not effective
+    assert kpis["SRD failed"]["count"] == outcomes["486"]  # the cancelled call rang first: no failed SRD
+    assert (kpis["IRA"]["numerator"], kpis["IRA"]["denominator"]) == (0, 0)

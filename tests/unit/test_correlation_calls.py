@@ -131,3 +131,13 @@ def test_302_redirect_followed_to_the_new_target():
     assert (call["srd_ms"], call["setup_ms"]) == (30, 890)  # measured from the INVITE that was answered
     [not_followed] = summarize_calls(sip_frame(ladder[:3]))
     assert (not_followed["state"], not_followed["final_status"]) == ("diverted", 302)
+
+
+def test_b2bua_legs_linked_by_rfc7989_session_id():
+    sid = "Session-ID: ab30317f1a784dc48ff824d0d3715d86;remote=00000000000000000000000000000000"
+    a = _call("SA", UA1, B2B, 0, headers=(sid,), callee=("2302", None))
+    b = _call("SB", B2B, UA2, 3, headers=(sid,), caller=("pbx", "p1"), sent_by="10.0.0.5:5060")
+    [call] = summarize_calls(sip_frame(sorted(a + b)))
+    assert call["call_ids"] == ["SA", "SB"]
+    assert call["legs"][1]["link_kind"] == "header:Session-ID"
+    assert "ab30317f1a784dc48ff824d0d3715d86" in call["legs"][1]["evidence"]
