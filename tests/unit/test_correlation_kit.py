@@ -76,3 +76,17 @@ def sip_frame(ladder: list[tuple[float, str, str, str]], transport: str = "udp")
 def _split(endpoint: str) -> tuple[str, int]:
     host, _, port = endpoint.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+def write_pcap(ladder: list[tuple[float, str, str, str]], path) -> None:
+    """The same ladder as a real capture: Ethernet / IPv4 or IPv6 / UDP, nanosecond pcap."""
+    from tests.synth.packets import ETH_P_IP, ETH_P_IPV6, ethernet, ip_udp, is_ipv6
+    from tests.synth.writers import Record, pcap_bytes
+
+    records = []
+    for ident, (t_ms, src, dst, text) in enumerate(ladder, start=1):
+        (src_ip, src_port), (dst_ip, dst_port) = _split(src), _split(dst)
+        datagram = ip_udp(src_ip, dst_ip, src_port, dst_port, text.encode(), ident=ident)
+        kind = ETH_P_IPV6 if is_ipv6(src_ip) else ETH_P_IP
+        records.append(Record(ts_ns=T0_NS + int(round(t_ms * 1e6)), data=ethernet(datagram, ethertype=kind)))
+    path.write_bytes(pcap_bytes(1, records, nsec=True))
