@@ -141,3 +141,15 @@ def test_b2bua_legs_linked_by_rfc7989_session_id():
     assert call["call_ids"] == ["SA", "SB"]
     assert call["legs"][1]["link_kind"] == "header:Session-ID"
     assert "ab30317f1a784dc48ff824d0d3715d86" in call["legs"][1]["evidence"]
+
+
+def test_subscribe_with_its_notify_is_one_exchange():
+    sub = request("SUBSCRIBE", call_id="sub", cseq=1, vias=[("10.0.0.1:5060", "z9hG4bK-sub")], headers=("Event: presence",))
+    notify = request("NOTIFY", call_id="sub", cseq=1, vias=[("10.0.0.9:5060", "z9hG4bK-ntf")], caller=("bob", "n1"),
+                     callee=("alice", "a1"), headers=("Event: presence", "Subscription-State: active"))
+    ladder = [(0, UA1, UA2, sub), (5, UA2, UA1, response(202, "Accepted", sub, to_tag="n1")),
+              (6, UA2, UA1, notify), (8, UA1, UA2, response(200, "OK", notify))]
+    [call] = summarize_calls(sip_frame(ladder))
+    assert (call["method"], call["state"], call["final_status"], call["setup_ms"]) == ("SUBSCRIBE", "completed", 202, 5)
+    assert [(e["method"], e["status"]) for e in call["in_dialog"]] == [("NOTIFY", 200)]
+    assert call["srd_ms"] is None  # SRD is an INVITE measure
