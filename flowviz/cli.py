@@ -253,3 +253,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 from flowviz import cli_calls  # noqa: E402,F401
+from flowviz import cli_streams  # noqa: E402,F401

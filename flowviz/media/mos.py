@@ -98,15 +98,17 @@ def loss_bursts(series: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def stream_mos(stats: pl.DataFrame, bursts: pl.DataFrame, rtt_ms: dict[str, float] | None = None) -> pl.DataFrame:
-    """mos, r_factor, loss_pct, burst_ratio, mos_method per stream_id from stream_stats() and loss_bursts()."""
-    joined = stats.select(["stream_id", "codec", "lost", "expected"]).join(bursts, on="stream_id", how="left")
+def stream_mos(stats: pl.DataFrame, rtt_ms: dict[str, float] | None = None) -> pl.DataFrame:
+    """mos, r_factor, loss_pct, burst_ratio, mos_method per stream_id from stream_stats().
+
+    Loss is the network loss max(lost, 0) / expected; `rtt_ms` (stream_id -> RTCP round trip) adds
+    the delay term with one-way delay = RTT / 2.
+    """
     rows = []
-    for sid, codec, lost, expected, nb, _ in joined.iter_rows():
+    for sid, codec, lost, expected, nb in stats.select(["stream_id", "codec", "lost", "expected", "loss_bursts"]).iter_rows():
         loss_pct = max(lost, 0) * 100.0 / expected if expected and expected > 0 else 0.0
         br = burst_ratio(max(lost, 0), expected or 0, nb or 0)
         rtt = (rtt_ms or {}).get(sid)
         rows.append({"stream_id": sid, **e_model(codec, loss_pct, br, None if rtt is None else rtt / 2)})
     return pl.DataFrame(rows, schema={"stream_id": pl.Utf8, "mos": pl.Float64, "r_factor": pl.Float64,
                                       "loss_pct": pl.Float64, "burst_ratio": pl.Float64, "mos_method": pl.Utf8})
-

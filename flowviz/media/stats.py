@@ -221,7 +221,7 @@ def stream_stats(rtp: pl.DataFrame, *, t0_ns: int | None = None,
     lost = expected - n
     ext_seq = s["ext_seq"]
     seq_errors = np.add.reduceat(s["seq_error"].astype(np.int64), st)
-    duplicates = _duplicates(gr, ext_seq, seq_errors > 0)
+    duplicates, bursts = _duplicates_and_gaps(gr, ext_seq, seq_errors > 0)
     skew = s["skew_ms"]
     abs_skew = np.where(np.isnan(skew), -1, np.abs(skew))
     skew_at = np.array([st[i] + int(np.argmax(abs_skew[st[i]:st[i] + n[i]])) for i in range(len(st))])
@@ -245,24 +245,27 @@ def stream_stats(rtp: pl.DataFrame, *, t0_ns: int | None = None,
         "markers": np.add.reduceat(s["marker"].astype(np.int64), st),
         "comfort_noise": np.add.reduceat(s["comfort_noise"].astype(np.int64), st),
         "duplicates": duplicates,
+        "loss_bursts": bursts,
         "out_of_order": np.add.reduceat((ext_seq < max_prev).astype(np.int64), st),
         "wrong_timestamps": np.add.reduceat((~s["in_time"]).astype(np.int64), st),
     })
     return gr.keys.join(out, on=G, how="left").join(_codecs(pts), on=G, how="left").sort(G)
 
 
-def _duplicates(gr: Grouped, ext_seq: np.ndarray, suspect: np.ndarray) -> np.ndarray:
-    """Packets whose extended sequence number was already seen in the stream (only streams with
-    sequence errors can have any: a duplicate is never the next expected number)."""
-    out = np.zeros(len(gr.starts), np.int64)
+def _duplicates_and_gaps(gr: Grouped, ext_seq: np.ndarray, suspect: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per stream: packets whose extended sequence number was already seen, and loss bursts (gaps in
+    the received numbers). Only streams with sequence errors can have either: a duplicate or a gap is
+    never the next expected number."""
+    dups, gaps = np.zeros(len(gr.starts), np.int64), np.zeros(len(gr.starts), np.int64)
     rows = suspect[gr.stream]
     if rows.any():
         stream, seq = gr.stream[rows], ext_seq[rows]
         order = np.lexsort((seq, stream))
         s_seq, s_stream = seq[order], stream[order]
-        dup = (s_seq[1:] == s_seq[:-1]) & (s_stream[1:] == s_stream[:-1])
-        out += np.bincount(s_stream[1:][dup], minlength=len(gr.starts))
-    return out
+        same = s_stream[1:] == s_stream[:-1]
+        dups += np.bincount(s_stream[1:][same & (s_seq[1:] == s_seq[:-1])], minlength=len(gr.starts))
+        gaps += np.bincount(s_stream[1:][same & (s_seq[1:] > s_seq[:-1] + 1)], minlength=len(gr.starts))
+    return dups, gaps
 
 
 def _cycles(gr: Grouped, seq: np.ndarray, in_time: np.ndarray) -> np.ndarray:

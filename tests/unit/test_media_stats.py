@@ -192,13 +192,14 @@ def test_random_loss_2pct():
     assert (s["packets"], s["expected"], s["lost"], s["seq_errors"]) == (980, 1000, 20, 20)
     assert s["lost_pct"] == pytest.approx(2.0) and s["max_delta_ms"] == pytest.approx(40)
     assert s["max_jitter_ms"] == pytest.approx(0, abs=1e-9)  # arrival follows the timestamps exactly
+    assert s["loss_bursts"] == 20
     bursts = loss_bursts(packet_series(frame(SCENARIOS["loss_2pct"]), t0_ns=T0)).to_dicts()
     assert bursts == [{"stream_id": s["stream_id"], "loss_bursts": 20, "gap_packets": 20}]
 
 
 def test_one_burst_of_10():
     s = stats_of(SCENARIOS["burst_10"])
-    assert (s["packets"], s["expected"], s["lost"], s["seq_errors"]) == (990, 1000, 10, 1)
+    assert (s["packets"], s["expected"], s["lost"], s["seq_errors"], s["loss_bursts"]) == (990, 1000, 10, 1, 1)
     assert s["max_delta_ms"] == pytest.approx(220)
 
 

@@ -1,0 +1,30 @@
+"""Report: one row per RTP stream with statistics, MOS and call binding (what `flowviz streams` shows)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from flowviz.media.binding import BINDING, bind_streams, sdp_endpoints
+from flowviz.media.mos import stream_mos
+from flowviz.media.stats import stream_stats
+from flowviz.media.streams import sdp_payload_map
+
+
+def streams_report(sip: pl.DataFrame, rtp: pl.DataFrame, *, t0_ns: int | None = None,
+                   group_of_call_id: pl.DataFrame | None = None) -> pl.DataFrame:
+    """stream_stats() + mos/r_factor/burst_ratio/mos_method + call_group_id/sdp_match/bound_by.
+
+    `group_of_call_id` (call_id -> call_group_id, from the correlator) binds streams to calls; without
+    it every stream is unbound.
+    """
+    payload_map = sdp_payload_map(sip)
+    stats = stream_stats(rtp, t0_ns=t0_ns, payload_map=payload_map)
+    if stats.is_empty() or "stream_id" not in stats.columns:
+        return stats
+    mos = stream_mos(stats)
+    if group_of_call_id is not None:
+        binding = bind_streams(stats, sdp_endpoints(sip, group_of_call_id))
+    else:
+        binding = stats.select("stream_id").join(pl.DataFrame(schema=BINDING), on="stream_id", how="left")
+        binding = binding.with_columns(pl.lit("unbound").alias("bound_by"))
+    return stats.join(mos.drop("loss_pct"), on="stream_id", how="left").join(binding, on="stream_id", how="left")
