@@ -46,7 +46,8 @@ class HopIndex:
 
 def path_facts(call_ids: list[str], rows: list[dict], by_id: dict, index: HopIndex,
                leg_links: pl.DataFrame, method: str, measured: dict | None = None) -> PathFacts:
-    """Hosts of every leg's initial request(s) in order; `measured`: the attempt whose hop delays count.
+    """Hosts of every leg's initial request(s) in order; `measured`: the first leg's try whose hop
+    delays count (other legs: their first try). Hop delays run over all links, leg after leg.
 
     Every try of the initial request counts (a retry after 401/407 usually takes the same path,
     a retry after a 3xx goes to the new target), so a redirect shows where the call went.
@@ -62,6 +63,7 @@ def path_facts(call_ids: list[str], rows: list[dict], by_id: dict, index: HopInd
             roots = [next((r for r in rows if r["call_id"] == call_id and r["is_request"]), rows[0])]
         if n and previous_end is not None:
             b2buas.update({previous_end, roots[0]["src"]})
+        timed = next((r for r in roots if measured and r["msg_id"] == measured["msg_id"]), roots[0])
         for root in roots:
             chain = [by_id[m] for m in request_path(root["msg_id"], index.children) if m in by_id]
             _add(facts.hosts, root["src"])
@@ -70,8 +72,8 @@ def path_facts(call_ids: list[str], rows: list[dict], by_id: dict, index: HopInd
                 if index.children.get(msg["msg_id"]):  # it went on from where it arrived: a proxy
                     proxies.add(msg["dst"])
             previous_end = chain[-1]["dst"] if chain else root["dst"]
-            if n == 0 and (root is roots[0] or (measured and root["msg_id"] == measured["msg_id"])):
-                facts.hop_delays_ms = [_first_answer_ms(msg, rows) for msg in chain]
+            if root is timed:  # one try per leg, so each link of the path has one delay
+                facts.hop_delays_ms += [_first_answer_ms(msg, rows) for msg in chain]
         facts.legs.append(_leg(call_id, n, roots[0], leg_links))
     facts.forwarding = _forwarding(rows, index, by_id)
     facts.roles = ["B2BUA" if h in b2buas else "proxy" if h in proxies else "UA" for h in facts.hosts]

@@ -44,6 +44,7 @@ def test_b2bua_legs_linked_by_x_cid_header():
     assert call["legs"][1]["link_kind"] == "header:X-CID"
     assert "X-CID: A-leg" in call["legs"][1]["evidence"]
     assert call["hosts"] == [UA1, B2B, UA2] and call["host_roles"] == ["UA", "B2BUA", "UA"]
+    assert call["hop_delays_ms"] == [1, 1]  # one link per leg: INVITE -> 100 Trying 1 ms later on each
 
 
 def test_b2bua_without_header_linked_by_heuristic_with_evidence():
