@@ -106,19 +106,22 @@ def _analyse(rtp: pl.DataFrame, t0_ns: int | None, payload_map: pl.DataFrame | N
 def _series(rtp: pl.DataFrame, gr: Grouped, t0: int, pt: np.ndarray, clock: np.ndarray) -> dict[str, np.ndarray]:
     first, idx = gr.first, gr.idx
     rel = gr.col(rtp, "ts_ns") - t0
-    secs = np.trunc(rel / 1e9).astype(np.int64)  # nstime_delta: seconds and nanoseconds, same sign
+    # nstime_delta: seconds and nanoseconds with the same sign, in integers
+    secs = np.where(rel < 0, -(-rel // 1_000_000_000), rel // 1_000_000_000)
     t = secs.astype(np.float64) * 1000.0 + (rel - secs * 1_000_000_000).astype(np.float64) / 1_000_000.0
-    raw_ts = gr.col(rtp, "rtp_ts").astype(np.int64)
-    seq = gr.col(rtp, "seq").astype(np.int64)
+    ts32 = gr.col(rtp, "rtp_ts").astype(np.uint32, copy=False)
+    seq16 = gr.col(rtp, "seq").astype(np.uint16, copy=False)
+    raw_ts, seq = ts32.astype(np.int64), seq16.astype(np.int64)
     marker = gr.col(rtp, "marker").astype(bool)
-    # extended timestamp and sequence number: wrap-aware differences accumulated per stream
-    d_ts = (raw_ts - gr.prev(raw_ts) + 2**31) % 2**32 - 2**31
-    d_seq = (seq - gr.prev(seq) + 2**15) % 2**16 - 2**15
+    # extended timestamp and sequence number: wrap-aware differences (unsigned subtraction read as
+    # signed) accumulated per stream
+    d_ts = (ts32 - gr.prev(ts32)).view(np.int32).astype(np.int64)
+    d_seq = (seq16 - gr.prev(seq16)).view(np.int16).astype(np.int64)
     d_ts[first], d_seq[first] = raw_ts[first], seq[first]
     ext_ts, ext_seq = gr.cumsum(d_ts), gr.cumsum(d_seq)
     # in time sequence: at or after the stream's first timestamp, within half the 32-bit range
-    first_ts = np.repeat(raw_ts[gr.starts], gr.lengths)
-    in_time = first | ((raw_ts - first_ts) % 2**32 < 2**31)
+    since_first = ts32 - np.repeat(ts32[gr.starts], gr.lengths)  # (ts - ts_first) mod 2^32
+    in_time = first | (since_first < 2**31)
     timed = clock > 0
     timed_in = timed & in_time & ~first  # Wireshark 4.0 times only in-time-sequence packets
     # last in-time packet before this one (its arrival time) and the last one it could time (timestamp)
@@ -127,7 +130,7 @@ def _series(rtp: pl.DataFrame, gr: Grouped, t0: int, pt: np.ndarray, clock: np.n
     delta = np.where(first, 0.0, t - t[ref])
     khz = np.maximum(clock // 1000, 1)  # integer kHz: `clock_rate/1000` on a guint32 in C
     # nominal time: RTP time since the stream's first packet in ms, each packet with its own clock
-    nominal = ((raw_ts - first_ts) % 2**32) / khz
+    nominal = since_first / khz
     nominal[first] = 0.0
     expected = t[ref] + (nominal - nominal[ref_ts])
     diff = np.where(timed_in, np.abs(t - expected), 0.0)
