@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import click
 
 from flowviz.cli import Context, cli, expand_paths
+from flowviz.errors import FlowvizError
 from flowviz.sip.states import STATES
 
 TABLE_WIDTH = 120
@@ -63,8 +64,17 @@ def calls(obj: Context, captures: tuple[str, ...], fmt: str, states: tuple[str, 
     joined by X-CID/X-Call-ID/Session-ID headers, else by caller, callee, host and time.
     """
     rows: list[dict] = []
-    for path in expand_paths(captures):
-        found, _ = _calls_of(obj, str(path))
+    paths = expand_paths(captures)
+    unreadable = 0
+    for path in paths:
+        try:
+            found, _ = _calls_of(obj, str(path))
+        except FlowvizError as exc:  # one bad file among several: say so and go on, like `info`
+            if len(paths) == 1:
+                raise
+            click.echo(f"flowviz: error: {exc.message}", err=True)
+            unreadable += 1
+            continue
         rows += found
     if states:
         rows = [r for r in rows if r["state"] in states]
@@ -76,6 +86,8 @@ def calls(obj: Context, captures: tuple[str, ...], fmt: str, states: tuple[str, 
         click.echo(_calls_csv(rows), nl=False)
     else:
         click.echo(_calls_table(rows))
+    if unreadable:
+        raise FlowvizError(f"{unreadable} of {len(paths)} captures could not be read (see above)")
 
 
 def _calls_csv(rows: list[dict]) -> str:

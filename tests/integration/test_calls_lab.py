@@ -178,3 +178,14 @@ def test_cli_kpis_over_the_whole_lab_folder():
     assert kpis["SEER"]["numerator"] == outcomes["200"] + outcomes["486"]  # 487 (cancelled) is not effective
     assert kpis["SRD failed"]["count"] == outcomes["486"]  # the cancelled call rang first: no failed SRD
     assert (kpis["IRA"]["numerator"], kpis["IRA"]["denominator"]) == (0, 0)
+
+
+def test_cli_calls_goes_on_past_an_unreadable_capture(tmp_path, capsys):
+    from flowviz.cli import main
+
+    (tmp_path / "a_broken.pcap").write_bytes(b"not a capture at all")
+    (tmp_path / "busy.pcap").write_bytes((LAB / "busy_486.pcap").read_bytes())
+    assert main(["--no-cache", "calls", str(tmp_path), "--format", "json"]) == 2
+    out, err = capsys.readouterr()
+    assert [c["state"] for c in json.loads(out)] == ["busy"]
+    assert "a_broken.pcap" in err and "1 of 2 captures could not be read" in err
