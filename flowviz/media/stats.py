@@ -288,15 +288,16 @@ def _cycles(gr: Grouped, seq: np.ndarray, in_time: np.ndarray) -> np.ndarray:
 
 
 def _codecs(pts: pl.DataFrame) -> pl.DataFrame:
-    """Payload types per stream (numeric order) with names, and the main one (first static/dynamic audio)."""
+    """Payload types per stream (numeric order) with names, and the main one (first that is neither
+    comfort noise nor telephone-event) with its clock rate (0 = unknown)."""
     rows: dict[int, list] = {}
-    for stream, pt, enc in pts.select([G, "payload_type", "encoding"]).iter_rows():
-        rows.setdefault(stream, []).append((pt, codec_name(pt, enc)))
+    for stream, pt, enc, clock in pts.select([G, "payload_type", "encoding", "clock_rate"]).iter_rows():
+        rows.setdefault(stream, []).append((pt, codec_name(pt, enc), clock))
     data = []
     for stream, items in rows.items():
         media = [i for i in items if i[0] not in COMFORT_NOISE and not i[1].lower().startswith("telephone-event")]
         main = (media or items)[0]
-        data.append((stream, [i[0] for i in items], ", ".join(i[1] for i in items), main[0], main[1]))
+        data.append((stream, [i[0] for i in items], ", ".join(i[1] for i in items), main[0], main[1], main[2]))
     return pl.DataFrame(data, orient="row", schema={
         G: pl.UInt32, "payload_types": pl.List(pl.UInt8), "codecs": pl.Utf8, "payload_type": pl.UInt8,
-        "codec": pl.Utf8})
+        "codec": pl.Utf8, "clock_rate": pl.Int64})

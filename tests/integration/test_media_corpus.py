@@ -144,3 +144,32 @@ def test_built_stream_statistics_equal_tshark(name, pkts, tshark, tmp_path, monk
     assert len(expected) == 1
     mismatches = compare(path.name, expected, our_streams(path))
     assert not mismatches, "\n".join(mismatches)
+
+
+# Captures whose RTCP has LSR/DLSR answered by an SR in the capture; tshark's rtcp.roundtrip-delay is in
+# integer ms, computed from truncated ms (packet-rtcp.c), flowviz's is exact: they agree within 2 ms.
+RTT_CAPTURES = ["goffinet__sip_captures/Forensic_challenge_4.pcap", "sipcapture__heplify/rtp_rtcp_sip_ipv4_udp.pcap"]
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", RTT_CAPTURES)
+def test_rtcp_round_trip_equals_tshark_within_2ms(name, tshark, tmp_path, monkeypatch):
+    from tests.conftest import SHARED_PCAPS
+
+    from flowviz.media.rtcp import block_rtt
+
+    path = SHARED_PCAPS / name
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    monkeypatch.setenv("FLOWVIZ_CACHE_DIR", str(tmp_path))
+    out = run_tshark("-r", str(path), "-o", "rtcp.show_roundtrip_calculation:TRUE", "-o",
+                     "rtcp.roundtrip_min_threshhold:0", "-Y", "rtcp.roundtrip-delay", "-T", "fields",
+                     "-e", "frame.number", "-e", "rtcp.roundtrip-delay")
+    theirs = {int(f): int(d) for f, d in (line.split("\t") for line in out.splitlines() if line.strip())}
+    assert theirs
+    ours = {}
+    for frame_no, rtt in block_rtt(read_capture(path, use_cache=False).rtcp_reports).select(["frame", "rtt_ms"]).iter_rows():
+        if rtt is not None:
+            ours[frame_no] = rtt
+    far = {f: (d, ours.get(f)) for f, d in theirs.items() if ours.get(f) is None or abs(ours[f] - d) > 2}
+    assert not far
