@@ -23,7 +23,8 @@ def sdp_endpoints(sip: pl.DataFrame, group_of_call_id: pl.DataFrame) -> pl.DataF
         return pl.DataFrame(schema=schema)
     media = (
         sip.filter(pl.col("has_sdp").fill_null(False))
-        .select(["call_id", "ts_ns", pl.col("sdp_media").explode()])
+        .select(["call_id", "ts_ns", "sdp_media"])
+        .explode("sdp_media")
         .unnest("sdp_media")
         .filter(pl.col("port").is_not_null() & (pl.col("port") > 0) & pl.col("connection").is_not_null())
         .join(group_of_call_id, on="call_id", how="inner")

@@ -49,7 +49,8 @@ def test_port_reuse_latest_sdp_before_the_stream_wins():
 def test_sdp_endpoints_from_sip_messages():
     media = [{"media": "audio", "port": 4000, "proto": "RTP/AVP", "payload_types": [0], "rtpmap": ["0 PCMU/8000"],
               "direction": "sendrecv", "connection": "10.0.0.1", "rtcp_port": None, "rtcp_mux": False, "ptime_ms": None}]
+    video = {**media[0], "media": "video", "port": 4002}
     sip = pl.DataFrame({"call_id": ["c1", "c2"], "ts_ns": [T0, T0], "has_sdp": [True, False],
-                        "sdp_media": [media, None]})
+                        "sdp_media": [media + [video], None]})
     groups = pl.DataFrame({"call_id": ["c1"], "call_group_id": ["g1"]})
-    assert sdp_endpoints(sip, groups).rows() == [("10.0.0.1", 4000, "g1", T0)]
+    assert sdp_endpoints(sip, groups).rows() == [("10.0.0.1", 4000, "g1", T0), ("10.0.0.1", 4002, "g1", T0)]
