@@ -173,3 +173,20 @@ def test_rtcp_round_trip_equals_tshark_within_2ms(name, tshark, tmp_path, monkey
             ours[frame_no] = rtt
     far = {f: (d, ours.get(f)) for f, d in theirs.items() if ours.get(f) is None or abs(ours[f] - d) > 2}
     assert not far
+
+
+def test_lab_burst_every_stream_bound_to_its_call(tmp_path, monkeypatch):
+    """sample_pcaps/lab/burst_100.pcap: 90 answered calls x 2 streams, every one bound by its SDP."""
+    from flowviz.media.report import streams_report
+    from flowviz.sip.calls import Correlation
+
+    path = SAMPLES / "lab" / "burst_100.pcap"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    monkeypatch.setenv("FLOWVIZ_CACHE_DIR", str(tmp_path))
+    cap = read_capture(path, use_cache=False)
+    groups = Correlation(cap.sip_messages).group_of_call_id()
+    report = streams_report(cap.sip_messages, cap.rtp_packets, t0_ns=cap.info["first_ts_ns"], group_of_call_id=groups)
+    assert len(report) == 180 and report["sdp_match"].all() and report["call_group_id"].n_unique() == 90
+    assert report.group_by("call_group_id").len()["len"].to_list() == [2] * 90
+    assert report["mos"].min() >= 4.3
