@@ -67,24 +67,24 @@ def heuristic_links(msgs: pl.DataFrame, req_hops: pl.DataFrame, linked: set[str]
     roots = invites.filter(~pl.col("msg_id").is_in(forwarded)).sort("ts_ns").unique("call_id", keep="first")
     entered = invites.join(finals, on="txn_id", how="left").select(
         a_call_id="call_id", a_frame="frame", a_ts="ts_ns", a_final_ts="a_final_ts", host_ip="dst_ip",
-        a_src="src", a_from="from_user", a_to="to_user",
-    )
+        a_src="src", caller="from_user", callee="to_user", a_to="to_user",
+    ).filter(pl.col("caller").is_not_null()).sort("a_ts")
     b_legs = roots.filter(~pl.col("call_id").is_in(list(linked))).select(
         b_call_id="call_id", b_frame="frame", b_ts="ts_ns", host_ip="src_ip", b_src="src", b_dst="dst",
-        b_from="from_user", b_to="to_user",
-    )
-    pairs = b_legs.join(entered, on="host_ip").filter(
-        (pl.col("a_call_id") != pl.col("b_call_id"))
-        & (pl.col("b_src") != pl.col("a_src")) & (pl.col("b_dst") != pl.col("a_src"))
-        & (pl.col("b_ts") >= pl.col("a_ts")) & (pl.col("b_ts") - pl.col("a_ts") <= HEURISTIC_WINDOW_NS)
-        & (pl.col("a_final_ts").is_null() | (pl.col("b_ts") < pl.col("a_final_ts")))
-        & (pl.col("a_from") == pl.col("b_from"))
-    ).with_columns(same_callee=(pl.col("a_to") == pl.col("b_to")).fill_null(False), gap=pl.col("b_ts") - pl.col("a_ts"))
+        caller="from_user", callee="to_user", b_to="to_user",
+    ).filter(pl.col("caller").is_not_null()).sort("b_ts")
+    # Nearest earlier A-leg per B-leg (as-of joins keep this O(n log n) on busy hosts): first with the
+    # same callee, then with the same caller only for the B-legs still unmatched.
+    same_callee = _nearest(b_legs, entered, ["host_ip", "caller", "callee"])
+    rest = b_legs.filter(~pl.col("b_call_id").is_in(same_callee["b_call_id"].implode()))
+    any_callee = _nearest(rest, entered, ["host_ip", "caller"])
     pairs = (
-        pairs.sort(["same_callee", "gap"], descending=[True, False])
-        .unique("b_call_id", keep="first")
+        pl.concat([same_callee, any_callee], how="diagonal_relaxed")
+        .with_columns(same_callee=(pl.col("a_to") == pl.col("b_to")).fill_null(False), gap=pl.col("b_ts") - pl.col("a_ts"))
+        .sort(["same_callee", "gap"], descending=[True, False])
         .unique("a_call_id", keep="first")
         .sort("b_ts")
+        .rename({"caller": "a_from"})
     )
     out = []
     for r in pairs.iter_rows(named=True):
@@ -95,6 +95,23 @@ def heuristic_links(msgs: pl.DataFrame, req_hops: pl.DataFrame, linked: set[str]
         )
         out.append((r["b_call_id"], r["a_call_id"], "heuristic", evidence))
     return pl.DataFrame(out, schema=LINK_COLUMNS, orient="row")
+
+
+def _nearest(b_legs: pl.DataFrame, entered: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """The last A-leg INVITE that entered the B-leg's host (same keys) strictly before the B-leg left."""
+    right = entered if "callee" in keys else entered.drop("callee")
+    left = b_legs if "callee" in keys else b_legs.drop("callee")
+    return _valid(left.join_asof(right, left_on="b_ts", right_on="a_ts", by=keys, strategy="backward",
+                                 tolerance=HEURISTIC_WINDOW_NS, allow_exact_matches=False,
+                                 check_sortedness=False))  # both sides sorted by time above
+
+
+def _valid(pairs: pl.DataFrame) -> pl.DataFrame:
+    return pairs.filter(
+        pl.col("a_call_id").is_not_null() & (pl.col("a_call_id") != pl.col("b_call_id"))
+        & (pl.col("b_src") != pl.col("a_src")) & (pl.col("b_dst") != pl.col("a_src"))
+        & (pl.col("a_final_ts").is_null() | (pl.col("b_ts") < pl.col("a_final_ts")))
+    )
 
 
 def call_groups(call_ids: list[str], links: pl.DataFrame) -> dict[str, list[str]]:

@@ -154,3 +154,14 @@ def test_subscribe_with_its_notify_is_one_exchange():
     assert (call["method"], call["state"], call["final_status"], call["setup_ms"]) == ("SUBSCRIBE", "completed", 202, 5)
     assert [(e["method"], e["status"]) for e in call["in_dialog"]] == [("NOTIFY", 200)]
     assert call["srd_ms"] is None  # SRD is an INVITE measure
+
+
+def test_busy_b2bua_with_one_caller_pairs_each_b_leg_with_its_own_a_leg():
+    # 300 overlapping calls, all from "alice" to "bob" through one B2BUA, a new one every 20 ms:
+    # each B-leg leaves 4 ms after its own A-leg arrived, while 50 other A-legs are still ringing.
+    ladder = []
+    for i in range(300):
+        ladder += _call(f"A{i}", UA1, B2B, 20 * i, bye=5000)
+        ladder += _call(f"B{i}", B2B, UA2, 20 * i + 4, bye=4990, sent_by="10.0.0.5:5060")
+    calls = summarize_calls(sip_frame(sorted(ladder, key=lambda m: m[0])))
+    assert sorted(tuple(c["call_ids"]) for c in calls) == sorted((f"A{i}", f"B{i}") for i in range(300))
