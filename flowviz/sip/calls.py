@@ -70,9 +70,10 @@ class Correlation:
         roots = [r for r in own if r["msg_id"] not in index.forwarded] or own
         leg_roots = [r for r in roots if r["call_id"] == first_leg] or roots
         first = leg_roots[0] if leg_roots else rows[0]
-        attempt = _last_attempt(leg_roots, rows) if leg_roots else None
+        replies = _responses_by_transaction(rows)
+        attempt = _last_attempt(leg_roots, replies) if leg_roots else None
         by_id = {r["msg_id"]: r for r in rows}
-        answers = _responses(rows, attempt["txn_id"]) if attempt else []
+        answers = replies.get(attempt["txn_id"], []) if attempt else []
         final = next((r for r in answers if r["status_code"] >= 200 and 200 <= r["status_code"] < 300), None) or next(
             (r for r in answers if r["status_code"] >= 200), None)
         final_code = final["status_code"] if final else None
@@ -93,7 +94,7 @@ class Correlation:
         failed = final if final_code and final_code >= 400 and final_code not in CHALLENGES and not ring else None
         end = bye if (bye and answered) else (final if final and not answered else None)
         facts: PathFacts = path_facts(call_ids, rows, by_id, index, self.leg_links, method, attempt)
-        bye_answer = next((r for r in _responses(rows, bye["txn_id"]) if r["status_code"] >= 200), None) if bye else None
+        bye_answer = next((r for r in replies.get(bye["txn_id"], []) if r["status_code"] >= 200), None) if bye else None
         until = bye["ts_ns"] if bye else (self.capture_end_ns if state == "in call" else None)
         return {
             "call_group_id": group,
@@ -128,7 +129,7 @@ class Correlation:
         }
 
 
-def _last_attempt(roots: list[dict], rows: list[dict]) -> dict:
+def _last_attempt(roots: list[dict], replies: dict[str, list[dict]]) -> dict:
     """The caller's last try of the first request, retried with a higher CSeq after a 401/407 challenge,
     a 3xx redirect (RFC 3261 8.1.3.4: the UAC recurses on the Contact) or no answer at all."""
     first = roots[0]
@@ -138,14 +139,20 @@ def _last_attempt(roots: list[dict], rows: list[dict]) -> dict:
     best = first
     for r in same_caller:
         if (r["cseq_num"] or 0) > (best["cseq_num"] or 0):
-            answered = _responses(rows, best["txn_id"])
+            answered = replies.get(best["txn_id"], [])
             if not answered or any(a["status_code"] in CHALLENGES or 300 <= a["status_code"] < 400 for a in answered):
                 best = r
     return best
 
 
-def _responses(rows: list[dict], txn_id: str) -> list[dict]:
-    return [r for r in rows if not r["is_request"] and r["txn_id"] == txn_id and not r["is_retransmission"]]
+def _responses_by_transaction(rows: list[dict]) -> dict[str, list[dict]]:
+    """First transmissions of responses, by transaction, in time order (one pass: long REGISTER
+    refresh series stay linear)."""
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        if not r["is_request"] and not r["is_retransmission"]:
+            out.setdefault(r["txn_id"], []).append(r)
+    return out
 
 
 def _hung_up_by(bye: dict, first: dict) -> str:

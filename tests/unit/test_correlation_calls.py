@@ -165,3 +165,13 @@ def test_busy_b2bua_with_one_caller_pairs_each_b_leg_with_its_own_a_leg():
         ladder += _call(f"B{i}", B2B, UA2, 20 * i + 4, bye=4990, sent_by="10.0.0.5:5060")
     calls = summarize_calls(sip_frame(sorted(ladder, key=lambda m: m[0])))
     assert sorted(tuple(c["call_ids"]) for c in calls) == sorted((f"A{i}", f"B{i}") for i in range(300))
+
+
+def test_long_register_refresh_series_is_one_exchange_measured_at_its_first_success():
+    ladder = []
+    for n in range(1, 1501):  # a UA refreshing its binding 1500 times under one Call-ID
+        reg = request("REGISTER", call_id="refresh", cseq=n, vias=[("10.0.0.1:5060", f"z9hG4bK-{n}")],
+                      callee=("alice", None))
+        ladder += [(n * 1000.0, UA1, B2B, reg), (n * 1000.0 + 7, B2B, UA1, response(200, "OK", reg, to_tag="r"))]
+    [call] = summarize_calls(sip_frame(ladder))
+    assert (call["state"], call["messages"], call["setup_ms"]) == ("completed", 3000, 7)
