@@ -148,43 +148,20 @@ def kpis(obj: Context, captures: tuple[str, ...], fmt: str) -> None:
 
     Several captures are measured together, as one population of calls.
     """
-    from flowviz.analysis.kpis import compute_kpis
+    from flowviz.analysis.kpis import combine_register_attempts, compute_kpis, register_attempts
 
     all_calls: list[dict] = []
     registers = []
     for path in expand_paths(captures):
         found, correlation = _calls_of(obj, str(path))
         all_calls += found
-        registers.append(correlation)
-    if len(registers) == 1:
-        corr = registers[0]
-        result = compute_kpis(all_calls, corr.messages, set(corr.request_hops["down_msg"].to_list()))
-    else:
-        result = _combined(all_calls, registers)
+        forwarded = set(correlation.request_hops["down_msg"].to_list())
+        registers.append(register_attempts(correlation.messages, forwarded))
+    result = compute_kpis(all_calls, combine_register_attempts(registers))
     if fmt == "json":
         click.echo(json.dumps(result, indent=1))
         return
     click.echo(_kpi_table(result))
-
-
-def _combined(all_calls: list[dict], correlations: list) -> list[dict]:
-    """KPIs over several captures: INVITE KPIs from all calls, REGISTER counts summed capture by capture."""
-    from flowviz.analysis.kpis import compute_kpis
-
-    per_capture = [compute_kpis([], c.messages, set(c.request_hops["down_msg"].to_list())) for c in correlations]
-    result = compute_kpis(all_calls, correlations[0].messages.head(0))
-    by_name = {k["kpi"]: k for k in result}
-    rrd = [k for kpis in per_capture for k in kpis if k["kpi"] == "RRD" and k["count"]]
-    if rrd:
-        total = sum(k["count"] for k in rrd)
-        by_name["RRD"].update(count=total, value=round(sum(k["mean"] * k["count"] for k in rrd) / total, 3),
-                              mean=round(sum(k["mean"] * k["count"] for k in rrd) / total, 3),
-                              min=min(k["min"] for k in rrd), max=max(k["max"] for k in rrd), median=None)
-    failed = sum(k["numerator"] for kpis in per_capture for k in kpis if k["kpi"] == "IRA")
-    total = sum(k["denominator"] for kpis in per_capture for k in kpis if k["kpi"] == "IRA")
-    by_name["IRA"].update(numerator=failed, denominator=total, count=total,
-                          value=round(100.0 * failed / total, 2) if total else None)
-    return result
 
 
 def _kpi_table(result: list[dict]) -> str:

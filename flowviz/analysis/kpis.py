@@ -31,12 +31,11 @@ SEIZURE_FAILURES = {408, 500, 503, 504}
 CHALLENGES = {401, 407}
 
 
-def compute_kpis(calls: list[dict], messages: pl.DataFrame, forwarded_msgs: set[int] | None = None) -> list[dict]:
-    """calls: summaries from flowviz.sip.calls; messages: its transaction frame (Correlation.messages)."""
+def compute_kpis(calls: list[dict], registers: dict) -> list[dict]:
+    """calls: summaries from flowviz.sip.calls; registers: register_attempts() of the same capture(s)."""
     invites = [c for c in calls if c["method"] == "INVITE"]
     redirected = [c for c in invites if c["final_status"] and 300 <= c["final_status"] < 400]
     finals = [c["final_status"] for c in invites]
-    registers = _register_attempts(messages, forwarded_msgs or set())
     return [
         _delay("SRD", "session request delay: INVITE -> first 18x/2xx", [c["srd_ms"] for c in invites]),
         _delay("SRD failed", "INVITE -> final failure (401/407 excluded)", [c["failed_srd_ms"] for c in invites]),
@@ -56,8 +55,12 @@ def compute_kpis(calls: list[dict], messages: pl.DataFrame, forwarded_msgs: set[
     ]
 
 
-def _register_attempts(messages: pl.DataFrame, forwarded_msgs: set[int]) -> dict:
-    """REGISTER transactions where the registrar's answer reached the UA (first link only)."""
+def register_attempts(messages: pl.DataFrame, forwarded_msgs: set[int]) -> dict:
+    """REGISTER transactions as the UA saw them (first link only): {rrd_ms: [...], failed, total}.
+
+    messages: Correlation.messages; forwarded_msgs: msg_ids that are a proxy's forwarded copy.
+    Several captures: add the lists and counts (see combine_register_attempts).
+    """
     sent = first_transmissions(messages).filter(pl.col("cseq_method") == "REGISTER")
     requests = sent.filter(pl.col("is_request") & ~pl.col("msg_id").is_in(list(forwarded_msgs)))
     answers = sent.filter(~pl.col("is_request") & (pl.col("status_code") >= 200)).group_by("txn_id").agg(
@@ -87,10 +90,15 @@ def _ratio(name: str, what: str, numerator: int, denominator: int) -> dict:
             "median": None, "max": None, "count": denominator, "numerator": numerator, "denominator": denominator}
 
 
+def combine_register_attempts(parts: list[dict]) -> dict:
+    return {"rrd_ms": [v for p in parts for v in p["rrd_ms"]], "failed": sum(p["failed"] for p in parts),
+            "total": sum(p["total"] for p in parts)}
+
+
 def capture_kpis(sip: pl.DataFrame) -> list[dict]:
     """sip_messages of one capture -> its KPIs (correlates the calls first)."""
     from flowviz.sip.calls import Correlation
 
     correlation = Correlation(sip)
     forwarded = set(correlation.request_hops["down_msg"].to_list())
-    return compute_kpis(correlation.summaries(), correlation.messages, forwarded)
+    return compute_kpis(correlation.summaries(), register_attempts(correlation.messages, forwarded))
