@@ -19,7 +19,7 @@ CALL_KEYS = [
     "call_group_id", "call_ids", "method", "from_user", "to_user", "from_uri", "to_uri", "state", "final_status",
     "start_ts", "srd_ms", "setup_ms", "duration_s", "hosts", "hop_delays_ms", "legs", "messages", "retransmissions",
     "final_reason", "from_display", "to_display", "answer_ts", "end_ts", "failed_srd_ms", "disconnect_ms",
-    "hung_up_by", "host_roles", "host_names", "forwarding", "in_dialog", "dialogs", "first_frame", "capture",
+    "hung_up_by", "host_roles", "host_names", "forwarding", "forks", "in_dialog", "dialogs", "first_frame", "capture",
 ]
 
 

@@ -120,6 +120,7 @@ class Correlation:
             "host_names": facts.names,
             "hop_delays_ms": facts.hop_delays_ms,
             "forwarding": facts.forwarding,
+            "forks": facts.forks,
             "in_dialog": in_dialog_requests(rows),
             "dialogs": len({(r["call_id"], r["to_tag"]) for r in answers if r["to_tag"] and r["status_code"] > 100}),
             "legs": facts.legs,

@@ -23,6 +23,7 @@ class PathFacts:
     names: list[str | None] = field(default_factory=list)
     hop_delays_ms: list[float | None] = field(default_factory=list)
     forwarding: list[dict] = field(default_factory=list)
+    forks: list[dict] = field(default_factory=list)  # a proxy that sent one request to several next hops
     legs: list[dict] = field(default_factory=list)
 
 
@@ -69,8 +70,12 @@ def path_facts(call_ids: list[str], rows: list[dict], by_id: dict, index: HopInd
             _add(facts.hosts, root["src"])
             for msg in chain:
                 _add(facts.hosts, msg["dst"])
-                if index.children.get(msg["msg_id"]):  # it went on from where it arrived: a proxy
+                downs = index.children.get(msg["msg_id"], [])
+                if downs:  # it went on from where it arrived: a proxy
                     proxies.add(msg["dst"])
+                if len(downs) > 1:
+                    facts.forks.append({"proxy": msg["dst"], "frame": msg["frame"],
+                                        "branches": [by_id[d]["dst"] for d in downs if d in by_id]})
             previous_end = chain[-1]["dst"] if chain else root["dst"]
             if root is timed:  # one try per leg, so each link of the path has one delay
                 facts.hop_delays_ms += [_first_answer_ms(msg, rows) for msg in chain]

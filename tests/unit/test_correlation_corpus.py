@@ -55,6 +55,8 @@ def test_hunt_group_sequential_forks_are_branches_of_one_call():
     [call] = [c for c in calls if c["method"] == "INVITE"]
     forwarded_invites = [f for f in call["forwarding"] if f["message"] == "INVITE"]
     assert len(forwarded_invites) >= 2  # one received INVITE sent on several times in sequence
+    [fork] = call["forks"]
+    assert len(fork["branches"]) == len(forwarded_invites)
     assert "proxy" in call["host_roles"]
     assert call["retransmissions"] > 0
 

@@ -58,6 +58,7 @@ def test_forking_keeps_both_branches_and_both_early_dialogs():
     assert call["hosts"] == [UA1, P1, UA2, UA3]  # branch 1 walked first, then branch 2
     assert call["host_roles"] == ["UA", "proxy", "UA", "UA"]
     assert call["dialogs"] == 2  # two early dialogs (To tags u2, u3), one confirmed
+    assert call["forks"] == [{"proxy": P1, "frame": 1, "branches": [UA2, UA3]}]
     assert call["state"] == "in call" and call["final_status"] == 200
     assert call["srd_ms"] == 20.4  # first 180 at the caller, not P1's 100 Trying at 0.1 ms
     assert call["hop_delays_ms"] == [0.1, 19.0, 23.5]  # per link: INVITE -> first answer from the next hop
