@@ -120,3 +120,90 @@ def _table(rows: list[dict]) -> str:
 def _ep(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
+
+
+DTMF_KEYS = ["source", "ts", "digit", "duration_ms", "volume_dbm0", "end_seen", "packets", "src", "dst", "stream_id",
+             "call_id", "call_group_id", "frame", "event", "capture"]
+
+
+def _event_words(obj: Context, path: str, packets) -> list[int | None]:
+    """First 4 RTP payload bytes of each packet (by frame), read again from the file: the RTP header is
+    found by its timestamp and SSRC, then CSRCs and the header extension are skipped."""
+    import struct
+
+    from flowviz.ingest.capture_file import read_packets
+
+    if packets.is_empty():
+        return []
+    source = read_packets(path, obj.settings)
+    try:
+        raw = source.read_bytes(packets["frame"].to_numpy().astype("int64") - 1)
+    finally:
+        source.close()
+    words: list[int | None] = []
+    for data, ts, ssrc in zip(raw, packets["rtp_ts"].to_list(), packets["ssrc"].to_list()):
+        at = data.find(struct.pack("!II", ts, ssrc))
+        word = None
+        if at >= 4:
+            h = at - 4
+            start = h + 12 + 4 * (data[h] & 0x0F)
+            if data[h] & 0x10 and len(data) >= start + 4:
+                start += 4 + 4 * struct.unpack_from("!H", data, start + 2)[0]
+            if len(data) >= start + 4:
+                word = struct.unpack_from("!I", data, start)[0]
+        words.append(word)
+    return words
+
+
+@cli.command()
+@click.argument("captures", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.pass_obj
+def dtmf(obj: Context, captures: tuple[str, ...], fmt: str) -> None:
+    """DTMF digits: RFC 4733 telephone-events in RTP (digit, start, duration, volume) and SIP INFO digits."""
+    import polars as pl
+
+    from flowviz.media.dtmf import event_packets, rfc4733_events, sip_info_digits
+    from flowviz.media.streams import sdp_payload_map
+    from flowviz.sip.calls import Correlation
+
+    rows: list[dict] = []
+    for path in map(str, expand_paths(captures)):
+        capture = obj.read(path)
+        packets = event_packets(capture.rtp_packets, sdp_payload_map(capture.sip_messages))
+        packets = packets.with_columns(pl.Series("event_word", _event_words(obj, path, packets), dtype=pl.UInt32))
+        events = pl.concat([rfc4733_events(packets), sip_info_digits(capture.sip_messages)]).sort("ts_ns")
+        groups = {}
+        if not capture.sip_messages.is_empty():
+            groups = dict(Correlation(capture.sip_messages).group_of_call_id().iter_rows())
+        stream_groups = {}
+        if not capture.rtp_packets.is_empty() and len(events):
+            from flowviz.media.report import streams_report
+
+            group_frame = pl.DataFrame(list(groups.items()), schema={"call_id": pl.Utf8, "call_group_id": pl.Utf8},
+                                       orient="row")
+            report = streams_report(capture.sip_messages, capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
+                                    group_of_call_id=group_frame)
+            stream_groups = dict(report.select(["stream_id", "call_group_id"]).iter_rows())
+        for r in events.to_dicts():
+            r["ts"] = _iso(r["ts_ns"])
+            r["call_group_id"] = groups.get(r["call_id"]) if r["call_id"] else stream_groups.get(r["stream_id"])
+            r["capture"] = path
+            rows.append({k: r.get(k) for k in DTMF_KEYS})
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=1))
+    elif fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=DTMF_KEYS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows([{k: "" if v is None else v for k, v in r.items()} for r in rows])
+        click.echo(out.getvalue(), nl=False)
+    elif not rows:
+        click.echo("no DTMF digits")
+    else:
+        click.echo(f"{'time':<28} {'digit':<6} {'ms':>6} {'dBm0':>5} {'via':<9} {'source':<21} {'destination':<21} call")
+        for r in rows:
+            ms = "-" if r["duration_ms"] is None else f"{r['duration_ms']:.0f}"
+            vol = "-" if r["volume_dbm0"] is None else str(r["volume_dbm0"])
+            click.echo(f"{r['ts']:<28} {(r['digit'] or '?'):<6} {ms:>6} {vol:>5} {r['source']:<9} {r['src']:<21.21} "
+                       f"{r['dst']:<21.21} {r['call_group_id'] or '-'}")
