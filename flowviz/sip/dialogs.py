@@ -37,7 +37,3 @@ def dialogs(msgs: pl.DataFrame) -> pl.DataFrame:
         .sort("first_ts_ns")
     )
 
-
-def early_dialog_count(dialog_rows: pl.DataFrame, call_id: str) -> int:
-    """INVITE dialogs of one Call-ID: more than one means the INVITE forked and several UAS answered."""
-    return dialog_rows.filter((pl.col("call_id") == call_id) & (pl.col("method") == "INVITE")).height

@@ -29,20 +29,30 @@ def call_group_id(call_ids: list[str]) -> str:
 
 def header_links(msgs: pl.DataFrame) -> pl.DataFrame:
     """Links from leg headers: value naming another Call-ID, or a value two Call-IDs share."""
-    rows = msgs.filter(pl.col("leg_headers").list.len() > 0).select("call_id", "frame", "leg_headers").explode("leg_headers")
+    rows = (
+        msgs.filter(pl.col("leg_headers").list.len() > 0)
+        .select("call_id", "frame", "leg_headers")
+        .explode("leg_headers")
+    )
     if rows.is_empty():
         return pl.DataFrame(schema=LINK_COLUMNS)
     rows = rows.select(
         "call_id", "frame", name=pl.col("leg_headers").struct.field("name"),
         value=pl.col("leg_headers").struct.field("value").str.split(";").list.first().str.strip_chars(),
-    ).unique(["call_id", "name", "value"], keep="first")
+    ).unique(["call_id", "name", "value"], keep="first", maintain_order=True)
+    rows = rows.filter(pl.col("value").str.strip_chars("0") != "")  # RFC 7989 null UUID names nobody
     known = set(msgs["call_id"].drop_nulls().unique().to_list())
     out = []
     for r in rows.iter_rows(named=True):
         if r["value"] in known and r["value"] != r["call_id"]:
-            out.append((r["call_id"], r["value"], f"header:{r['name']}", f"{r['name']}: {r['value']} in frame {r['frame']}"))
+            evidence = f"{r['name']}: {r['value']} in frame {r['frame']}"
+            out.append((r["call_id"], r["value"], f"header:{r['name']}", evidence))
     # Shared values (Session-ID UUIDs, or two legs quoting the same id): link every Call-ID to the first.
-    shared = rows.group_by("name", "value").agg(pl.col("call_id"), pl.col("frame")).filter(pl.col("call_id").list.len() > 1)
+    shared = (
+        rows.group_by("name", "value", maintain_order=True)
+        .agg(pl.col("call_id"), pl.col("frame"))
+        .filter(pl.col("call_id").list.len() > 1)
+    )
     for r in shared.iter_rows(named=True):
         first = r["call_id"][0]
         for other, frame in zip(r["call_id"][1:], r["frame"][1:]):

@@ -175,3 +175,10 @@ def test_long_register_refresh_series_is_one_exchange_measured_at_its_first_succ
         ladder += [(n * 1000.0, UA1, B2B, reg), (n * 1000.0 + 7, B2B, UA1, response(200, "OK", reg, to_tag="r"))]
     [call] = summarize_calls(sip_frame(ladder))
     assert (call["state"], call["messages"], call["setup_ms"]) == ("completed", 3000, 7)
+
+
+def test_null_session_id_links_nothing():
+    null = "Session-ID: 00000000000000000000000000000000"
+    calls = summarize_calls(sip_frame(sorted(_call("N1", UA1, UA2, 0, headers=(null,))
+                                             + _call("N2", "10.0.0.7:5060", UA2, 5, headers=(null,), caller=("carol", "c")))))
+    assert [c["call_ids"] for c in calls] == [["N1"], ["N2"]]
