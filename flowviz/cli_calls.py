@@ -33,7 +33,8 @@ def _calls_of(obj: Context, path: str) -> tuple[list[dict], object]:
     from flowviz.sip.calls import Correlation
 
     capture = obj.read(path)
-    correlation = Correlation(capture.sip_messages)
+    # the capture may run on (RTP, other traffic) after its last SIP message: timers count to its end
+    correlation = Correlation(capture.sip_messages, capture.info.get("last_ts_ns"))
     calls = correlation.summaries()
     for call in calls:
         call["start_ts"] = _iso(call.pop("start_ns"))
