@@ -33,6 +33,7 @@ class Correlation:
         self.messages = with_transactions(sip)
         self.request_hops = hop_rules.request_hops(self.messages)
         self.response_hops = hop_rules.response_hops(self.messages, self.request_hops)
+        self.cancel_hops = hop_rules.cancel_hops(self.messages, self.request_hops)
         header = leg_rules.header_links(self.messages)
         linked = set(header["call_id"].to_list()) | set(header["linked_call_id"].to_list())
         heuristic = leg_rules.heuristic_links(self.messages, self.request_hops, linked)
@@ -52,7 +53,7 @@ class Correlation:
         if self.messages.is_empty():
             return []
         tagged = self.messages.select(SUMMARY_COLUMNS).join(self.group_of_call_id(), on="call_id", how="inner")
-        index = HopIndex.build(self.request_hops, self.response_hops)
+        index = HopIndex.build(self.request_hops, self.response_hops, self.cancel_hops)
         out = []
         for part in tagged.sort("msg_id").partition_by("call_group_id", maintain_order=True):
             group = part["call_group_id"][0]

@@ -80,6 +80,24 @@ def response_hops(msgs: pl.DataFrame, req_hops: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def cancel_hops(msgs: pl.DataFrame, req_hops: pl.DataFrame) -> pl.DataFrame:
+    """A stateful proxy answers the CANCEL it received and sends its own CANCEL on each branch
+    (RFC 3261 16.10); that CANCEL carries only the proxy's Via (9.1), so it is tied to the one
+    received through the INVITE hop it cancels. Same columns as response_hops (up = received)."""
+    cancels = first_transmissions(msgs).filter(pl.col("is_request") & (pl.col("method") == "CANCEL"))
+    received = cancels.select(up_msg="msg_id", up_txn="invite_txn_id", up_ts="ts_ns")
+    sent = cancels.select(down_msg="msg_id", down_txn="invite_txn_id", down_ts="ts_ns")
+    pairs = req_hops.filter(pl.col("method") == "INVITE").select("up_txn", "down_txn", "proxy")
+    edges = (
+        received.join(pairs, on="up_txn").join(sent, on="down_txn")
+        .filter((pl.col("down_ts") >= pl.col("up_ts")) & (pl.col("down_ts") - pl.col("up_ts") <= HOP_WINDOW_NS))
+        .sort("down_ts", "down_msg")
+        .unique("down_msg", keep="first", maintain_order=True)  # one CANCEL per branch of a fork
+        .sort("down_msg")
+    )
+    return edges.select("up_msg", "down_msg", "proxy", forward_ns=pl.col("down_ts") - pl.col("up_ts"))
+
+
 def children_of(req_hops: pl.DataFrame) -> dict[int, list[int]]:
     """up_msg -> forwarded copies, for walking the hop tree."""
     children: dict[int, list[int]] = {}

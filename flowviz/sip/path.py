@@ -36,9 +36,12 @@ class HopIndex:
     by_received: dict[int, list[dict]]  # message a proxy received -> its forwarding edges
 
     @classmethod
-    def build(cls, req_hops: pl.DataFrame, resp_hops: pl.DataFrame) -> "HopIndex":
+    def build(cls, req_hops: pl.DataFrame, resp_hops: pl.DataFrame,
+              cancel_hops: pl.DataFrame | None = None) -> "HopIndex":
         by_received: dict[int, list[dict]] = {}
-        for e in req_hops.select("up_msg", "down_msg", "proxy", "forward_ns").iter_rows(named=True):
+        columns = ["up_msg", "down_msg", "proxy", "forward_ns"]
+        downstream = pl.concat([h.select(columns) for h in (req_hops, cancel_hops) if h is not None])
+        for e in downstream.iter_rows(named=True):
             by_received.setdefault(e["up_msg"], []).append({**e, "out_msg": e["down_msg"]})
         for e in resp_hops.select("up_msg", "down_msg", "proxy", "forward_ns").iter_rows(named=True):
             by_received.setdefault(e["down_msg"], []).append({**e, "out_msg": e["up_msg"]})

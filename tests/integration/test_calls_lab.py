@@ -87,6 +87,17 @@ def test_reference_call_transactions():
     assert not msgs["is_retransmission"].any()
 
 
+def test_cancel_passed_on_by_each_proxy_and_487_back(calls):
+    # expected.json "derivation": each proxy answers the CANCEL it received and sends its own CANCEL on
+    [call] = calls["cancel.pcap"]
+    p1, p2 = HOSTS["P1"], HOSTS["P2"]
+    by_message: dict[str, list[str]] = {}
+    for f in call["forwarding"]:
+        by_message.setdefault(f["message"], []).append(f["proxy"])
+    assert by_message["CANCEL"] == [p1, p2]
+    assert by_message["487 (INVITE)"] == [p2, p1]
+
+
 def test_busy_and_cancel(calls):
     [busy] = calls["busy_486.pcap"]
     [cancel] = calls["cancel.pcap"]
