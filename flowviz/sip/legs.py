@@ -4,7 +4,8 @@ Proxies keep the Call-ID (RFC 3261 16.6), so their hops never split a call. A B2
 dialog and starts another with a new Call-ID; the two legs are linked by:
 1. headers that carry the other leg's identity: X-CID / X-Call-ID (vendor, value = the other
    Call-ID) and Session-ID (RFC 7989: both legs carry the same UUID), in the configured order;
-2. else a heuristic: a new INVITE leaves the host the first leg's INVITE entered, with the same
+2. the Via stack, when the Call-ID changed but the received Vias were kept;
+3. else a heuristic: a new INVITE leaves the host the first leg's INVITE entered, with the same
    caller (and preferably callee) user, while the first leg is still being set up.
 Every link keeps its kind and the evidence that made it. A call group is a connected component
 of Call-IDs over these links; its id is a short stable hash of its sorted Call-IDs.
@@ -16,7 +17,7 @@ import hashlib
 
 import polars as pl
 
-from flowviz.sip.transactions import first_transmissions
+from flowviz.sip.transactions import MAGIC_COOKIE, first_transmissions
 
 HEURISTIC_WINDOW_NS = 10_000_000_000  # a B2BUA places the B-leg within seconds of receiving the A-leg
 LINK_COLUMNS = {"call_id": pl.Utf8, "linked_call_id": pl.Utf8, "link_kind": pl.Utf8, "evidence": pl.Utf8}
@@ -57,6 +58,28 @@ def header_links(msgs: pl.DataFrame) -> pl.DataFrame:
         first = r["call_id"][0]
         for other, frame in zip(r["call_id"][1:], r["frame"][1:]):
             out.append((other, first, f"header:{r['name']}", f"{r['name']}: {r['value']} in frames {r['frame'][0]} and {frame}"))
+    return pl.DataFrame(out, schema=LINK_COLUMNS, orient="row")
+
+
+def via_links(msgs: pl.DataFrame) -> pl.DataFrame:
+    """A new Call-ID on a request that still carries the received Via stack: its via[1] branch is
+    the top branch of a request of another Call-ID (an SBC or B2BUA that keeps Vias). RFC 3261
+    branches with the magic cookie are unique (8.1.1.7), so this is as strong as a header."""
+    requests = first_transmissions(msgs).filter(pl.col("is_request"))
+    cookie = MAGIC_COOKIE
+    up = requests.filter(pl.col("top_branch").str.starts_with(cookie)).select(
+        a_call_id="call_id", a_frame="frame", a_ts="ts_ns", branch="top_branch", method="cseq_method")
+    down = requests.filter(pl.col("via_count") >= 2).select(
+        b_call_id="call_id", b_frame="frame", b_ts="ts_ns", branch=pl.col("via_branches").list.get(1),
+        method="cseq_method")
+    pairs = (
+        down.join(up, on=["branch", "method"])
+        .filter((pl.col("a_call_id") != pl.col("b_call_id"))
+                & ((pl.col("b_ts") - pl.col("a_ts")).abs() <= HEURISTIC_WINDOW_NS))
+        .unique(["b_call_id", "a_call_id"], keep="first", maintain_order=True)
+    )
+    out = [(r["b_call_id"], r["a_call_id"], "via", f"Via branch {r['branch']} of frame {r['a_frame']} kept under a new "
+            f"Call-ID in frame {r['b_frame']}") for r in pairs.iter_rows(named=True)]
     return pl.DataFrame(out, schema=LINK_COLUMNS, orient="row")
 
 

@@ -182,3 +182,15 @@ def test_null_session_id_links_nothing():
     calls = summarize_calls(sip_frame(sorted(_call("N1", UA1, UA2, 0, headers=(null,))
                                              + _call("N2", "10.0.0.7:5060", UA2, 5, headers=(null,), caller=("carol", "c")))))
     assert [c["call_ids"] for c in calls] == [["N1"], ["N2"]]
+
+
+def test_new_call_id_under_the_kept_via_stack_is_a_via_link():
+    from tests.unit.test_correlation_kit import forwarded
+
+    inv = request("INVITE", call_id="outside", cseq=1, vias=[("10.0.0.1:5060", "z9hG4bK-out")])
+    inside = forwarded(inv, sent_by="10.0.0.5:5060", branch="z9hG4bK-sbc").replace("Call-ID: outside", "Call-ID: inside")
+    ladder = [(0, UA1, B2B, inv), (2, B2B, UA2, inside), (40, UA2, B2B, response(180, "Ringing", inside, to_tag="u")),
+              (41, B2B, UA1, response(180, "Ringing", inv, to_tag="u"))]
+    [call] = summarize_calls(sip_frame(ladder))
+    assert call["call_ids"] == ["outside", "inside"]
+    assert call["legs"][1]["link_kind"] == "via" and "z9hG4bK-out" in call["legs"][1]["evidence"]
