@@ -62,7 +62,8 @@ def calls(obj: Context, captures: tuple[str, ...], fmt: str, states: tuple[str, 
     """One row per call: legs and proxy hops of a call joined into one path, state, timings.
 
     A call group is every Call-ID of one call: proxies keep the Call-ID, a B2BUA's legs are
-    joined by X-CID/X-Call-ID/Session-ID headers, else by caller, callee, host and time.
+    joined by X-CID/X-Call-ID/Session-ID headers or a kept Via stack, else by caller, callee,
+    host and time. CAPTURES are files or folders. Rules: docs/correlation.md.
     """
     rows: list[dict] = []
     paths = expand_paths(captures)
