@@ -68,8 +68,16 @@ def path_facts(call_ids: list[str], rows: list[dict], by_id: dict, index: HopInd
         if n and previous_end is not None:
             b2buas.update({previous_end, roots[0]["src"]})
         timed = next((r for r in roots if measured and r["msg_id"] == measured["msg_id"]), roots[0])
+        timed_ends: set[str] = set()  # IPs where the timed try (or its continuation) arrived
+        ended: dict[str, str] = {}  # IP where a try arrived -> that host
         for root in roots:
             chain = [by_id[m] for m in request_path(root["msg_id"], index.children) if m in by_id]
+            ip = _ip(root["src"])
+            # Same request sent on from where an earlier copy arrived, without a Via link: a hop
+            # that rewrote the Via stack (topology hiding SBC), i.e. a B2BUA keeping the Call-ID.
+            continues = root is not roots[0] and ip in ended and root["src"] != roots[0]["src"]
+            if continues:
+                b2buas.update({ended[ip], root["src"]})
             _add(facts.hosts, root["src"])
             for msg in chain:
                 _add(facts.hosts, msg["dst"])
@@ -80,13 +88,19 @@ def path_facts(call_ids: list[str], rows: list[dict], by_id: dict, index: HopInd
                     facts.forks.append({"proxy": msg["dst"], "frame": msg["frame"],
                                         "branches": [by_id[d]["dst"] for d in downs if d in by_id]})
             previous_end = chain[-1]["dst"] if chain else root["dst"]
-            if root is timed:  # one try per leg, so each link of the path has one delay
-                facts.hop_delays_ms += [_first_answer_ms(msg, rows) for msg in chain]
+            ended[_ip(previous_end)] = previous_end
+            if root is timed or (continues and ip in timed_ends and root["cseq_num"] == timed["cseq_num"]):
+                facts.hop_delays_ms += [_first_answer_ms(msg, rows) for msg in chain]  # one try per link
+                timed_ends.add(_ip(previous_end))
         facts.legs.append(_leg(call_id, n, roots[0], leg_links))
     facts.forwarding = _forwarding(rows, index, by_id)
     facts.roles = ["B2BUA" if h in b2buas else "proxy" if h in proxies else "UA" for h in facts.hosts]
     facts.names = [_name(h, rows) for h in facts.hosts]
     return facts
+
+
+def _ip(endpoint: str) -> str:
+    return endpoint.rsplit(":", 1)[0]
 
 
 def _add(hosts: list[str], host: str) -> None:

@@ -100,3 +100,19 @@ def test_stateless_proxy_is_linked_by_the_same_via_rule():
     assert [(f["message"], f["ms"]) for f in call["forwarding"]] == [("INVITE", 0.2), ("180 (INVITE)", 0.1),
                                                                       ("486 (INVITE)", 0.1)]
     assert (call["state"], call["final_status"]) == ("busy", 486)
+
+
+def test_topology_hiding_hop_that_rewrites_the_vias_is_a_b2bua_on_the_path():
+    # The SBC sends the INVITE on with only its own Via (no link by via[1]) but keeps the Call-ID.
+    sbc_out = "10.0.0.2:5070"
+    inv = request("INVITE", call_id="th", cseq=1, vias=[("10.0.0.1:5060", "z9hG4bK-a")])
+    hidden = request("INVITE", call_id="th", cseq=1, vias=[("10.0.0.2:5070", "z9hG4bK-sbc")])
+    ladder = [(0, UA1, P1, inv), (0.1, P1, UA1, response(100, "Trying", inv)), (2, sbc_out, UA2, hidden),
+              (2.5, UA2, sbc_out, response(100, "Trying", hidden)),
+              (30, UA2, sbc_out, response(180, "Ringing", hidden, to_tag="u")),
+              (31, P1, UA1, response(180, "Ringing", inv, to_tag="s"))]
+    [call] = summarize_calls(sip_frame(ladder))
+    assert call["hosts"] == [UA1, P1, sbc_out, UA2]
+    assert call["host_roles"] == ["UA", "B2BUA", "B2BUA", "UA"]
+    assert call["hop_delays_ms"] == [0.1, 0.5]
+    assert call["srd_ms"] == 31  # the caller's own link decides
