@@ -3,7 +3,7 @@
 Timings are taken where the caller sits (the originating link, the root of the hop tree) and
 from first transmissions only (RFC 6076 section 3): SRD = INVITE -> first 18x/2xx, setup =
 INVITE -> 2xx, duration = 2xx -> BYE. When the caller retried after a 401/407 challenge, the
-retry (the request with credentials) is the one measured (RFC 6076 4.2).
+retry (the request with credentials) is the one measured (RFC 6076 4.1, 4.3).
 """
 
 from __future__ import annotations
@@ -62,20 +62,13 @@ class Correlation:
 
     def _summary(self, group: str, rows: list[dict], index: HopIndex) -> dict:
         call_ids = self.groups[group]
-        first_leg = call_ids[0]
-        initial = [r for r in rows if r["is_request"] and r["to_tag"] is None and not r["is_retransmission"]
-                   and r["method"] not in ("ACK", "CANCEL")]
-        method = "INVITE" if any(r["method"] == "INVITE" for r in initial) else (initial[0]["method"] if initial else
-                                                                                   (rows[0]["cseq_method"] or "?"))
-        own = [r for r in initial if r["method"] == method]
-        roots = [r for r in own if r["msg_id"] not in index.forwarded] or own
-        leg_roots = [r for r in roots if r["call_id"] == first_leg] or roots
-        first = leg_roots[0] if leg_roots else rows[0]
+        method, first, leg_roots = _initial_request(rows, call_ids[0], index.forwarded)
         replies = _responses_by_transaction(rows)
         attempt = _last_attempt(leg_roots, replies) if leg_roots else None
         by_id = {r["msg_id"]: r for r in rows}
         answers = replies.get(attempt["txn_id"], []) if attempt else []
-        final = next((r for r in answers if r["status_code"] >= 200 and 200 <= r["status_code"] < 300), None) or next(
+        # the caller sees one final response; with forking several 2xx can come back: the first wins
+        final = next((r for r in answers if 200 <= r["status_code"] < 300), None) or next(
             (r for r in answers if r["status_code"] >= 200), None)
         final_code = final["status_code"] if final else None
         provisional = [r["status_code"] for r in answers if r["status_code"] < 200]
@@ -129,6 +122,24 @@ class Correlation:
             "retransmissions": sum(1 for r in rows if r["is_retransmission"]),
             "first_frame": rows[0]["frame"],
         }
+
+
+def _initial_request(rows: list[dict], first_leg: str, forwarded: set[int]) -> tuple[str, dict, list[dict]]:
+    """(method, the caller's first request, the caller's tries on the first leg in time order).
+
+    Initial = out of dialog (no To tag), first transmission, not ACK/CANCEL; an INVITE anywhere
+    makes it a call. The caller's copies are the roots of the hop tree (no proxy forwarded them).
+    """
+    initial = [r for r in rows if r["is_request"] and r["to_tag"] is None and not r["is_retransmission"]
+               and r["method"] not in ("ACK", "CANCEL")]
+    if any(r["method"] == "INVITE" for r in initial):
+        method = "INVITE"
+    else:
+        method = initial[0]["method"] if initial else (rows[0]["cseq_method"] or "?")
+    own = [r for r in initial if r["method"] == method]
+    roots = [r for r in own if r["msg_id"] not in forwarded] or own
+    leg_roots = [r for r in roots if r["call_id"] == first_leg] or roots
+    return method, (leg_roots[0] if leg_roots else rows[0]), leg_roots
 
 
 def _last_attempt(roots: list[dict], replies: dict[str, list[dict]]) -> dict:
