@@ -21,6 +21,7 @@ import numpy as np
 
 from flowviz.errors import CaptureError, ToolMissingError
 from flowviz.ingest import kernel
+from flowviz.ingest.addresses import address_text
 from flowviz.settings import Settings
 
 PCAP_MAGICS = {
@@ -35,11 +36,19 @@ CHUNK_BYTES = 8 << 20
 
 
 @dataclass
+class Details:
+    """Per chosen packet: source and destination address text, and the UDP/TCP payload bytes."""
+
+    src: list[str]
+    dst: list[str]
+    payloads: list[bytes]
+
+
+@dataclass
 class Packets:
     """Every packet of a capture as one kernel.PACKET row, plus where to read its bytes again."""
 
-    table: np.ndarray  # kernel.PACKET rows in capture order
-    ts_ns: np.ndarray  # int64 capture time, ns since the Unix epoch
+    table: np.ndarray  # kernel.PACKET rows in capture order; "ts" is ns since the Unix epoch, UTC
     plain_path: Path  # the pcap/pcapng the offsets point into (a temporary copy for gzip/converted input)
     file_format: str
     warnings: list[str] = field(default_factory=list)
@@ -50,6 +59,10 @@ class Packets:
     def count(self) -> int:
         return len(self.table)
 
+    @property
+    def ts_ns(self) -> np.ndarray:
+        return self.table["ts"]
+
     def read_bytes(self, rows: np.ndarray) -> list[bytes]:
         """The captured bytes of the given packets (0-based rows), read from the file by offset."""
         offsets = self.table["file_off"][rows].tolist()
@@ -57,6 +70,21 @@ class Packets:
         with open(self.plain_path, "rb") as f:
             fd = f.fileno()
             return [os.pread(fd, n, off) for off, n in zip(offsets, lengths)]
+
+    def details(self, rows: np.ndarray) -> Details:
+        """Addresses and payload position of the given packets, decoded again from their bytes."""
+        data = self.read_bytes(rows)
+        caplens = np.array([len(d) for d in data], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(caplens)[:-1]]).astype(np.int64) if len(data) else caplens
+        buf = np.frombuffer(b"".join(data) + b"\0" * 8, dtype=np.uint8)
+        out = np.zeros((len(data), kernel.DETAIL_FIELDS), dtype=np.uint64)
+        kernel.decode_many(buf, starts, caplens, self.table["link_type"][rows].astype(np.int64), out)
+        return Details(
+            src=[address_text(h, l) for h, l in zip(out[:, kernel.D_SRC_HI].tolist(), out[:, kernel.D_SRC_LO].tolist())],
+            dst=[address_text(h, l) for h, l in zip(out[:, kernel.D_DST_HI].tolist(), out[:, kernel.D_DST_LO].tolist())],
+            payloads=[d[o : o + n] for d, o, n in zip(data, out[:, kernel.D_PAYLOAD_OFF].tolist(),
+                                                      out[:, kernel.D_PAYLOAD_LEN].tolist())],
+        )
 
     def close(self) -> None:
         if self._tmp is not None:
@@ -185,6 +213,21 @@ class _Chunks:
             self.fill()
         return self.filled >= n
 
+    def details(self, rows: np.ndarray) -> Details:
+        """Addresses and payload position of the given packets, decoded again from their bytes."""
+        data = self.read_bytes(rows)
+        caplens = np.array([len(d) for d in data], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(caplens)[:-1]]).astype(np.int64) if len(data) else caplens
+        buf = np.frombuffer(b"".join(data) + b"\0" * 8, dtype=np.uint8)
+        out = np.zeros((len(data), kernel.DETAIL_FIELDS), dtype=np.uint64)
+        kernel.decode_many(buf, starts, caplens, self.table["link_type"][rows].astype(np.int64), out)
+        return Details(
+            src=[address_text(h, l) for h, l in zip(out[:, kernel.D_SRC_HI].tolist(), out[:, kernel.D_SRC_LO].tolist())],
+            dst=[address_text(h, l) for h, l in zip(out[:, kernel.D_DST_HI].tolist(), out[:, kernel.D_DST_LO].tolist())],
+            payloads=[d[o : o + n] for d, o, n in zip(data, out[:, kernel.D_PAYLOAD_OFF].tolist(),
+                                                      out[:, kernel.D_PAYLOAD_LEN].tolist())],
+        )
+
     def close(self) -> None:
         self.f.close()
 
@@ -238,7 +281,7 @@ def _read_pcap(plain: Path, shown: Path, settings: Settings) -> Packets:
     finally:
         chunks.close()
     rows = table.done()
-    packets = Packets(rows, rows["ts_raw"].astype(np.int64), plain, "pcap" if ns_per_unit == 1000 else "pcap-ns")
+    packets = Packets(rows, plain, "pcap" if ns_per_unit == 1000 else "pcap-ns")
     if warning:
         packets.warnings.append(f"{shown}: {warning}; {len(rows)} packets before it were read")
     return packets
@@ -306,7 +349,8 @@ def _read_pcapng(plain: Path, shown: Path, settings: Settings) -> Packets:
     rows = table.done()
     if len(rows) and not interfaces:
         raise CaptureError(f"{shown}: packets come before any interface description; the pcapng file is damaged")
-    packets = Packets(rows, _timestamps(rows, interfaces), plain, "pcapng", unknown_blocks=unknown)
+    _to_ns(rows, interfaces)
+    packets = Packets(rows, plain, "pcapng", unknown_blocks=unknown)
     if warning:
         packets.warnings.append(f"{shown}: {warning}; {len(rows)} packets before it were read")
     if unknown:
@@ -348,17 +392,20 @@ def _decode_old_block(block: bytes, btype: int, base: int, interfaces, section_b
     kernel.decode_one(data, start, caplen, link_type, table.rows, table.k)
     row = table.rows[table.k : table.k + 1]
     row["file_off"], row["caplen"], row["orig_len"] = base + start, caplen, orig
-    row["ts_raw"], row["iface"], row["link_type"] = ts, iface, link_type
+    row["ts"], row["iface"], row["link_type"] = ts, iface, link_type
     table.k += 1
 
 
-def _timestamps(rows: np.ndarray, interfaces) -> np.ndarray:
-    ts = np.zeros(len(rows), dtype=np.int64)
+def _to_ns(rows: np.ndarray, interfaces) -> None:
+    """Turn each interface's time units into ns since the epoch, in place."""
+    ts = rows["ts"]
     for idx, (_lt, resol, tsoffset) in enumerate(interfaces):
+        if len(interfaces) == 1:
+            ts[:] = _units_to_ns(ts, resol) + tsoffset * 1_000_000_000
+            break
         sel = rows["iface"] == idx
         if sel.any():
-            ts[sel] = _units_to_ns(rows["ts_raw"][sel], resol) + tsoffset * 1_000_000_000
-    return ts
+            ts[sel] = _units_to_ns(ts[sel], resol) + tsoffset * 1_000_000_000
 
 
 def _units_to_ns(units: np.ndarray, resol: int) -> np.ndarray:

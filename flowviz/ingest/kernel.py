@@ -17,7 +17,7 @@ PACKET = np.dtype(
         ("file_off", np.int64),  # offset of the packet's first byte in the (plain) capture file
         ("caplen", np.int32),
         ("orig_len", np.int32),
-        ("ts_raw", np.uint64),  # pcap: ns since epoch; pcapng: interface time units (see capture_file)
+        ("ts", np.int64),  # pcap: ns since the epoch; pcapng: interface time units until capture_file converts
         ("iface", np.uint16),  # pcapng interface index (0 for pcap)
         ("link_type", np.uint16),
         ("skip", np.uint8),  # SKIP_* reason, 0 when the packet was placed
@@ -27,24 +27,22 @@ PACKET = np.dtype(
         ("ethertype", np.uint16),  # for SKIP_NOT_IP: what the link layer carried
         ("sport", np.uint16),
         ("dport", np.uint16),
-        ("src_hi", np.uint64),  # addresses as 128 bits, IPv4 as ::ffff:a.b.c.d
-        ("src_lo", np.uint64),
-        ("dst_hi", np.uint64),
-        ("dst_lo", np.uint64),
-        ("payload_off", np.int32),  # UDP/TCP payload offset inside the packet
-        ("payload_len", np.int32),
         ("sip_prefix", np.uint8),  # 1 + index of the SIP_PREFIXES entry the payload starts with, 0 none
         ("rtp_kind", np.uint8),  # RTP_SHAPED / RTCP_SHAPED / 0
         ("rtp_b1", np.uint8),  # marker bit and payload type
         ("seq", np.uint16),
         ("rtp_ts", np.uint32),
         ("ssrc", np.uint32),
-        ("rtp_payload_len", np.int32),  # after CSRCs, extension and padding
+        ("rtp_payload_len", np.uint16),  # after CSRCs, extension and padding
         ("flow", np.uint64),  # hash of the unordered UDP/TCP conversation
         ("stream", np.uint64),  # hash of src ip:port, dst ip:port and SSRC (RTP-shaped packets)
     ],
     align=False,
 )
+# Addresses and payload position are not kept per packet (they would double the table); the
+# kernel writes them to a small DETAIL scratch array, which decode_many keeps for chosen packets.
+D_SRC_HI, D_SRC_LO, D_DST_HI, D_DST_LO, D_PAYLOAD_OFF, D_PAYLOAD_LEN = range(6)
+DETAIL_FIELDS = 6
 
 SKIP_NONE, SKIP_LINK, SKIP_NOT_IP, SKIP_TRUNCATED, SKIP_DEEP = 0, 1, 2, 3, 4
 F_FRAGMENT, F_LATER_FRAGMENT, F_TUNNELED, F_NEEDS_EXACT = 1, 2, 4, 8
@@ -108,6 +106,7 @@ def walk_pcap(buf, limit, base, big_endian, ns_per_unit, link_type, max_record, 
     """Decode whole pcap records in buf[0:limit]; returns (bytes consumed, packets written, status)."""
     off = 0
     cap = len(out)
+    detail = np.zeros(DETAIL_FIELDS, dtype=np.uint64)
     while True:
         if off + 16 > limit:
             return off, k, NEED_MORE
@@ -125,10 +124,10 @@ def walk_pcap(buf, limit, base, big_endian, ns_per_unit, link_type, max_record, 
         row.file_off = base + off + 16
         row.caplen = caplen
         row.orig_len = orig
-        row.ts_raw = np.uint64(sec * 1_000_000_000 + frac * ns_per_unit)
+        row.ts = sec * 1_000_000_000 + frac * ns_per_unit
         row.iface = 0
         row.link_type = link_type
-        decode_packet(buf, off + 16, caplen, link_type, row)
+        decode_packet(buf, off + 16, caplen, link_type, row, detail)
         k += 1
         off += 16 + caplen
 
@@ -139,6 +138,7 @@ def walk_pcapng(buf, limit, base, iface_link_types, max_block, out, k):
     off = 0
     cap = len(out)
     n_ifaces = len(iface_link_types)
+    detail = np.zeros(DETAIL_FIELDS, dtype=np.uint64)
     while True:
         if off + 12 > limit:
             return off, k, NEED_MORE
@@ -160,18 +160,18 @@ def walk_pcapng(buf, limit, base, iface_link_types, max_block, out, k):
         row.file_off = base + off + 28
         row.caplen = caplen
         row.orig_len = _u32le(buf, off + 24)
-        row.ts_raw = (np.uint64(_u32le(buf, off + 12)) << np.uint64(32)) | np.uint64(_u32le(buf, off + 16))
+        row.ts = (np.int64(_u32le(buf, off + 12)) << 32) | np.int64(_u32le(buf, off + 16))
         row.iface = iface
         lt = iface_link_types[iface]
         row.link_type = lt
-        decode_packet(buf, off + 28, caplen, lt, row)
+        decode_packet(buf, off + 28, caplen, lt, row, detail)
         k += 1
         off += blen
 
 
 @njit(cache=True, nogil=True)
-def decode_packet(b, start, caplen, link_type, row):
-    """Fill the header fields of one packet whose bytes are b[start:start+caplen]."""
+def decode_packet(b, start, caplen, link_type, row, detail):
+    """Fill the header fields of one packet whose bytes are b[start:start+caplen] (addresses: detail)."""
     end = start + caplen
     row.skip = SKIP_NONE
     row.flags = 0
@@ -180,12 +180,8 @@ def decode_packet(b, start, caplen, link_type, row):
     row.ethertype = 0
     row.sport = 0
     row.dport = 0
-    row.src_hi = np.uint64(0)
-    row.src_lo = np.uint64(0)
-    row.dst_hi = np.uint64(0)
-    row.dst_lo = np.uint64(0)
-    row.payload_off = 0
-    row.payload_len = 0
+    for i in range(DETAIL_FIELDS):
+        detail[i] = 0
     row.sip_prefix = 0
     row.rtp_kind = 0
     row.flow = np.uint64(0)
@@ -287,10 +283,10 @@ def decode_packet(b, start, caplen, link_type, row):
             proto = b[cur + 9]
             mapped = np.uint64(0xFFFF00000000)
             row.ip_version = 4
-            row.src_hi = np.uint64(0)
-            row.dst_hi = np.uint64(0)
-            row.src_lo = mapped | np.uint64(_u32(b, cur + 12))
-            row.dst_lo = mapped | np.uint64(_u32(b, cur + 16))
+            detail[D_SRC_HI] = 0
+            detail[D_DST_HI] = 0
+            detail[D_SRC_LO] = mapped | np.uint64(_u32(b, cur + 12))
+            detail[D_DST_LO] = mapped | np.uint64(_u32(b, cur + 16))
             later = (frag & 0x1FFF) != 0
             if (frag & 0x3FFF) != 0:
                 row.flags |= F_FRAGMENT
@@ -305,10 +301,10 @@ def decode_packet(b, start, caplen, link_type, row):
             plen = _u16(b, cur + 4)
             proto = b[cur + 6]
             row.ip_version = 6
-            row.src_hi = _u64(b, cur + 8)
-            row.src_lo = _u64(b, cur + 16)
-            row.dst_hi = _u64(b, cur + 24)
-            row.dst_lo = _u64(b, cur + 32)
+            detail[D_SRC_HI] = _u64(b, cur + 8)
+            detail[D_SRC_LO] = _u64(b, cur + 16)
+            detail[D_DST_HI] = _u64(b, cur + 24)
+            detail[D_DST_LO] = _u64(b, cur + 32)
             l4 = cur + 40
             ip_end = min(cur + 40 + plen, end)
             later = False
@@ -412,18 +408,18 @@ def decode_packet(b, start, caplen, link_type, row):
         else:  # SCTP: no payload parsing, SIP over SCTP goes to tshark
             poff = l4 + 12
             plen = 0
-        row.payload_off = poff - start
-        row.payload_len = plen
-        _classify_payload(b, poff, plen, proto, row)
+        detail[D_PAYLOAD_OFF] = poff - start
+        detail[D_PAYLOAD_LEN] = plen
+        _classify_payload(b, poff, plen, proto, row, detail)
         return
     row.skip = SKIP_DEEP
     row.flags |= F_NEEDS_EXACT
 
 
 @njit(cache=True, nogil=True)
-def _classify_payload(b, poff, plen, proto, row):
-    a = _endpoint(row.src_hi, row.src_lo, row.sport)
-    z = _endpoint(row.dst_hi, row.dst_lo, row.dport)
+def _classify_payload(b, poff, plen, proto, row, detail):
+    a = _endpoint(detail[D_SRC_HI], detail[D_SRC_LO], row.sport)
+    z = _endpoint(detail[D_DST_HI], detail[D_DST_LO], row.dport)
     lo = min(a, z)
     hi = max(a, z)
     row.flow = _mix(lo * _M1 ^ hi ^ np.uint64(proto))
@@ -520,4 +516,42 @@ def stream_counts(stream, kind, seq):
 @njit(cache=True, nogil=True)
 def decode_one(buf, start, caplen, link_type, out, k):
     """decode_packet for a packet found outside the fast walks (pcapng SPB/PB blocks)."""
-    decode_packet(buf, start, caplen, link_type, out[k])
+    detail = np.zeros(DETAIL_FIELDS, dtype=np.uint64)
+    decode_packet(buf, start, caplen, link_type, out[k], detail)
+
+
+@njit(cache=True, nogil=True)
+def decode_many(buf, starts, caplens, link_types, details):
+    """Decode packets laid end to end in buf again, keeping their DETAIL (addresses, payload position)."""
+    row = np.zeros(1, dtype=PACKET)
+    for i in range(len(starts)):
+        decode_packet(buf, starts[i], caplens[i], link_types[i], row[0], details[i])
+
+
+@njit(cache=True, nogil=True)
+def candidate_mask(table, sip_flows, sip_ports, get_prefix):
+    """SIP candidates: SIP-looking payloads, SIP ports, SIP conversations, and what only tshark places."""
+    out = np.zeros(len(table), dtype=np.bool_)
+    n_flows = len(sip_flows)
+    for i in range(len(table)):
+        r = table[i]
+        proto = r.ip_proto
+        if (r.flags & (F_FRAGMENT | F_NEEDS_EXACT)) != 0 or proto == 132 or proto == 1 or proto == 58:
+            out[i] = True  # fragments, SCTP, ICMP errors quoting SIP, unknown tunnels
+            continue
+        if r.skip == SKIP_LINK:
+            out[i] = True
+            continue
+        if proto != 17 and proto != 6:
+            continue
+        if 0 < r.sip_prefix < get_prefix:
+            out[i] = True
+            continue
+        for p in sip_ports:
+            if r.sport == p or r.dport == p:
+                out[i] = True
+        if not out[i] and n_flows:
+            j = np.searchsorted(sip_flows, r.flow)
+            if j < n_flows and sip_flows[j] == r.flow:
+                out[i] = True
+    return out

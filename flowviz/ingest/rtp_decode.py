@@ -15,7 +15,6 @@ import polars as pl
 
 from flowviz import schemas
 from flowviz.ingest import kernel
-from flowviz.ingest.addresses import address_text
 from flowviz.ingest.capture_file import Packets
 
 
@@ -37,12 +36,13 @@ def find_streams(packets: Packets, exclude: np.ndarray) -> RtpStreams:
     kind = t["rtp_kind"].copy()
     kind[exclude] = 0  # SIP candidates are never media
     ids, counts, in_order, first = kernel.stream_counts(t["stream"], kind, t["seq"])
+    reps = packets.details(first)  # addresses of each stream, from its first packet
     return RtpStreams(
         stream_of_row=ids,
         packets=counts,
         in_order=in_order,
-        src=[address_text(h, l) for h, l in zip(t["src_hi"][first].tolist(), t["src_lo"][first].tolist())],
-        dst=[address_text(h, l) for h, l in zip(t["dst_hi"][first].tolist(), t["dst_lo"][first].tolist())],
+        src=reps.src,
+        dst=reps.dst,
         src_port=t["sport"][first].tolist(),
         dst_port=t["dport"][first].tolist(),
     )
@@ -93,19 +93,19 @@ def decode_rtcp(packets: Packets, exclude: np.ndarray) -> pl.DataFrame:
     shaped = t["rtp_kind"] == kernel.RTCP_SHAPED
     shaped[exclude] = False
     rows = np.flatnonzero(shaped)
+    details = packets.details(rows)
     out: list[dict] = []
-    for row, data in zip(rows.tolist(), packets.read_bytes(rows)):
+    for i, row in enumerate(rows.tolist()):
         r = t[row]
-        start = int(r["payload_off"])
         base = {
             "frame": row + 1,
-            "ts_ns": int(packets.ts_ns[row]),
-            "src_ip": address_text(int(r["src_hi"]), int(r["src_lo"])),
-            "dst_ip": address_text(int(r["dst_hi"]), int(r["dst_lo"])),
+            "ts_ns": int(r["ts"]),
+            "src_ip": details.src[i],
+            "dst_ip": details.dst[i],
             "src_port": int(r["sport"]),
             "dst_port": int(r["dport"]),
         }
-        out.extend(_report_rows(data[start : start + int(r["payload_len"])], base))
+        out.extend(_report_rows(details.payloads[i], base))
     if not out:
         return schemas.empty(schemas.RTCP_REPORTS)
     return pl.DataFrame(out, schema=schemas.RTCP_REPORTS)

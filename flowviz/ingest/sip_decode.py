@@ -33,7 +33,7 @@ TSHARK_FIELDS = [
     "tcp.srcport", "tcp.dstport", "sctp.srcport", "sctp.dstport", "frame.protocols",
     "tcp.segment", "ip.fragment", "ipv6.fragment", "sip.Request-Line", "sip.Status-Line", "sip.msg_hdr",
 ]
-PROTO_ICMP, PROTO_TCP, PROTO_UDP, PROTO_ICMPV6, PROTO_SCTP = 1, 6, 17, 58, 132
+PROTO_TCP, PROTO_UDP = 6, 17
 RESPONSE_PREFIX = kernel.SIP_PREFIXES.index(b"SIP/2.0 ") + 1
 
 
@@ -46,44 +46,22 @@ class SipCandidates:
 def select_candidates(packets: Packets, settings: Settings) -> SipCandidates:
     """SIP by content, by port, whole TCP/UDP conversations that carry SIP, and what only tshark can place."""
     t = packets.table
-    proto = t["ip_proto"]
     prefix = t["sip_prefix"]
-    udp_tcp = (proto == PROTO_UDP) | (proto == PROTO_TCP)
+    udp_tcp = (t["ip_proto"] == PROTO_UDP) | (t["ip_proto"] == PROTO_TCP)
     content = udp_tcp & (prefix > 0) & (prefix < kernel.GET_PREFIX)
-    ports = np.array(settings.sip_ports, dtype=np.uint16)
-    on_sip_port = udp_tcp & (np.isin(t["sport"], ports) | np.isin(t["dport"], ports))
-    sip_flows = np.unique(t["flow"][content | _websocket_sip(packets)])
-    in_sip_flow = udp_tcp & _member(t["flow"], sip_flows)
-    flags = t["flags"]
-    exact_only = (
-        ((flags & kernel.F_FRAGMENT) != 0)
-        | ((flags & kernel.F_NEEDS_EXACT) != 0)
-        | (proto == PROTO_SCTP)
-        # ICMP errors quote the packet that caused them; tshark decodes a quoted SIP message too
-        | (proto == PROTO_ICMP) | (proto == PROTO_ICMPV6)
-        | (t["skip"] == kernel.SKIP_LINK)
-    )
-    rows = np.flatnonzero(content | on_sip_port | in_sip_flow | exact_only)
+    sip_flows = np.unique(np.concatenate([t["flow"][content], _websocket_sip_flows(packets)]))
+    ports = np.array(settings.sip_ports, dtype=np.int64)
+    rows = np.flatnonzero(kernel.candidate_mask(t, sip_flows, ports, kernel.GET_PREFIX))
     return SipCandidates(rows, _decode_as(t, content, settings))
 
 
-def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    if not len(sorted_set):
-        return np.zeros(len(values), dtype=bool)
-    pos = np.searchsorted(sorted_set, values).clip(0, len(sorted_set) - 1)
-    return sorted_set[pos] == values
-
-
-def _websocket_sip(packets: Packets) -> np.ndarray:
-    """TCP packets opening a WebSocket with the 'sip' subprotocol (RFC 7118)."""
+def _websocket_sip_flows(packets: Packets) -> np.ndarray:
+    """Conversations opening a WebSocket with the 'sip' subprotocol (RFC 7118)."""
     t = packets.table
-    out = np.zeros(len(t), dtype=bool)
     gets = np.flatnonzero((t["sip_prefix"] == kernel.GET_PREFIX) & (t["ip_proto"] == PROTO_TCP))
-    for row, data in zip(gets.tolist(), packets.read_bytes(gets)):
-        text = data[int(t["payload_off"][row]) :].lower()
-        if b"websocket" in text and b"sip" in text:
-            out[row] = True
-    return out
+    found = [t["flow"][row] for row, payload in zip(gets.tolist(), packets.details(gets).payloads)
+             if b"websocket" in payload.lower() and b"sip" in payload.lower()]
+    return np.array(found, dtype=np.uint64)
 
 
 def _decode_as(t: np.ndarray, content: np.ndarray, settings: Settings) -> list[str]:
