@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from flowviz.ingest import cache, kernel
-from flowviz.ingest.capture_file import Packets, read_packets
+from flowviz.ingest.capture_file import Packets, check_readable, read_packets
 from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtp_frame
 from flowviz.ingest.sip_decode import TsharkJob, select_candidates
 from flowviz.settings import Settings
@@ -41,17 +41,20 @@ def read_capture(
     report = progress or (lambda stage, done: None)
     started = time.perf_counter()
     report("reading file", 0.0)
+    check_readable(path)
     key = cache.key_for(path, settings) if use_cache else None
     if key and (hit := cache.load(key)):
         sip, rtp, rtcp, info = hit
         info = dict(info, from_cache=True, decode_seconds=round(time.perf_counter() - started, 3))
         return Capture(path, sip, rtp, rtcp, info)
 
-    packets = read_packets(path, settings)
+    job = TsharkJob(settings).start()  # tshark loads its dissectors while the file is read
+    packets = None
     try:
+        packets = read_packets(path, settings)
         report("decoding SIP", 0.5)
         candidates = select_candidates(packets, settings)
-        job = TsharkJob(packets, candidates, settings)  # tshark runs in the background...
+        job.feed(packets, candidates)  # tshark decodes SIP in the background...
         report("decoding RTP", 0.6)
         rtcp = decode_rtcp(packets, candidates.packet_rows)  # ...while RTCP and RTP are read
         streams = find_streams(packets, candidates.packet_rows)
@@ -60,7 +63,9 @@ def read_capture(
         info = _info(path, packets, sip, rtp, rtcp, candidates)
         info["rtp_streams"] = n_streams
     finally:
-        packets.close()
+        job.cancel()
+        if packets is not None:
+            packets.close()
     if sip.is_empty():
         info["warnings"].append(
             f"{path}: no SIP message found in {packets.count} packets; if SIP uses an unusual port "

@@ -92,15 +92,21 @@ class Packets:
             self._tmp = None
 
 
-def read_packets(path: str | os.PathLike, settings: Settings) -> Packets:
-    path = Path(path)
+def check_readable(path: Path) -> None:
+    """The one-line errors for a path that cannot be a capture at all."""
     if not path.exists():
         raise CaptureError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise CaptureError(f"{path} is a folder; give a capture file (.pcap, .pcapng, .gz)")
-    size = path.stat().st_size
-    if size == 0:
+    if not os.access(path, os.R_OK):
+        raise CaptureError(f"{path}: permission denied; check the file's permissions")
+    if path.stat().st_size == 0:
         raise CaptureError(f"{path} is empty (0 bytes); it is not a capture, record one again")
+
+
+def read_packets(path: str | os.PathLike, settings: Settings) -> Packets:
+    path = Path(path)
+    check_readable(path)
     with open(path, "rb") as f:
         magic = f.read(4)
     tmp = None

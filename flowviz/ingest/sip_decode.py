@@ -11,7 +11,6 @@ import os
 import re
 import struct
 import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,23 +76,23 @@ def _decode_as(t: np.ndarray, content: np.ndarray, settings: Settings) -> list[s
     return args[:MAX_DECODE_AS]
 
 
-def write_subcapture(packets: Packets, rows: np.ndarray, path: Path) -> None:
-    """Write the chosen packets, original bytes and times, to a pcapng (one interface per link type)."""
+def subcapture_bytes(packets: Packets, rows: np.ndarray) -> bytes:
+    """The chosen packets, original bytes and times, as a pcapng (one interface per link type)."""
     t = packets.table
     link_types = sorted(set(t["link_type"][rows].tolist())) or [1]
     iface_of = {lt: i for i, lt in enumerate(link_types)}
-    with open(path, "wb") as out:
-        out.write(_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)))
-        for lt in link_types:  # if_tsresol = 9: nanoseconds
-            options = struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0)
-            out.write(_block(1, struct.pack("<HHI", lt, 0, 262144) + options))
-        for start in range(0, len(rows), 4096):
-            part = rows[start : start + 4096]
-            for row, data in zip(part.tolist(), packets.read_bytes(part)):
-                ts = int(packets.ts_ns[row])
-                head = struct.pack("<IIIII", iface_of[int(t["link_type"][row])], (ts >> 32) & 0xFFFFFFFF,
-                                   ts & 0xFFFFFFFF, len(data), max(len(data), int(t["orig_len"][row])))
-                out.write(_block(6, head + data + b"\0" * (-len(data) % 4)))
+    out = [_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))]
+    for lt in link_types:  # if_tsresol = 9: nanoseconds
+        options = struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0)
+        out.append(_block(1, struct.pack("<HHI", lt, 0, 262144) + options))
+    for start in range(0, len(rows), 4096):
+        part = rows[start : start + 4096]
+        for row, data in zip(part.tolist(), packets.read_bytes(part)):
+            ts = int(packets.ts_ns[row])
+            head = struct.pack("<IIIII", iface_of[int(t["link_type"][row])], (ts >> 32) & 0xFFFFFFFF,
+                               ts & 0xFFFFFFFF, len(data), max(len(data), int(t["orig_len"][row])))
+            out.append(_block(6, head + data + b"\0" * (-len(data) % 4)))
+    return b"".join(out)
 
 
 def _block(btype: int, body: bytes) -> bytes:
@@ -102,44 +101,82 @@ def _block(btype: int, body: bytes) -> bytes:
 
 
 class TsharkJob:
-    """A running tshark decoding the sub-capture; `result()` waits and parses."""
+    """tshark decoding the sub-capture from its standard input; `result()` waits and returns sip_messages.
 
-    def __init__(self, packets: Packets, candidates: SipCandidates, settings: Settings):
-        self.packets = packets
-        self.rows = candidates.packet_rows
+    tshark spends ~0.2 s loading its dissectors before it reads anything, so `start()` launches
+    it before the capture is even read; `feed()` then streams the sub-capture in. When SIP was
+    found on ports tshark needs `-d` options for, the early process is replaced by one with them.
+    """
+
+    def __init__(self, settings: Settings):
         self.settings = settings
         self.proc: subprocess.Popen | None = None
-        self.tmp = tempfile.TemporaryDirectory(prefix="flowviz-sip-")
-        if not len(self.rows):
-            return
-        tshark = settings.tshark()
+        self.decode_as: list[str] = []
+        self.sub_bytes = b""
+        self.rows_out: list[dict] = []
+        self.mixed: list[int] = []
+        self.error: BaseException | None = None
+        self.threads: list[threading.Thread] = []
+
+    def start(self, decode_as: list[str] = ()) -> "TsharkJob":
+        tshark = self.settings.tshark()
         if not tshark:
-            self.tmp.cleanup()
-            where = f" at {settings.tshark_path}" if settings.tshark_path else ""
-            raise ToolMissingError(f"tshark{where} is not found; install it with: apt-get install tshark")
-        self.sub = Path(self.tmp.name) / "sip.pcapng"
-        write_subcapture(packets, self.rows, self.sub)
-        self.decode_as = [a for d in candidates.decode_as for a in ("-d", d)]
-        args = [tshark, "-r", str(self.sub), "-n", "-Y", "sip", *self.decode_as, "-T", "fields",
+            return self  # only an error if there turns out to be SIP to decode: see feed()
+        self.decode_as = [a for d in decode_as for a in ("-d", d)]
+        args = [tshark, "-r", "-", "-n", "-Y", "sip", *self.decode_as, "-T", "fields",
                 "-E", "separator=/t", "-E", "occurrence=a", "-E", f"aggregator={AGGREGATOR}", "-E", "quote=n"]
         for f in TSHARK_FIELDS:
             args += ["-e", f]
         env = dict(os.environ, LC_ALL="C.UTF-8")
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=env)
+        return self
 
-        # A thread reads and parses tshark's lines as they come: the main thread meanwhile
-        # works on RTP in numba/numpy/polars code that releases the GIL.
-        self.rows_out: list[dict] = []
-        self.mixed: list[int] = []
-        self.error: BaseException | None = None
-        self.reader = threading.Thread(target=self._read, name="flowviz-sip", daemon=True)
-        self.reader.start()
+    def feed(self, packets: Packets, candidates: SipCandidates) -> None:
+        self.packets = packets
+        self.rows = candidates.packet_rows
+        if not len(self.rows):
+            self._stop()
+            return
+        if not self.settings.tshark():
+            where = f" at {self.settings.tshark_path}" if self.settings.tshark_path else ""
+            raise ToolMissingError(f"tshark{where} is not found; install it with: apt-get install tshark")
+        if self.proc is None or candidates.decode_as:
+            self._stop()
+            self.start(candidates.decode_as)
+        self.sub_bytes = subcapture_bytes(packets, self.rows)
+        # One thread writes the sub-capture, one reads and parses tshark's lines as they come;
+        # the main thread meanwhile works on RTP in numba/numpy/polars code that releases the GIL.
+        for target, name in ((self._write, "flowviz-sip-in"), (self._read, "flowviz-sip-out")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def cancel(self) -> None:
+        """Stop tshark (after an error elsewhere); result() must not be called after this."""
+        self._stop()
+
+    def _stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+                stream.close()
+            self.proc = None
+
+    def _write(self) -> None:
+        try:
+            self.proc.stdin.write(self.sub_bytes)
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass  # tshark stopped early: its exit code and message tell why
 
     def result(self) -> pl.DataFrame:
         try:
             if self.proc is None:
                 return schemas.empty(schemas.SIP_MESSAGES)
-            self.reader.join()
+            for thread in self.threads:
+                thread.join()
             err = self.proc.stderr.read()
             self.proc.wait()
             if self.error:
@@ -157,9 +194,7 @@ class TsharkJob:
                 del row["sub_frame"]
             return pl.DataFrame(rows, schema=schemas.SIP_MESSAGES)
         finally:
-            if self.proc is not None and self.proc.poll() is None:
-                self.proc.kill()
-            self.tmp.cleanup()
+            self._stop()
 
     def _read(self) -> None:
         try:
@@ -210,8 +245,8 @@ class TsharkJob:
         import xml.etree.ElementTree as ET
 
         flt = "frame.number in {" + " ".join(str(f) for f in sub_frames) + "}"
-        args = [self.settings.tshark(), "-r", str(self.sub), "-n", *self.decode_as, "-Y", flt, "-T", "pdml"]
-        out = subprocess.run(args, capture_output=True, timeout=600).stdout
+        args = [self.settings.tshark(), "-r", "-", "-n", *self.decode_as, "-Y", flt, "-T", "pdml"]
+        out = subprocess.run(args, input=self.sub_bytes, capture_output=True, timeout=600).stdout
         order: dict[int, list[str]] = {}
         for packet in ET.fromstring(out or b"<pdml/>").iter("packet"):
             number = None
