@@ -62,28 +62,25 @@ def rtp_frame(
     looks_like_rtp = (streams.packets >= min_packets) & (streams.in_order * 2 >= streams.packets)
     keep_stream = announced | looks_like_rtp
     ids = streams.stream_of_row
-    candidates = np.flatnonzero(ids >= 0)
-    rows = candidates[keep_stream[ids[candidates]]]
+    rows = np.flatnonzero(keep_stream[ids] & (ids >= 0))
     stream = ids[rows]
     t = packets.table
-    b1 = t["rtp_b1"][rows]
-    frame = pl.DataFrame(
-        {
-            "frame": (rows + 1).astype(np.uint32),
-            "ts_ns": packets.ts_ns[rows],
-            "src_ip": pl.Series(streams.src, dtype=pl.Utf8).gather(stream),
-            "dst_ip": pl.Series(streams.dst, dtype=pl.Utf8).gather(stream),
-            "src_port": t["sport"][rows],
-            "dst_port": t["dport"][rows],
-            "ssrc": t["ssrc"][rows],
-            "seq": t["seq"][rows],
-            "rtp_ts": t["rtp_ts"][rows],
-            "payload_type": b1 & 0x7F,
-            "marker": (b1 & 0x80) != 0,
-            "payload_len": t["rtp_payload_len"][rows].astype(np.uint16),
-        },
-        schema=schemas.RTP_PACKETS,
-    )
+    # Column by column, so only one numpy temporary lives next to the growing frame.
+    columns = {
+        "frame": lambda: (rows + 1).astype(np.uint32),
+        "ts_ns": lambda: t["ts"][rows],
+        "src_ip": lambda: pl.Series(streams.src, dtype=pl.Utf8).gather(stream),
+        "dst_ip": lambda: pl.Series(streams.dst, dtype=pl.Utf8).gather(stream),
+        "src_port": lambda: t["sport"][rows],
+        "dst_port": lambda: t["dport"][rows],
+        "ssrc": lambda: t["ssrc"][rows],
+        "seq": lambda: t["seq"][rows],
+        "rtp_ts": lambda: t["rtp_ts"][rows],
+        "payload_type": lambda: t["rtp_b1"][rows] & 0x7F,
+        "marker": lambda: (t["rtp_b1"][rows] & 0x80) != 0,
+        "payload_len": lambda: t["rtp_payload_len"][rows],
+    }
+    frame = pl.DataFrame([pl.Series(name, make(), dtype=schemas.RTP_PACKETS[name]) for name, make in columns.items()])
     return frame, int(keep_stream.sum())
 
 
