@@ -8,6 +8,8 @@ has the formulas. Times are ms relative to the capture's first packet, like Wire
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import polars as pl
 
@@ -15,25 +17,77 @@ from flowviz.media.codecs import COMFORT_NOISE, STATIC, codec_name, dynamic_cloc
 from flowviz.media.streams import PAYLOAD_MAP, STREAM_KEY, stream_id
 
 G = "stream"
-R = 15.0 / 16.0  # jitter filter: J = R * J + D / 16
+
+
+CHUNK_PACKETS = 1 << 16  # streams are analysed in batches of about this many packets (bounded memory)
 
 
 class Grouped:
-    """Packets sorted by stream: `order` (row in the input), group `starts`, `stream` index per packet."""
+    """Packets sorted by stream: `order` (row in the input), group `starts`, `stream` index per packet
+    (0-based within this batch; `base` is the index of the batch's first stream)."""
 
-    def __init__(self, rtp: pl.DataFrame):
-        g = (rtp.select(STREAM_KEY).with_row_index("row")
-             .group_by(STREAM_KEY, maintain_order=True).agg(pl.col("row")))
-        self.keys = g.select(STREAM_KEY).with_columns(
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias(G),
-            pl.Series("stream_id", [stream_id(*r) for r in g.select(STREAM_KEY).iter_rows()], dtype=pl.Utf8))
-        self.order = g["row"].explode().to_numpy().astype(np.int64) if len(g) else np.zeros(0, np.int64)
-        self.lengths = g["row"].list.len().to_numpy().astype(np.int64)
-        self.starts = (np.cumsum(self.lengths) - self.lengths).astype(np.int64)
-        self.stream = np.repeat(np.arange(len(self.lengths)), self.lengths)
-        n = len(self.order)
-        self.idx = np.arange(n) - np.repeat(self.starts, self.lengths)
-        self.first = self.idx == 0
+    def __init__(self, order: np.ndarray, lengths: np.ndarray, base: int = 0):
+        self.order, self.lengths, self.base = order, lengths, base
+        self.starts = (np.cumsum(lengths) - lengths).astype(np.int64)
+
+    @cached_property
+    def stream(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.lengths)), self.lengths)
+
+    @cached_property
+    def idx(self) -> np.ndarray:
+        return np.arange(len(self.order)) - np.repeat(self.starts, self.lengths)
+
+    @cached_property
+    def first(self) -> np.ndarray:
+        return self.idx == 0
+
+    @classmethod
+    def of(cls, rtp: pl.DataFrame) -> tuple[pl.DataFrame, "Grouped"]:
+        """Stream keys (with `stream` index and `stream_id`, order of first packet) and all packets grouped.
+
+        Streams are told apart by a 64-bit hash of the key and a stable sort (light on memory, unlike a
+        group-by on the address strings); every packet's key is then checked against its stream's first
+        packet, and an exact group-by is used in the (never seen) case of a hash collision.
+        """
+        if rtp.is_empty():
+            return _keys(rtp.select(STREAM_KEY).head(0)), cls(np.zeros(0, np.int64), np.zeros(0, np.int64))
+        parts = _key_parts(rtp)
+        h = _mix(parts)
+        order = np.argsort(h, kind="stable")  # streams contiguous, capture order inside
+        h = h[order]
+        starts = np.concatenate([[0], np.flatnonzero(h[1:] != h[:-1]) + 1])
+        del h
+        lengths = np.diff(np.append(starts, len(order)))
+        by_first = np.argsort(order[starts])  # streams in order of their first packet
+        lengths = lengths[by_first]
+        gather = np.repeat(starts[by_first] - (np.cumsum(lengths) - lengths), lengths)
+        gather += np.arange(len(order))
+        order = order[gather]
+        del gather
+        grouped = cls(order, lengths.astype(np.int64))
+        heads = order[grouped.starts]
+        if not grouped.same_keys(parts, heads):
+            g = (rtp.select(STREAM_KEY).with_row_index("row")
+                 .group_by(STREAM_KEY, maintain_order=True).agg(pl.col("row")))
+            order = g["row"].explode().to_numpy().astype(np.int64)
+            grouped = cls(order, g["row"].list.len().to_numpy().astype(np.int64))
+            heads = order[grouped.starts]
+        return _keys(rtp[heads].select(STREAM_KEY)), grouped
+
+    def same_keys(self, parts: list[np.ndarray], heads: np.ndarray) -> bool:
+        """Every packet has the key of its stream's first packet (addresses compared by their hashes)."""
+        return all(np.array_equal(v[self.order], np.repeat(v[heads], self.lengths)) for v in parts)
+
+    def batches(self, size: int = CHUNK_PACKETS):
+        """Consecutive runs of whole streams of about `size` packets each, as Grouped."""
+        if not len(self.lengths):
+            return
+        batch = self.starts // size
+        cuts = [0, *(np.flatnonzero(np.diff(batch)) + 1).tolist(), len(self.lengths)]
+        for lo, hi in zip(cuts[:-1], cuts[1:]):
+            begin, end = self.starts[lo], self.starts[hi - 1] + self.lengths[hi - 1]
+            yield Grouped(self.order[begin:end], self.lengths[lo:hi], self.base + lo)
 
     def col(self, frame: pl.DataFrame, name: str) -> np.ndarray:
         return frame[name].to_numpy()[self.order]
@@ -90,17 +144,46 @@ def payload_types(keys: pl.DataFrame, pairs: pl.DataFrame, payload_map: pl.DataF
         G: pl.UInt32, "payload_type": pl.UInt8, "encoding": pl.Utf8, "clock_rate": pl.Int64, "is_event": pl.Boolean})
 
 
-def _analyse(rtp: pl.DataFrame, t0_ns: int | None, payload_map: pl.DataFrame | None):
-    gr = Grouped(rtp)
-    t0 = int(rtp["ts_ns"].min()) if t0_ns is None and len(rtp) else (t0_ns or 0)
+def _key_parts(rtp: pl.DataFrame) -> list[np.ndarray]:
+    """The stream key as five arrays: 64-bit hashes of the two addresses, SSRC, the two ports."""
+    cols = rtp.select(pl.col("src_ip").hash(seed=1), pl.col("dst_ip").hash(seed=2), "ssrc", "src_port", "dst_port")
+    return [c.to_numpy() for c in cols.iter_columns()]
+
+
+def _mix(parts: list[np.ndarray]) -> np.ndarray:
+    """One 64-bit hash per packet from the key parts, computed in place (few temporary arrays)."""
+    h = parts[0].astype(np.uint64)  # a copy
+    with np.errstate(over="ignore"):
+        h *= np.uint64(0x9E3779B97F4A7C15)
+        h ^= parts[1]
+        h *= np.uint64(0xC2B2AE3D27D4EB4F)
+        num = parts[2].astype(np.uint64)
+        num <<= np.uint64(32)
+        num |= parts[3].astype(np.uint64) << np.uint64(16)
+        num |= parts[4]
+        h ^= num
+    return h
+
+
+def _keys(keys: pl.DataFrame) -> pl.DataFrame:
+    return keys.with_columns(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias(G),
+        pl.Series("stream_id", [stream_id(*r) for r in keys.iter_rows()], dtype=pl.Utf8))
+
+
+def _clocks(keys: pl.DataFrame, gr: Grouped, rtp: pl.DataFrame, payload_map: pl.DataFrame | None):
+    """Payload type and clock rate of every packet of a batch, and the batch's payload_types() table."""
     pt = gr.col(rtp, "payload_type").astype(np.int64)
-    pairs = pl.DataFrame({G: gr.stream.astype(np.uint32), "payload_type": pt.astype(np.uint8)}).unique()
-    pts = payload_types(gr.keys, pairs.sort([G, "payload_type"]), payload_map)
-    table = np.zeros((max(len(gr.lengths), 1), 128), np.int64)
-    if len(pts):
-        table[pts[G].to_numpy(), pts["payload_type"].to_numpy()] = pts["clock_rate"].to_numpy()
-    clock = table[gr.stream, pt & 127]
-    return gr, pts, t0, pt, clock
+    code = (gr.stream + gr.base) * 128 + (pt & 127)
+    pairs = np.unique(code)
+    pts = payload_types(keys, pl.DataFrame({G: (pairs // 128).astype(np.uint32),
+                                            "payload_type": (pairs % 128).astype(np.uint8)}), payload_map)
+    clock = pts["clock_rate"].to_numpy()[np.searchsorted(pairs, code)] if len(pairs) else np.zeros(0, np.int64)
+    return pt, clock, pts
+
+
+def _t0(rtp: pl.DataFrame, t0_ns: int | None) -> int:
+    return int(rtp["ts_ns"].min()) if t0_ns is None and len(rtp) else (t0_ns or 0)
 
 
 def _series(rtp: pl.DataFrame, gr: Grouped, t0: int, pt: np.ndarray, clock: np.ndarray) -> dict[str, np.ndarray]:
@@ -156,15 +239,14 @@ def _series(rtp: pl.DataFrame, gr: Grouped, t0: int, pt: np.ndarray, clock: np.n
 def _jitter(gr: Grouped, diff: np.ndarray, step: np.ndarray) -> np.ndarray:
     """J = (15 J + D) / 16 on `step` packets (J kept elsewhere), J = 0 at each stream's first packet.
 
-    One polars ewm pass over all streams (alpha 1/16, not adjusted: the same arithmetic as Wireshark),
-    then each stream's carry-over from the previous stream removed: it decays as R^(steps so far).
+    A polars exponentially weighted mean per stream (alpha 1/16, not adjusted, nulls skipped): the
+    same arithmetic as Wireshark's `(15 * J + D) / 16`, bit for bit.
     """
-    x = np.where(step, diff, np.nan)
-    j = pl.Series(x, nan_to_null=True).ewm_mean(alpha=1 / 16, adjust=False, ignore_nulls=True).to_numpy()
-    j = j[gr.ffill_index(step)]  # packets that do not step keep the last value
-    steps = gr.cumsum(step.astype(np.int64))
-    carry = np.repeat(np.concatenate([[0.0], j[gr.starts[1:] - 1]]), gr.lengths)
-    return j - carry * R ** steps
+    x = pl.Series("x", np.where(step, diff, np.nan), nan_to_null=True)
+    j = (pl.DataFrame({G: gr.stream, "x": x})
+         .select(pl.col("x").ewm_mean(alpha=1 / 16, adjust=False, ignore_nulls=True).over(G))
+         .to_series().to_numpy())
+    return j[gr.ffill_index(step)]  # packets that do not step keep the last value
 
 
 def packet_series(rtp: pl.DataFrame, *, t0_ns: int | None = None,
@@ -175,13 +257,14 @@ def packet_series(rtp: pl.DataFrame, *, t0_ns: int | None = None,
     payload_type, marker, in_time, clock_rate, delta_ms, diff_ms (|D|, null when not timed), jitter_ms,
     skew_ms, regular (counted in min/mean/max), seq_error.
     """
-    gr, _, t0, pt, clock = _analyse(rtp, t0_ns, payload_map)
+    keys, gr = Grouped.of(rtp)
     if not len(gr.order):
         return pl.DataFrame(schema={"stream_id": pl.Utf8, "frame": pl.UInt32, "ts_ns": pl.Int64})
-    s = _series(rtp, gr, t0, pt, clock)
+    pt, clock, _ = _clocks(keys, gr, rtp, payload_map)
+    s = _series(rtp, gr, _t0(rtp, t0_ns), pt, clock)
     cols = ["t_ms", "idx", "seq", "ext_seq", "ext_ts", "payload_type", "marker", "in_time", "clock_rate",
             "delta_ms", "diff_ms", "jitter_ms", "skew_ms", "regular", "seq_error"]
-    ids = gr.keys["stream_id"].to_numpy()[gr.stream] if len(gr.lengths) else np.zeros(0, dtype=object)
+    ids = keys["stream_id"].to_numpy()[gr.stream]
     frame = pl.DataFrame({"stream_id": ids, "frame": gr.col(rtp, "frame"), "ts_ns": gr.col(rtp, "ts_ns"),
                           **{c: s[c] for c in cols}})
     return frame.with_columns(pl.col("diff_ms").fill_nan(None), pl.col("payload_type").cast(pl.UInt8))
@@ -205,12 +288,25 @@ def _masked(reduce, x: np.ndarray, mask: np.ndarray, starts: np.ndarray, empty: 
     return np.where(out == neutral, empty, out)
 
 
-def stream_stats(rtp: pl.DataFrame, *, t0_ns: int | None = None,
-                 payload_map: pl.DataFrame | None = None) -> pl.DataFrame:
-    """One row per stream (order of first packet) with Wireshark's statistics and flowviz extras."""
-    gr, pts, t0, pt, clock = _analyse(rtp, t0_ns, payload_map)
-    if not len(gr.order):
-        return gr.keys.with_columns(packets=pl.lit(0, pl.Int64))
+def stream_stats(rtp: pl.DataFrame, *, t0_ns: int | None = None, payload_map: pl.DataFrame | None = None,
+                 batch_packets: int = CHUNK_PACKETS) -> pl.DataFrame:
+    """One row per stream (order of first packet) with Wireshark's statistics and flowviz extras.
+
+    Streams are analysed in batches of about `batch_packets` packets, so memory stays bounded.
+    """
+    keys, everything = Grouped.of(rtp)
+    if not len(everything.order):
+        return keys.with_columns(packets=pl.lit(0, pl.Int64))
+    t0 = _t0(rtp, t0_ns)
+    parts, codecs = [], []
+    for gr in everything.batches(batch_packets):
+        pt, clock, pts = _clocks(keys, gr, rtp, payload_map)
+        parts.append(_batch_stats(rtp, gr, t0, pt, clock))
+        codecs.append(_codecs(pts))
+    return keys.join(pl.concat(parts), on=G, how="left").join(pl.concat(codecs), on=G, how="left").sort(G)
+
+
+def _batch_stats(rtp: pl.DataFrame, gr: Grouped, t0: int, pt: np.ndarray, clock: np.ndarray) -> pl.DataFrame:
     s = _series(rtp, gr, t0, pt, clock)
     st, n = gr.starts, gr.lengths
     last = st + n - 1
@@ -229,8 +325,8 @@ def stream_stats(rtp: pl.DataFrame, *, t0_ns: int | None = None,
     abs_skew = np.where(np.isnan(skew), -1, np.abs(skew))
     skew_at = np.array([st[i] + int(np.argmax(abs_skew[st[i]:st[i] + n[i]])) for i in range(len(st))])
     max_prev = gr.prev(gr.cummax(ext_seq), fill=np.iinfo(np.int64).min)
-    out = pl.DataFrame({
-        G: np.arange(len(st), dtype=np.uint32),
+    return pl.DataFrame({
+        G: np.arange(gr.base, gr.base + len(st), dtype=np.uint32),
         "packets": n, "expected": expected, "lost": lost,
         "lost_pct": np.where(expected != 0, lost * 100.0 / np.where(expected != 0, expected, 1), 0.0),
         "seq_errors": seq_errors,
@@ -252,7 +348,6 @@ def stream_stats(rtp: pl.DataFrame, *, t0_ns: int | None = None,
         "out_of_order": np.add.reduceat((ext_seq < max_prev).astype(np.int64), st),
         "wrong_timestamps": np.add.reduceat((~s["in_time"]).astype(np.int64), st),
     })
-    return gr.keys.join(out, on=G, how="left").join(_codecs(pts), on=G, how="left").sort(G)
 
 
 def _duplicates_and_gaps(gr: Grouped, ext_seq: np.ndarray, suspect: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

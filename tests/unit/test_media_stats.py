@@ -257,3 +257,13 @@ def test_dtmf_events_have_no_jitter():
 def test_empty_input():
     assert stream_stats(pl.DataFrame(schema=RTP_PACKETS)).is_empty()
     assert packet_series(pl.DataFrame(schema=RTP_PACKETS)).is_empty()
+
+
+def test_batches_of_streams_give_the_same_statistics():
+    streams = [frame(SCENARIOS[name], ssrc=i) for i, name in enumerate(SCENARIOS)]
+    everything = pl.concat(streams).sort("ts_ns")
+    one = stream_stats(everything, t0_ns=T0, payload_map=DTMF_MAP)
+    for size in (1, 150, 1000):
+        batched = stream_stats(everything, t0_ns=T0, payload_map=DTMF_MAP, batch_packets=size)
+        for got, want in zip(batched.to_dicts(), one.to_dicts()):
+            assert got == {k: pytest.approx(v, abs=1e-9) if isinstance(v, float) else v for k, v in want.items()}
