@@ -89,8 +89,8 @@ class Grouped:
             begin, end = self.starts[lo], self.starts[hi - 1] + self.lengths[hi - 1]
             yield Grouped(self.order[begin:end], self.lengths[lo:hi], self.base + lo)
 
-    def col(self, frame: pl.DataFrame, name: str) -> np.ndarray:
-        return frame[name].to_numpy()[self.order]
+    def col(self, columns: "Columns", name: str) -> np.ndarray:
+        return columns[name][self.order]
 
     def prev(self, x: np.ndarray, fill=0) -> np.ndarray:
         """Value of the previous packet of the same stream (`fill` on a stream's first packet)."""
@@ -144,6 +144,19 @@ def payload_types(keys: pl.DataFrame, pairs: pl.DataFrame, payload_map: pl.DataF
         G: pl.UInt32, "payload_type": pl.UInt8, "encoding": pl.Utf8, "clock_rate": pl.Int64, "is_event": pl.Boolean})
 
 
+class Columns:
+    """The RTP packet columns as numpy arrays, converted once (not once per batch)."""
+
+    def __init__(self, frame: pl.DataFrame):
+        self.frame = frame
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._arrays:
+            self._arrays[name] = self.frame[name].to_numpy()
+        return self._arrays[name]
+
+
 def _key_parts(rtp: pl.DataFrame) -> list[np.ndarray]:
     """The stream key as five arrays: 64-bit hashes of the two addresses, SSRC, the two ports."""
     cols = rtp.select(pl.col("src_ip").hash(seed=1), pl.col("dst_ip").hash(seed=2), "ssrc", "src_port", "dst_port")
@@ -171,7 +184,7 @@ def _keys(keys: pl.DataFrame) -> pl.DataFrame:
         pl.Series("stream_id", [stream_id(*r) for r in keys.iter_rows()], dtype=pl.Utf8))
 
 
-def _clocks(keys: pl.DataFrame, gr: Grouped, rtp: pl.DataFrame, payload_map: pl.DataFrame | None):
+def _clocks(keys: pl.DataFrame, gr: Grouped, rtp: Columns, payload_map: pl.DataFrame | None):
     """Payload type and clock rate of every packet of a batch, and the batch's payload_types() table."""
     pt = gr.col(rtp, "payload_type").astype(np.int64)
     code = (gr.stream + gr.base) * 128 + (pt & 127)
@@ -186,7 +199,7 @@ def _t0(rtp: pl.DataFrame, t0_ns: int | None) -> int:
     return int(rtp["ts_ns"].min()) if t0_ns is None and len(rtp) else (t0_ns or 0)
 
 
-def _series(rtp: pl.DataFrame, gr: Grouped, t0: int, pt: np.ndarray, clock: np.ndarray) -> dict[str, np.ndarray]:
+def _series(rtp: Columns, gr: Grouped, t0: int, pt: np.ndarray, clock: np.ndarray) -> dict[str, np.ndarray]:
     first, idx = gr.first, gr.idx
     rel = gr.col(rtp, "ts_ns") - t0
     # nstime_delta: seconds and nanoseconds with the same sign, in integers
@@ -260,12 +273,13 @@ def packet_series(rtp: pl.DataFrame, *, t0_ns: int | None = None,
     keys, gr = Grouped.of(rtp)
     if not len(gr.order):
         return pl.DataFrame(schema={"stream_id": pl.Utf8, "frame": pl.UInt32, "ts_ns": pl.Int64})
-    pt, clock, _ = _clocks(keys, gr, rtp, payload_map)
-    s = _series(rtp, gr, _t0(rtp, t0_ns), pt, clock)
+    arrays = Columns(rtp)
+    pt, clock, _ = _clocks(keys, gr, arrays, payload_map)
+    s = _series(arrays, gr, _t0(rtp, t0_ns), pt, clock)
     cols = ["t_ms", "idx", "seq", "ext_seq", "ext_ts", "payload_type", "marker", "in_time", "clock_rate",
             "delta_ms", "diff_ms", "jitter_ms", "skew_ms", "regular", "seq_error"]
     ids = keys["stream_id"].to_numpy()[gr.stream]
-    frame = pl.DataFrame({"stream_id": ids, "frame": gr.col(rtp, "frame"), "ts_ns": gr.col(rtp, "ts_ns"),
+    frame = pl.DataFrame({"stream_id": ids, "frame": gr.col(arrays, "frame"), "ts_ns": gr.col(arrays, "ts_ns"),
                           **{c: s[c] for c in cols}})
     return frame.with_columns(pl.col("diff_ms").fill_nan(None), pl.col("payload_type").cast(pl.UInt8))
 
@@ -298,15 +312,16 @@ def stream_stats(rtp: pl.DataFrame, *, t0_ns: int | None = None, payload_map: pl
     if not len(everything.order):
         return keys.with_columns(packets=pl.lit(0, pl.Int64))
     t0 = _t0(rtp, t0_ns)
+    cols = Columns(rtp)
     parts, codecs = [], []
     for gr in everything.batches(batch_packets):
-        pt, clock, pts = _clocks(keys, gr, rtp, payload_map)
-        parts.append(_batch_stats(rtp, gr, t0, pt, clock))
+        pt, clock, pts = _clocks(keys, gr, cols, payload_map)
+        parts.append(_batch_stats(cols, gr, t0, pt, clock))
         codecs.append(_codecs(pts))
     return keys.join(pl.concat(parts), on=G, how="left").join(pl.concat(codecs), on=G, how="left").sort(G)
 
 
-def _batch_stats(rtp: pl.DataFrame, gr: Grouped, t0: int, pt: np.ndarray, clock: np.ndarray) -> pl.DataFrame:
+def _batch_stats(rtp: Columns, gr: Grouped, t0: int, pt: np.ndarray, clock: np.ndarray) -> pl.DataFrame:
     s = _series(rtp, gr, t0, pt, clock)
     st, n = gr.starts, gr.lengths
     last = st + n - 1
