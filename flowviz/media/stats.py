@@ -328,7 +328,7 @@ def _batch_stats(rtp: Columns, gr: Grouped, t0: int, pt: np.ndarray, clock: np.n
     reg = s["regular"]
     jreg = reg & (clock > 0)
     inf = np.inf
-    ts_ns = gr.col(rtp, "ts_ns")
+    start_ns, end_ns = rtp["ts_ns"][gr.order[st]], rtp["ts_ns"][gr.order[last]]
     seq = s["seq"]
     cycles = _cycles(gr, seq, s["in_time"])
     expected = seq[last] + cycles * 65536 - seq[st] + 1
@@ -352,10 +352,10 @@ def _batch_stats(rtp: Columns, gr: Grouped, t0: int, pt: np.ndarray, clock: np.n
         "mean_jitter_ms": _running_mean(gr, s["jitter_ms"], jreg),
         "max_jitter_ms": _masked(np.maximum, s["jitter_ms"], jreg, st, 0.0, -inf),
         "max_skew_ms": skew[skew_at],
-        "first_frame": gr.col(rtp, "frame")[st],
-        "start_ts_ns": ts_ns[st], "end_ts_ns": ts_ns[last],
+        "first_frame": rtp["frame"][gr.order[st]],
+        "start_ts_ns": start_ns, "end_ts_ns": end_ns,
         "start_ms": s["t_ms"][st], "end_ms": s["t_ms"][last],
-        "duration_s": (ts_ns[last] - ts_ns[st]) / 1e9,
+        "duration_s": (end_ns - start_ns) / 1e9,
         "markers": np.add.reduceat(s["marker"].astype(np.int64), st),
         "comfort_noise": np.add.reduceat(s["comfort_noise"].astype(np.int64), st),
         "duplicates": duplicates,
