@@ -8,6 +8,7 @@ with the reason (and in docs/media.md); nothing is skipped silently.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -190,3 +191,47 @@ def test_lab_burst_every_stream_bound_to_its_call(tmp_path, monkeypatch):
     assert len(report) == 180 and report["sdp_match"].all() and report["call_group_id"].n_unique() == 90
     assert report.group_by("call_group_id").len()["len"].to_list() == [2] * 90
     assert report["mos"].min() >= 4.3
+
+
+def _nat_call_pcap() -> bytes:
+    """A call whose caller sits behind a NAT: its SDP announces 192.168.1.10:40000, its SIP and RTP come
+    from the public 198.51.100.7:31000 (tests/synth builders)."""
+    import dataclasses
+
+    from tests.synth.scenario_kit import SETUP_TIMES, MS, Timeline, finish_pcap, make_dialog, media
+    from tests.synth.scenarios import parties
+
+    alice, bob = parties()
+    private = dataclasses.replace(alice, ip="192.168.1.10")
+    public = dataclasses.replace(alice, ip="198.51.100.7", rtp_port=31000)
+    tl = Timeline()
+    d = make_dialog(private, bob, call_id="nat-call@192.168.1.10", tag="nat1")
+    msgs = d.all()
+    t0 = 1_700_000_000 * 10**9
+    a_sip, b_sip = (public.ip, 5060), (bob.ip, bob.sip_port)
+    for i, dt in enumerate(SETUP_TIMES):
+        src, dst = (a_sip, b_sip) if msgs[i].sender == "caller" else (b_sip, a_sip)
+        tl.sip_udp(t0 + dt, msgs[i], src, dst)
+    end = media(tl, start=t0 + 1540 * MS, caller=public, callee=bob, rtp_packets=100, rtcp=False)
+    for i, dt in ((5, 200 * MS), (6, 204 * MS)):
+        src, dst = (a_sip, b_sip) if msgs[i].sender == "caller" else (b_sip, a_sip)
+        tl.sip_udp(end + dt, msgs[i], src, dst)
+    return finish_pcap("nat_call", tl, link="ether", description="caller behind NAT").data
+
+
+def test_nat_call_streams_bound_by_latching_and_flagged(tshark, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from flowviz.cli import cli
+
+    monkeypatch.setenv("FLOWVIZ_CACHE_DIR", str(tmp_path))
+    path = tmp_path / "nat_call.pcap"
+    path.write_bytes(_nat_call_pcap())
+    rows = json.loads(CliRunner().invoke(cli, ["streams", str(path), "--format", "json"], catch_exceptions=False).stdout)
+    assert len(rows) == 2 and rows[0]["call_group_id"] is not None
+    assert {r["call_group_id"] for r in rows} == {rows[0]["call_group_id"]}
+    for r in rows:
+        assert r["sdp_match"] is False and r["bound_by"] == "latching"
+        assert "192.168.1.10:40000" in r["sdp_announced"] and "198.51.100.7" in (r["src"], r["dst"])
+    expected = parse_streams(run_tshark("-r", str(path), "-o", "rtp.heuristic_rtp:TRUE", "-q", "-z", "rtp,streams"))
+    assert not compare(path.name, expected, our_streams(path))
