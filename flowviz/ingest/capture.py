@@ -12,7 +12,7 @@ import polars as pl
 
 from flowviz.ingest import cache, kernel
 from flowviz.ingest.capture_file import Packets, check_readable, read_packets
-from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtp_frame
+from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtp_frame, select_streams
 from flowviz.ingest.sip_decode import TsharkJob, select_candidates
 from flowviz.settings import Settings
 
@@ -58,8 +58,9 @@ def read_capture(
         report("decoding RTP", 0.6)
         rtcp = decode_rtcp(packets, candidates.packet_rows)  # ...while RTCP and RTP are read
         streams = find_streams(packets, candidates.packet_rows)
+        rtp_shaped = rtp_frame(packets, streams)
         sip = job.result()
-        rtp, n_streams = rtp_frame(packets, streams, sdp_endpoints(sip), settings.rtp_min_packets)
+        rtp, n_streams = select_streams(rtp_shaped, streams, sdp_endpoints(sip), settings.rtp_min_packets)
         info = _info(path, packets, sip, rtp, rtcp, candidates)
         info["rtp_streams"] = n_streams
     finally:

@@ -48,21 +48,14 @@ def find_streams(packets: Packets, exclude: np.ndarray) -> RtpStreams:
     )
 
 
-def rtp_frame(
-    packets: Packets, streams: RtpStreams, sdp_endpoints: set[tuple[str, int]], min_packets: int
-) -> tuple[pl.DataFrame, int]:
-    """(rtp_packets of the streams SDP announced or that pass the heuristic, number of those streams)."""
-    if not len(streams.packets):
-        return schemas.empty(schemas.RTP_PACKETS), 0
-    announced = np.array(
-        [(d, dp) in sdp_endpoints or (s, sp) in sdp_endpoints
-         for s, sp, d, dp in zip(streams.src, streams.src_port, streams.dst, streams.dst_port)],
-        dtype=bool,
-    )
-    looks_like_rtp = (streams.packets >= min_packets) & (streams.in_order * 2 >= streams.packets)
-    keep_stream = announced | looks_like_rtp
+def rtp_frame(packets: Packets, streams: RtpStreams) -> pl.DataFrame:
+    """rtp_packets of every RTP-shaped stream, plus a `stream` index column for select_streams().
+
+    Built before the SIP decode finishes (which streams SDP announced is not known yet);
+    dropping the streams that turn out not to be RTP is then a cheap filter.
+    """
     ids = streams.stream_of_row
-    rows = np.flatnonzero(keep_stream[ids] & (ids >= 0))
+    rows = np.flatnonzero(ids >= 0)
     stream = ids[rows]
     t = packets.table
     # Column by column, so only one numpy temporary lives next to the growing frame.
@@ -80,8 +73,25 @@ def rtp_frame(
         "marker": lambda: (t["rtp_b1"][rows] & 0x80) != 0,
         "payload_len": lambda: t["rtp_payload_len"][rows],
     }
-    frame = pl.DataFrame([pl.Series(name, make(), dtype=schemas.RTP_PACKETS[name]) for name, make in columns.items()])
-    return frame, int(keep_stream.sum())
+    series = [pl.Series(name, make(), dtype=schemas.RTP_PACKETS[name]) for name, make in columns.items()]
+    return pl.DataFrame([*series, pl.Series("stream", stream, dtype=pl.UInt32)])
+
+
+def select_streams(
+    frame: pl.DataFrame, streams: RtpStreams, sdp_endpoints: set[tuple[str, int]], min_packets: int
+) -> tuple[pl.DataFrame, int]:
+    """(rtp_packets of the streams SDP announced or that pass the heuristic, number of those streams)."""
+    if not len(streams.packets):
+        return schemas.empty(schemas.RTP_PACKETS), 0
+    announced = np.array(
+        [(d, dp) in sdp_endpoints or (s, sp) in sdp_endpoints
+         for s, sp, d, dp in zip(streams.src, streams.src_port, streams.dst, streams.dst_port)],
+        dtype=bool,
+    )
+    looks_like_rtp = (streams.packets >= min_packets) & (streams.in_order * 2 >= streams.packets)
+    keep = announced | looks_like_rtp
+    kept = frame if keep.all() else frame.filter(pl.Series(keep).gather(frame["stream"]))
+    return kept.drop("stream"), int(keep.sum())
 
 
 def decode_rtcp(packets: Packets, exclude: np.ndarray) -> pl.DataFrame:
