@@ -108,7 +108,7 @@ def _table(rows: list[dict]) -> str:
     for r in rows:
         lost = f"{r['lost']} ({r['lost_pct']:.1f}%)"
         mos = "-" if r["mos"] is None else f"{r['mos']:.2f}"
-        sdp = {True: "yes", False: "NAT?", None: "-"}[r["sdp_match"]]
+        sdp = {True: "yes", False: "no", None: "-"}[r["sdp_match"]]
         lines.append(
             f"{r['stream_id']:<12} {(r['call_group_id'] or '-'):<10.10} {_ep(r['src'], r['src_port']):<21.21} "
             f"{_ep(r['dst'], r['dst_port']):<21.21} {r['ssrc']:<10} {(r['codec'] or '?'):<8.8} {r['packets']:>6} "
