@@ -12,7 +12,7 @@ import polars as pl
 
 from flowviz.ingest import cache, kernel
 from flowviz.ingest.capture_file import Packets, check_readable, read_packets
-from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtp_frame, select_streams
+from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtp_columns, rtp_frame, select_streams
 from flowviz.ingest.sip_decode import TsharkJob, select_candidates
 from flowviz.settings import Settings
 
@@ -58,11 +58,13 @@ def read_capture(
         report("decoding RTP", 0.6)
         rtcp = decode_rtcp(packets, candidates.packet_rows)  # ...while RTCP and RTP are read
         streams = find_streams(packets, candidates.packet_rows)
-        rtp_shaped = rtp_frame(packets, streams)
+        info = _packet_info(path, packets, candidates)
+        columns = rtp_columns(packets, streams)
+        packets.release_table()  # lowers the peak memory: the frame is built without the table beside it
+        rtp_shaped = rtp_frame(columns, streams)
         sip = job.result()
         rtp, n_streams = select_streams(rtp_shaped, streams, sdp_endpoints(sip), settings.rtp_min_packets)
-        info = _info(path, packets, sip, rtp, rtcp, candidates)
-        info["rtp_streams"] = n_streams
+        info.update(sip_messages=len(sip), rtp_packets=len(rtp), rtp_streams=n_streams, rtcp_reports=len(rtcp))
     finally:
         job.cancel()
         if packets is not None:
@@ -114,7 +116,8 @@ def _skipped(packets: Packets) -> dict[str, int]:
     return out
 
 
-def _info(path, packets: Packets, sip, rtp, rtcp, candidates) -> dict:
+def _packet_info(path, packets: Packets, candidates) -> dict:
+    """What the packet table tells about the capture (taken before the table is released)."""
     ts = packets.ts_ns
     link_types = dict(zip(*[a.tolist() for a in np.unique(packets.table["link_type"], return_counts=True)]))
     return {
@@ -127,10 +130,6 @@ def _info(path, packets: Packets, sip, rtp, rtcp, candidates) -> dict:
         "duration_s": round((int(ts.max()) - int(ts.min())) / 1e9, 6) if len(ts) else 0.0,
         "link_types": {str(k): v for k, v in link_types.items()},
         "sip_candidate_packets": int(len(candidates.packet_rows)),
-        "sip_messages": len(sip),
-        "rtp_packets": len(rtp),
-        "rtp_streams": 0,
-        "rtcp_reports": len(rtcp),
         "skipped": _skipped(packets),
         "warnings": list(packets.warnings),
         "from_cache": False,

@@ -55,9 +55,11 @@ class Packets:
     unknown_blocks: int = 0
     _tmp: tempfile.TemporaryDirectory | None = None
 
+    count_released: int = -1
+
     @property
     def count(self) -> int:
-        return len(self.table)
+        return self.count_released if self.count_released >= 0 else len(self.table)
 
     @property
     def ts_ns(self) -> np.ndarray:
@@ -85,6 +87,11 @@ class Packets:
             payloads=[d[o : o + n] for d, o, n in zip(data, out[:, kernel.D_PAYLOAD_OFF].tolist(),
                                                       out[:, kernel.D_PAYLOAD_LEN].tolist())],
         )
+
+    def release_table(self) -> None:
+        """Free the per-packet rows (the largest thing ingest holds) once everything needed is taken."""
+        self.count_released = len(self.table)
+        self.table = np.zeros(0, dtype=self.table.dtype)  # not a slice: a view would keep the rows alive
 
     def close(self) -> None:
         if self._tmp is not None:

@@ -48,33 +48,49 @@ def find_streams(packets: Packets, exclude: np.ndarray) -> RtpStreams:
     )
 
 
-def rtp_frame(packets: Packets, streams: RtpStreams) -> pl.DataFrame:
+def rtp_columns(packets: Packets, streams: RtpStreams) -> dict[str, np.ndarray]:
+    """The RTP header fields of every RTP-shaped packet, as contiguous arrays (the table can go after)."""
+    ids = streams.stream_of_row
+    rows = np.flatnonzero(ids >= 0)
+    t = packets.table
+    return {
+        "frame": (rows + 1).astype(np.uint32),
+        "stream": ids[rows].astype(np.uint32),
+        "ts_ns": t["ts"][rows],
+        "src_port": t["sport"][rows],
+        "dst_port": t["dport"][rows],
+        "ssrc": t["ssrc"][rows],
+        "seq": t["seq"][rows],
+        "rtp_ts": t["rtp_ts"][rows],
+        "b1": t["rtp_b1"][rows],
+        "payload_len": t["rtp_payload_len"][rows],
+    }
+
+
+def rtp_frame(columns: dict[str, np.ndarray], streams: RtpStreams) -> pl.DataFrame:
     """rtp_packets of every RTP-shaped stream, plus a `stream` index column for select_streams().
 
     Built before the SIP decode finishes (which streams SDP announced is not known yet);
-    dropping the streams that turn out not to be RTP is then a cheap filter.
+    dropping the streams that turn out not to be RTP is then a cheap filter. Columns are
+    taken out of `columns` one by one, so each numpy array is freed once polars has it.
     """
-    ids = streams.stream_of_row
-    rows = np.flatnonzero(ids >= 0)
-    stream = ids[rows]
-    t = packets.table
-    # Column by column, so only one numpy temporary lives next to the growing frame.
-    columns = {
-        "frame": lambda: (rows + 1).astype(np.uint32),
-        "ts_ns": lambda: t["ts"][rows],
+    stream = columns["stream"]
+    makers = {
+        "frame": lambda: columns.pop("frame"),
+        "ts_ns": lambda: columns.pop("ts_ns"),
         "src_ip": lambda: pl.Series(streams.src, dtype=pl.Utf8).gather(stream),
         "dst_ip": lambda: pl.Series(streams.dst, dtype=pl.Utf8).gather(stream),
-        "src_port": lambda: t["sport"][rows],
-        "dst_port": lambda: t["dport"][rows],
-        "ssrc": lambda: t["ssrc"][rows],
-        "seq": lambda: t["seq"][rows],
-        "rtp_ts": lambda: t["rtp_ts"][rows],
-        "payload_type": lambda: t["rtp_b1"][rows] & 0x7F,
-        "marker": lambda: (t["rtp_b1"][rows] & 0x80) != 0,
-        "payload_len": lambda: t["rtp_payload_len"][rows],
+        "src_port": lambda: columns.pop("src_port"),
+        "dst_port": lambda: columns.pop("dst_port"),
+        "ssrc": lambda: columns.pop("ssrc"),
+        "seq": lambda: columns.pop("seq"),
+        "rtp_ts": lambda: columns.pop("rtp_ts"),
+        "payload_type": lambda: columns["b1"] & 0x7F,
+        "marker": lambda: (columns.pop("b1") & 0x80) != 0,
+        "payload_len": lambda: columns.pop("payload_len"),
     }
-    series = [pl.Series(name, make(), dtype=schemas.RTP_PACKETS[name]) for name, make in columns.items()]
-    return pl.DataFrame([*series, pl.Series("stream", stream, dtype=pl.UInt32)])
+    series = [pl.Series(name, make(), dtype=schemas.RTP_PACKETS[name]) for name, make in makers.items()]
+    return pl.DataFrame([*series, pl.Series("stream", columns.pop("stream"), dtype=pl.UInt32)])
 
 
 def select_streams(

@@ -133,8 +133,8 @@ class TsharkJob:
         return self
 
     def feed(self, packets: Packets, candidates: SipCandidates) -> None:
-        self.packets = packets
         self.rows = candidates.packet_rows
+        self.ts_of_row = packets.ts_ns[self.rows].copy()  # the packet table may be released meanwhile
         if not len(self.rows):
             self._stop()
             return
@@ -218,6 +218,7 @@ class TsharkJob:
             self.mixed.append(sub_frame)
         frame_map = self.rows  # sub-capture frame k is original row frame_map[k-1]
         frame = int(frame_map[sub_frame - 1]) + 1
+        ts_ns = int(self.ts_of_row[sub_frame - 1])
         carriers = {frame}
         for name in ("tcp.segment", "ip.fragment", "ipv6.fragment"):
             carriers.update(int(frame_map[int(s) - 1]) + 1 for s in _occurrences(f[name]))
@@ -225,7 +226,7 @@ class TsharkJob:
         base = {
             "frame": frame,
             "sub_frame": sub_frame,
-            "ts_ns": int(self.packets.ts_ns[frame - 1]),
+            "ts_ns": ts_ns,
             "src_ip": _inner_address(f, protocols, "src"),
             "dst_ip": _inner_address(f, protocols, "dst"),
             "src_port": _int(_last(f["udp.srcport"]) or _last(f["tcp.srcport"]) or _last(f["sctp.srcport"])),
