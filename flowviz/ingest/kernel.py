@@ -45,7 +45,7 @@ D_SRC_HI, D_SRC_LO, D_DST_HI, D_DST_LO, D_PAYLOAD_OFF, D_PAYLOAD_LEN = range(6)
 DETAIL_FIELDS = 6
 
 SKIP_NONE, SKIP_LINK, SKIP_NOT_IP, SKIP_TRUNCATED, SKIP_DEEP = 0, 1, 2, 3, 4
-F_FRAGMENT, F_LATER_FRAGMENT, F_TUNNELED, F_NEEDS_EXACT = 1, 2, 4, 8
+F_FRAGMENT, F_LATER_FRAGMENT, F_TUNNELED, F_NEEDS_EXACT, F_TURN = 1, 2, 4, 8, 16
 RTP_SHAPED, RTCP_SHAPED = 1, 2
 
 # First bytes of a SIP request or response (RFC 3261 and the methods of its extensions);
@@ -436,7 +436,16 @@ def _classify_payload(b, poff, plen, proto, row, detail):
             if ok:
                 row.sip_prefix = i + 1
                 return
-    if proto != 17 or plen < 8 or (row.flags & F_FRAGMENT) != 0:
+    if (row.flags & F_FRAGMENT) != 0:
+        return
+    inner = _turn_data(b, poff, plen)
+    if inner >= 0:  # RTP relayed by a TURN server: the DATA attribute holds the packet
+        row.flags |= F_TURN
+        plen = _u16(b, inner - 2)
+        poff = inner
+    elif proto != 17:
+        return
+    if plen < 8:
         return
     b0 = b[poff]
     b1 = b[poff + 1]
@@ -460,6 +469,22 @@ def _classify_payload(b, poff, plen, proto, row, detail):
     row.ssrc = ssrc
     row.rtp_payload_len = max(0, min(plen - header - padding, 65535))
     row.stream = _mix(a * _M1 ^ z ^ (np.uint64(ssrc) * _M3))
+
+
+@njit(cache=True, nogil=True)
+def _turn_data(b, poff, plen):
+    """Offset of the DATA attribute's value in a TURN Data indication (RFC 5766 10.4), else -1."""
+    if plen < 24 or b[poff] != 0x00 or b[poff + 1] != 0x17 or _u32(b, poff + 4) != 0x2112A442:
+        return -1
+    end = poff + min(20 + _u16(b, poff + 2), plen)
+    pos = poff + 20
+    while pos + 4 <= end:
+        kind = _u16(b, pos)
+        size = _u16(b, pos + 2)
+        if kind == 0x0013:
+            return pos + 4 if pos + 4 + size <= end else -1
+        pos += 4 + ((size + 3) // 4) * 4
+    return -1
 
 
 @njit(cache=True, nogil=True)

@@ -29,6 +29,7 @@ class RtpStreams:
     dst: list[str]
     src_port: list[int]
     dst_port: list[int]
+    relayed: np.ndarray  # bool per stream: carried in TURN Data indications (media by construction)
 
 
 def find_streams(packets: Packets, exclude: np.ndarray) -> RtpStreams:
@@ -45,6 +46,7 @@ def find_streams(packets: Packets, exclude: np.ndarray) -> RtpStreams:
         dst=reps.dst,
         src_port=t["sport"][first].tolist(),
         dst_port=t["dport"][first].tolist(),
+        relayed=(t["flags"][first] & kernel.F_TURN) != 0,
     )
 
 
@@ -105,7 +107,7 @@ def select_streams(
         dtype=bool,
     )
     looks_like_rtp = (streams.packets >= min_packets) & (streams.in_order * 2 >= streams.packets)
-    keep = announced | looks_like_rtp
+    keep = announced | looks_like_rtp | streams.relayed
     kept = frame if keep.all() else frame.filter(pl.Series(keep).gather(frame["stream"]))
     return kept.drop("stream"), int(keep.sum())
 

@@ -26,10 +26,6 @@ KNOWN_DIFFERENCES = {
         "tshark 4.0 follows the rejected T.38 re-INVITE and decodes the next 2010 G.711 packets of this "
         "stream as malformed T.38 (MANIFEST.md); flowviz keeps them as the RTP they are",
     ),
-    ("stun_dtls_rtp.pcapng", "142.250.82.249", 3478, "192.168.12.182", 50221, 795438192): (
-        0, "RTP relayed inside TURN Data indications over TCP (RFC 5766 10.4): not decoded by flowviz yet"),
-    ("stun_dtls_rtp.pcapng", "142.250.82.249", 3478, "192.168.12.182", 50221, 840771771): (
-        0, "RTP relayed inside TURN Data indications over TCP (RFC 5766 10.4): not decoded by flowviz yet"),
 }
 
 
