@@ -1,0 +1,1 @@
+"""Plotly figure factories: create_<name>(frame, *, theme) -> go.Figure."""

@@ -1,0 +1,32 @@
+"""Figure themes: colours by message class, fonts and backgrounds shared by every flowviz figure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    paper: str
+    plot: str
+    text: str
+    lifeline: str
+    font_family: str = "DejaVu Sans, Arial, sans-serif"
+    font_size: int = 12
+    # message classes of flowviz.ladder.CLASSES, then RTP media
+    classes: dict[str, str] = field(default_factory=dict)
+    media: str = "#2a9d8f"
+    media_fill: str = "rgba(42, 157, 143, 0.18)"
+
+
+LIGHT = Theme(
+    name="light", paper="#ffffff", plot="#ffffff", text="#222222", lifeline="#9aa0a6",
+    classes={"request": "#1f5fbf", "1xx": "#7f7f7f", "2xx": "#2e8b57", "3xx": "#b8860b", "4xx-6xx": "#c0392b"},
+)
+DARK = Theme(
+    name="dark", paper="#1e1e1e", plot="#1e1e1e", text="#e8e8e8", lifeline="#6b7075",
+    classes={"request": "#6fa8ff", "1xx": "#b0b0b0", "2xx": "#5fd38d", "3xx": "#f0c05a", "4xx-6xx": "#ff6b5b"},
+    media="#4fd1c5", media_fill="rgba(79, 209, 197, 0.18)",
+)
+THEMES = {t.name: t for t in (LIGHT, DARK)}
