@@ -1,0 +1,138 @@
+"""Diagnostics: what went wrong in each call, in plain words, with the frames that prove it.
+
+A rule is one small pure function `(facts, thresholds) -> list[Hit]` registered with `@rule(id,
+severity, title, hint)`; the engine runs every rule on every call group and turns hits into
+findings: {call_group_id, rule, severity, title, explanation, evidence {frames, values}, hint}.
+Severities: `info` (worth knowing, not a fault: hold, cancelled call, capture cut), `warning`,
+`error`. Rules live in rules_sip.py, rules_media.py and rules_capture.py; docs/diagnostics.md
+lists each with its trigger, the RFC or practice behind it and its threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Callable
+
+import polars as pl
+
+SEVERITIES = ("info", "warning", "error")
+FINDING_KEYS = ["call_group_id", "rule", "severity", "title", "explanation", "evidence", "hint"]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Limits of the rules (defaults and the practice behind each: docs/diagnostics.md)."""
+
+    invite_retransmissions: int = 2  # INVITE copies re-sent on one link (timer A, 500 ms then doubling)
+    ok_retransmissions: int = 2  # 2xx re-sent on one link (13.3.1.4: only until the ACK arrives)
+    slow_hop_ms: float = 500.0  # a proxy's fastest forwarding of one message kind (T1 = 500 ms)
+    srd_ms: float = 5000.0  # INVITE -> first 18x/2xx (RFC 6076 SRD)
+    auth_challenges: int = 2  # 401/407 in a row for the same request (credentials refused)
+    bye_answer_s: float = 4.0  # BYE without final response after this long (T2 = 4 s) in the capture
+    loss_pct: float = 2.0  # RTP loss (G.113: G.711 quality drops fast above 1-2 %)
+    jitter_ms: float = 30.0  # RTP max interarrival jitter (common SLA figure)
+    mos: float = 3.6  # E-model MOS below this ("many users dissatisfied", G.107 R < 70)
+    rtp_start_s: float = 2.0  # first RTP later than this after the 200 OK
+    rtp_after_bye_s: float = 2.0  # RTP still flowing this long after the BYE
+    min_media_s: float = 2.0  # answered calls shorter than this are not checked for missing media
+
+    def with_overrides(self, **values) -> "Thresholds":
+        known = {f.name for f in fields(self)}
+        return Thresholds(**{**{f.name: getattr(self, f.name) for f in fields(self)},
+                             **{k: v for k, v in values.items() if k in known and v is not None}})
+
+
+@dataclass
+class Hit:
+    """One occurrence of a rule: the sentence saying what happened, and its evidence."""
+
+    explanation: str
+    frames: list[int]
+    values: dict = field(default_factory=dict)
+
+
+@dataclass
+class CallFacts:
+    """What the rules look at for one call group."""
+
+    call: dict  # the correlator's summary (flowviz.sip.calls), times still in ns
+    msgs: pl.DataFrame  # the group's messages with transaction columns, in time order
+    streams: list[dict]  # the group's RTP streams (flowviz.media.report rows)
+    capture_start_ns: int
+    capture_end_ns: int
+    capture_has_rtp: bool
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: str
+    title: str
+    hint: str
+    check: Callable[[CallFacts, Thresholds], list[Hit]]
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(rule_id: str, severity: str, title: str, hint: str):
+    """Register a rule function under its id."""
+    assert severity in SEVERITIES
+
+    def register(check):
+        RULES[rule_id] = Rule(rule_id, severity, title, hint, check)
+        return check
+    return register
+
+
+def run_rules(facts: CallFacts, thresholds: Thresholds) -> list[dict]:
+    """Every rule on one call group -> findings."""
+    out = []
+    for r in RULES.values():
+        for hit in r.check(facts, thresholds):
+            out.append({"call_group_id": facts.call["call_group_id"], "rule": r.id, "severity": r.severity,
+                        "title": r.title, "explanation": hit.explanation,
+                        "evidence": {"frames": sorted(set(hit.frames)), "values": hit.values}, "hint": r.hint})
+    return out
+
+
+def diagnose(sip: pl.DataFrame, rtp: pl.DataFrame, rtcp: pl.DataFrame | None = None, *,
+             capture_start_ns: int | None = None, capture_end_ns: int | None = None,
+             thresholds: Thresholds = Thresholds()) -> list[dict]:
+    """A capture's frames -> findings of every call group, in call start order."""
+    from flowviz.media.report import streams_report
+    from flowviz.sip.calls import Correlation
+
+    if sip.is_empty():
+        return []
+    correlation = Correlation(sip, capture_end_ns)
+    groups = correlation.group_of_call_id()
+    report = streams_report(sip, rtp, t0_ns=capture_start_ns, group_of_call_id=groups, rtcp=rtcp)
+    streams = report.to_dicts() if "call_group_id" in report.columns else []
+    msgs = correlation.messages.join(groups, on="call_id", how="inner")
+    by_group = {p["call_group_id"][0]: p for p in msgs.partition_by("call_group_id", maintain_order=True)}
+    start = capture_start_ns if capture_start_ns is not None else int(sip["ts_ns"].min())
+    out = []
+    for call in correlation.summaries():
+        gid = call["call_group_id"]
+        facts = CallFacts(call, by_group[gid], [s for s in streams if s["call_group_id"] == gid], start,
+                          correlation.capture_end_ns, not rtp.is_empty())
+        out += run_rules(facts, thresholds)
+    return out
+
+
+def diagnose_capture(capture, thresholds: Thresholds = Thresholds()) -> list[dict]:
+    """Findings of a Capture from flowviz.ingest.read_capture."""
+    return diagnose(capture.sip_messages, capture.rtp_packets, capture.rtcp_reports,
+                    capture_start_ns=capture.info.get("first_ts_ns"), capture_end_ns=capture.info.get("last_ts_ns"),
+                    thresholds=thresholds)
+
+
+def at_least(findings: list[dict], severity: str) -> list[dict]:
+    """Findings of `severity` or worse."""
+    floor = SEVERITIES.index(severity)
+    return [f for f in findings if SEVERITIES.index(f["severity"]) >= floor]
+
+
+# the rule modules register themselves on import
+from flowviz.analysis import rules_capture, rules_media, rules_sip  # noqa: E402,F401

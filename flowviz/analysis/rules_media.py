@@ -1,0 +1,149 @@
+"""Media rules: no RTP, one-way audio, NAT/SDP mismatch, quality, late or lingering RTP, SSRC change, hold."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from flowviz.analysis.diagnose import CallFacts, Hit, Thresholds, rule
+
+
+def _ep(ip: str, port: int) -> str:
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def _src(s: dict) -> str:
+    return _ep(s["src_ip"], s["src_port"])
+
+
+def _dst(s: dict) -> str:
+    return _ep(s["dst_ip"], s["dst_port"])
+
+
+def _answered(f: CallFacts) -> bool:
+    return f.call["method"] == "INVITE" and f.call["answer_ns"] is not None
+
+
+def _announced_audio(f: CallFacts) -> list[str]:
+    """ip:port of every audio m= line with a port the call's SDPs announced."""
+    out = []
+    for r in f.msgs.filter(pl.col("has_sdp").fill_null(False)).to_dicts():
+        for m in r["sdp_media"] or []:
+            address = m["connection"] or r["sdp_connection"]
+            if m["media"] == "audio" and m["port"] and address:
+                out.append(_ep(address, m["port"]))
+    return list(dict.fromkeys(out))
+
+
+@rule("media.no_rtp", "warning", "No RTP in an answered call",
+      "Either the capture point does not see the media path (filter, other interface) or the media is blocked "
+      "(firewall, wrong SDP address).")
+def no_rtp(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if not _answered(f) or f.streams:
+        return []
+    announced = _announced_audio(f)
+    until = f.call["end_ns"] if f.call["state"] == "completed" else f.capture_end_ns
+    if not announced or until - f.call["answer_ns"] < th.min_media_s * 1e9:
+        return []
+    where = "" if f.capture_has_rtp else " (the capture has no RTP at all: it may have been filtered to SIP)"
+    answer = f.msgs.filter(pl.col("ts_ns") == f.call["answer_ns"])
+    return [Hit(f"No RTP was seen for the call although the SDP announced {', '.join(announced)}{where}.",
+                answer["frame"].to_list()[:1], {"announced": announced, "capture_has_rtp": f.capture_has_rtp})]
+
+
+@rule("media.one_way", "warning", "One-way audio",
+      "Only one direction flows: typically NAT (media sent to a private SDP address), a firewall, or a muted/held side.")
+def one_way(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if not _answered(f) or not f.streams:
+        return []
+    pairs = {(_src(s), _dst(s)) for s in f.streams}
+    if any((dst, src) in pairs for src, dst in pairs):
+        return []
+    flows = sorted(f"{src} -> {dst}" for src, dst in pairs)
+    return [Hit(f"RTP flows only {', '.join(flows)}, never back.", [s["first_frame"] for s in f.streams],
+                {"flows": flows})]
+
+
+@rule("media.sdp_mismatch", "warning", "Media does not match the SDP",
+      "RTP comes from an address no SDP announced: a NAT in the path; make the endpoint announce its public address "
+      "(STUN, ALG off) or have the far end latch (symmetric RTP, RFC 4961).")
+def sdp_mismatch(f: CallFacts, th: Thresholds) -> list[Hit]:
+    return [Hit(f"The stream {_src(s)} -> {_dst(s)} does not use the addresses of the SDP ({s['sdp_announced']}).",
+                [s["first_frame"]], {"src": _src(s), "dst": _dst(s), "sdp_announced": s["sdp_announced"],
+                                     "stream_id": s["stream_id"]})
+            for s in f.streams if s["sdp_match"] is False]
+
+
+def _stream_values(s: dict, **values) -> dict:
+    return {"stream_id": s["stream_id"], "src": _src(s), "dst": _dst(s), **values}
+
+
+@rule("media.packet_loss", "warning", "High RTP packet loss",
+      "Loss on the network path (congestion, Wi-Fi, policing) or at the capture point; compare captures nearer each end.")
+def packet_loss(f: CallFacts, th: Thresholds) -> list[Hit]:
+    return [Hit(f"The stream {_src(s)} -> {_dst(s)} lost {s['lost']} of {s['expected']} packets "
+                f"({s['lost_pct']:.1f} %).", [s["first_frame"]],
+                _stream_values(s, lost=s["lost"], lost_pct=round(s["lost_pct"], 3), seq_errors=s["seq_errors"]))
+            for s in f.streams if s["lost_pct"] is not None and s["lost_pct"] > th.loss_pct]
+
+
+@rule("media.high_jitter", "warning", "High RTP jitter",
+      "Packets arrive irregularly: congestion or missing QoS (DSCP EF) on the path; the jitter buffer may discard them.")
+def high_jitter(f: CallFacts, th: Thresholds) -> list[Hit]:
+    return [Hit(f"The stream {_src(s)} -> {_dst(s)} reached {s['max_jitter_ms']:.1f} ms of jitter.", [s["first_frame"]],
+                _stream_values(s, max_jitter_ms=round(s["max_jitter_ms"], 3), mean_jitter_ms=round(s["mean_jitter_ms"], 3)))
+            for s in f.streams if s["max_jitter_ms"] is not None and s["max_jitter_ms"] > th.jitter_ms]
+
+
+@rule("media.low_mos", "warning", "Low estimated MOS",
+      "The E-model estimate (loss, codec, delay) says listeners are dissatisfied; see the loss and jitter findings.")
+def low_mos(f: CallFacts, th: Thresholds) -> list[Hit]:
+    return [Hit(f"The stream {_src(s)} -> {_dst(s)} has an estimated MOS of {s['mos']:.2f}.", [s["first_frame"]],
+                _stream_values(s, mos=s["mos"], r_factor=s["r_factor"], codec=s["codec"]))
+            for s in f.streams if s["mos"] is not None and s["mos"] < th.mos]
+
+
+@rule("media.late_rtp", "warning", "RTP starts long after the answer",
+      "The first seconds of the call are silent (clipping): the media path opens late (ICE, NAT, slow gateway).")
+def late_rtp(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if not _answered(f) or not f.streams:
+        return []
+    first = min(f.streams, key=lambda s: s["start_ts_ns"])
+    late = first["start_ts_ns"] - f.call["answer_ns"]
+    if late <= th.rtp_start_s * 1e9:
+        return []
+    return [Hit(f"The first RTP packet came {late / 1e9:.1f} s after the 200 OK.", [first["first_frame"]],
+                {"after_answer_s": round(late / 1e9, 3)})]
+
+
+@rule("media.rtp_after_bye", "warning", "RTP continues after BYE",
+      "An endpoint or media relay did not stop its stream when the call ended (BYE lost or not acted on).")
+def rtp_after_bye(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if f.call["state"] != "completed" or f.call["end_ns"] is None:
+        return []
+    bye = f.call["end_ns"]
+    return [Hit(f"The stream {_src(s)} -> {_dst(s)} went on {(s['end_ts_ns'] - bye) / 1e9:.1f} s after the BYE.",
+                [s["first_frame"]], _stream_values(s, after_bye_s=round((s["end_ts_ns"] - bye) / 1e9, 3)))
+            for s in f.streams if s["end_ts_ns"] - bye > th.rtp_after_bye_s * 1e9]
+
+
+@rule("media.ssrc_change", "info", "SSRC changed mid-call",
+      "A new synchronization source on the same addresses: a media relay, transfer or re-INVITE switched the source; "
+      "receivers that do not follow it go silent.")
+def ssrc_change(f: CallFacts, th: Thresholds) -> list[Hit]:
+    by_pair: dict[tuple[str, str], list[dict]] = {}
+    for s in sorted(f.streams, key=lambda s: s["start_ts_ns"]):
+        by_pair.setdefault((_src(s), _dst(s)), []).append(s)
+    return [Hit(f"The stream {src} -> {dst} used {len(ss)} SSRCs one after the other.", [s["first_frame"] for s in ss],
+                {"src": src, "dst": dst, "ssrcs": [f"0x{s['ssrc']:08X}" for s in ss]})
+            for (src, dst), ss in by_pair.items() if len(ss) > 1]
+
+
+@rule("media.hold", "info", "Call put on hold",
+      "Not a fault: a re-INVITE/UPDATE offered sendonly/inactive (RFC 3264 8.4), so one-way or no media is expected then.")
+def hold(f: CallFacts, th: Thresholds) -> list[Hit]:
+    holds = [e for e in f.call["in_dialog"] or [] if e["hold"] == "hold"]
+    if not holds:
+        return []
+    resumed = sum(1 for e in f.call["in_dialog"] if e["hold"] == "resume")
+    return [Hit(f"The call was put on hold {len(holds)} time(s) and resumed {resumed} time(s).",
+                [e["frame"] for e in f.call["in_dialog"] if e["hold"]], {"holds": len(holds), "resumes": resumed})]

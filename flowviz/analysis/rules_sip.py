@@ -1,0 +1,226 @@
+"""Signalling rules: rejections, timeouts, retransmissions, slow hops, challenges, races, loops."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from flowviz.analysis.diagnose import CallFacts, Hit, Thresholds, rule
+
+# RFC 3261 section 21 (and RFC 3262, 3329, 4412, 6665): what a final code means, in plain words.
+CODE_MEANINGS = {
+    400: "the request was malformed", 401: "the callee's registrar/UA asks for credentials",
+    402: "payment required", 403: "the server refuses the request (policy, bad credentials or barred number)",
+    404: "the called user or number does not exist there", 405: "the method is not allowed there",
+    406: "no acceptable content", 407: "a proxy asks for credentials",
+    408: "no answer in time from further downstream", 410: "the user is gone for good",
+    413: "the request is too large", 414: "the Request-URI is too long",
+    415: "unsupported body type or encoding", 416: "unsupported URI scheme", 420: "an extension in Require is unknown",
+    421: "the server requires an extension", 422: "the session interval is too small (RFC 4028)",
+    423: "the registration interval is too brief", 480: "the callee is not reachable right now (not registered, DND)",
+    481: "the dialog or transaction does not exist at the receiver",
+    482: "a loop was detected (the request came back to a proxy that already handled it)",
+    483: "too many hops: Max-Forwards reached 0", 484: "the number is incomplete",
+    485: "the address is ambiguous", 486: "the callee is busy", 487: "the request was cancelled",
+    488: "no common codec or media description is acceptable", 489: "unknown event package",
+    491: "a request is pending (glare of two re-INVITEs)", 493: "undecipherable S/MIME body",
+    500: "internal server error", 501: "not implemented", 502: "bad gateway: the next hop answered wrongly",
+    503: "service unavailable (overloaded or no route/trunk)", 504: "the server timed out reaching the next hop",
+    505: "SIP version not supported", 513: "the message is too large", 580: "preconditions failed",
+    600: "busy everywhere", 603: "the callee declined", 604: "the number does not exist anywhere",
+    606: "the session description is not acceptable",
+}
+LOOP_CODES = (481, 482, 483)
+CHALLENGES = (401, 407)
+
+
+def _ms(ns: int) -> float:
+    return round(ns / 1e6, 3)
+
+
+def _first(msgs: pl.DataFrame) -> pl.DataFrame:
+    return msgs.filter(~pl.col("is_retransmission"))
+
+
+@rule("sip.rejected", "warning", "Call rejected",
+      "The meaning of the code says which side to look at; Reason and Warning headers often name the cause.")
+def rejected(f: CallFacts, th: Thresholds) -> list[Hit]:
+    code = f.call["final_status"]
+    if code is None or code < 400 or code in LOOP_CODES or f.call["state"] == "cancelled":
+        return []
+    finals = _first(f.msgs).filter(~pl.col("is_request") & (pl.col("status_code") == code)
+                                   & (pl.col("cseq_method") == f.call["method"]))
+    first = finals.row(0, named=True) if len(finals) else {}
+    values = {"status_code": code, "reason": f.call["final_reason"], "meaning": CODE_MEANINGS.get(code),
+              "reason_header": first.get("reason_header"), "warning": first.get("warning"), "sent_by": first.get("src")}
+    extra = "".join(f"; {name}: {values[key]}" for name, key in (("Reason", "reason_header"), ("Warning", "warning"))
+                    if values[key])
+    meaning = CODE_MEANINGS.get(code, f"a {code // 100}xx failure")
+    return [Hit(f"The {f.call['method']} was answered {code} {f.call['final_reason'] or ''}".rstrip()
+                + f" ({meaning}){extra}.", finals["frame"].to_list(), values)]
+
+
+@rule("sip.cancelled", "info", "Call cancelled by the caller",
+      "Not a fault: the caller hung up before an answer (CANCEL, RFC 3261 9.1).")
+def cancelled(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if f.call["state"] != "cancelled":
+        return []
+    cancels = _first(f.msgs).filter(pl.col("is_request") & (pl.col("method") == "CANCEL"))
+    finals = _first(f.msgs).filter(pl.col("status_code") == 487)
+    return [Hit("The caller cancelled the call before it was answered.",
+                cancels["frame"].to_list()[:1] + finals["frame"].to_list()[:1], {"status_code": f.call["final_status"]})]
+
+
+@rule("sip.no_final_response", "error", "No final response (transaction timed out)",
+      "Check that the next hop is reachable (routing, firewall, transport) and alive; Timer B/C expired.")
+def no_final_response(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if f.call["state"] != "timed out":
+        return []
+    requests = f.msgs.filter(pl.col("is_request") & (pl.col("method") == f.call["method"]) & pl.col("to_tag").is_null())
+    waited = f.capture_end_ns - int(requests["ts_ns"].min())
+    return [Hit(f"The {f.call['method']} got no final response in the {waited / 1e9:.1f} s the capture ran after it.",
+                requests["frame"].to_list(), {"waited_s": round(waited / 1e9, 3), "copies": len(requests)})]
+
+
+def _repeats(msgs: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Per message and link: how many times it was re-sent, and the frames of every copy."""
+    return (msgs.group_by(keys, maintain_order=True)
+            .agg(repeats=pl.col("is_retransmission").sum(), frames=pl.col("frame"), first_ts=pl.col("ts_ns").min(),
+                 last_ts=pl.col("ts_ns").max())
+            .filter(pl.col("repeats") > 0))
+
+
+@rule("sip.invite_retransmitted", "warning", "INVITE retransmitted",
+      "No provisional response came in time: the next hop is slow, unreachable, or its answers are lost (NAT, firewall, MTU).")
+def invite_retransmitted(f: CallFacts, th: Thresholds) -> list[Hit]:
+    invites = f.msgs.filter(pl.col("is_request") & (pl.col("method") == "INVITE"))
+    hits = []
+    for r in _repeats(invites, ["txn_id", "src", "dst"]).filter(pl.col("repeats") >= th.invite_retransmissions).to_dicts():
+        hits.append(Hit(f"The INVITE from {r['src']} to {r['dst']} was sent {r['repeats']} more times "
+                        f"over {_ms(r['last_ts'] - r['first_ts']) / 1000:.1f} s.", r["frames"],
+                        {"src": r["src"], "dst": r["dst"], "retransmissions": r["repeats"]}))
+    return hits
+
+
+@rule("sip.ok_without_ack", "error", "200 OK retransmitted without ACK",
+      "The ACK does not reach the callee: check NAT, the Contact and Record-Route addresses; the callee drops the call after 32 s.")
+def ok_without_ack(f: CallFacts, th: Thresholds) -> list[Hit]:
+    oks = f.msgs.filter(~pl.col("is_request") & (pl.col("cseq_method") == "INVITE")
+                        & pl.col("status_code").is_between(200, 299))
+    acks = f.msgs.filter(pl.col("is_request") & (pl.col("method") == "ACK"))
+    hits = []
+    for r in _repeats(oks, ["txn_id", "src", "dst", "to_tag", "cseq_num", "call_id"]).filter(
+            pl.col("repeats") >= th.ok_retransmissions).to_dicts():
+        ack = acks.filter((pl.col("call_id") == r["call_id"]) & (pl.col("cseq_num") == r["cseq_num"])
+                          & (pl.col("src_ip") == r["dst"].rsplit(":", 1)[0].strip("[]")))
+        late = f" before the ACK came (frame {ack['frame'][0]})" if len(ack) else " and no ACK came back"
+        hits.append(Hit(f"{r['src']} re-sent its 200 OK to {r['dst']} {r['repeats']} times{late}.",
+                        r["frames"] + ack["frame"].to_list()[:1],
+                        {"src": r["src"], "dst": r["dst"], "retransmissions": r["repeats"], "ack_seen": len(ack) > 0}))
+    return hits
+
+
+@rule("sip.slow_hop", "warning", "Slow proxy hop",
+      "The named proxy takes long to pass messages on: look at its load, DNS lookups or database queries.")
+def slow_hop(f: CallFacts, th: Thresholds) -> list[Hit]:
+    fastest: dict[tuple[str, str], dict] = {}
+    for entry in f.call["forwarding"] or []:
+        key = (entry["proxy"], entry["message"])
+        if key not in fastest or entry["ms"] < fastest[key]["ms"]:  # sequential forks: the first branch counts
+            fastest[key] = entry
+    hits = []
+    for (proxy, message), entry in fastest.items():
+        if entry["ms"] > th.slow_hop_ms:
+            hits.append(Hit(f"Proxy {proxy} took {entry['ms']:.0f} ms to forward the {message}.", entry["frames"],
+                            {"proxy": proxy, "message": message, "delay_ms": entry["ms"]}))
+    return hits
+
+
+@rule("sip.long_srd", "warning", "Long session request delay",
+      "The far side or a gateway takes long to alert: check routing (ENUM/DNS, LCR) and the callee's reachability.")
+def long_srd(f: CallFacts, th: Thresholds) -> list[Hit]:
+    srd = f.call["srd_ms"]
+    if srd is None or srd <= th.srd_ms:
+        return []
+    invite = f.msgs.filter(pl.col("frame") == f.call["first_frame"])
+    return [Hit(f"The first ringing or answer came {srd / 1000:.1f} s after the INVITE.", invite["frame"].to_list(),
+                {"srd_ms": srd, "threshold_ms": th.srd_ms})]
+
+
+@rule("sip.auth_loop", "error", "Authentication challenged again and again",
+      "The credentials are refused: check user name, password and realm at the client; a nonce problem shows as stale=true.")
+def auth_loop(f: CallFacts, th: Thresholds) -> list[Hit]:
+    first = _first(f.msgs)
+    challenged = set(first.filter(pl.col("status_code").is_in(CHALLENGES))
+                     .select("call_id", "cseq_method", "cseq_num").iter_rows())
+    hits = []
+    requests = first.filter(pl.col("is_request") & ~pl.col("method").is_in(["ACK", "CANCEL"]))
+    for (call_id, method), part in requests.group_by(["call_id", "method"], maintain_order=True):
+        run, best = [], []
+        for cseq in sorted(set(part["cseq_num"].drop_nulls().to_list())):
+            run = run + [cseq] if (call_id, method, cseq) in challenged else []
+            best = run if len(run) > len(best) else best
+        if len(best) >= th.auth_challenges:
+            frames = first.filter((pl.col("call_id") == call_id) & (pl.col("cseq_num").is_in(best))
+                                  & (pl.col("cseq_method") == method))["frame"].to_list()
+            hits.append(Hit(f"The {method} was challenged {len(best)} times in a row (CSeq {best[0]}..{best[-1]}).",
+                            frames, {"method": method, "challenges": len(best)}))
+    return hits
+
+
+@rule("sip.cancel_race", "warning", "CANCEL crossed a 200 OK",
+      "The callee answered while the CANCEL was on its way (RFC 3261 9.1): the caller must ACK and BYE the answered call.")
+def cancel_race(f: CallFacts, th: Thresholds) -> list[Hit]:
+    first = _first(f.msgs)
+    cancels = first.filter(pl.col("is_request") & (pl.col("method") == "CANCEL"))
+    if cancels.is_empty():
+        return []
+    cancel = cancels.row(0, named=True)
+    oks = first.filter(~pl.col("is_request") & (pl.col("cseq_method") == "INVITE")
+                       & pl.col("status_code").is_between(200, 299) & (pl.col("ts_ns") > cancel["ts_ns"]))
+    if oks.is_empty():
+        return []
+    ok = oks.row(0, named=True)
+    bye = first.filter(pl.col("is_request") & (pl.col("method") == "BYE"))
+    ended = f" and a BYE ended it (frame {bye['frame'][0]})" if len(bye) else ", and no BYE followed"
+    return [Hit(f"A 200 OK came {_ms(ok['ts_ns'] - cancel['ts_ns']):.0f} ms after the CANCEL{ended}.",
+                [cancel["frame"], ok["frame"], *bye["frame"].to_list()[:1]],
+                {"after_cancel_ms": _ms(ok["ts_ns"] - cancel["ts_ns"]), "bye_sent": len(bye) > 0})]
+
+
+@rule("sip.bye_unanswered", "warning", "BYE without final response",
+      "The BYE does not reach the other side or its answer is lost: check Route/Record-Route and the Contact address.")
+def bye_unanswered(f: CallFacts, th: Thresholds) -> list[Hit]:
+    first = _first(f.msgs)
+    answered = set(first.filter(~pl.col("is_request") & (pl.col("cseq_method") == "BYE") & (pl.col("status_code") >= 200))
+                   .select("call_id", "cseq_num").iter_rows())
+    hits = []
+    for r in first.filter(pl.col("is_request") & (pl.col("method") == "BYE")).unique(
+            ["call_id", "cseq_num"], keep="first", maintain_order=True).to_dicts():
+        waited = f.capture_end_ns - r["ts_ns"]
+        if (r["call_id"], r["cseq_num"]) not in answered and waited >= th.bye_answer_s * 1e9:
+            copies = f.msgs.filter((pl.col("method") == "BYE") & (pl.col("call_id") == r["call_id"])
+                                   & (pl.col("cseq_num") == r["cseq_num"]))
+            hits.append(Hit(f"The BYE from {r['src']} got no final response in {waited / 1e9:.1f} s.",
+                            copies["frame"].to_list(), {"src": r["src"], "dst": r["dst"], "copies": len(copies)}))
+    return hits
+
+
+@rule("sip.dialog_or_loop_error", "error", "481/482/483: lost dialog, loop or too many hops",
+      "481: the receiver forgot or never had the dialog (restart, wrong tags or routing); 482/483: a routing loop.")
+def dialog_or_loop_error(f: CallFacts, th: Thresholds) -> list[Hit]:
+    errors = _first(f.msgs).filter(pl.col("status_code").is_in(LOOP_CODES)).unique(
+        ["call_id", "cseq_num", "cseq_method", "status_code"], keep="first", maintain_order=True)
+    return [Hit(f"{r['src']} answered the {r['cseq_method']} {r['status_code']} {r['reason'] or ''}".rstrip()
+                + f" ({CODE_MEANINGS[r['status_code']]}).", [r["frame"]],
+                {"status_code": r["status_code"], "method": r["cseq_method"], "sent_by": r["src"]})
+            for r in errors.to_dicts()]
+
+
+@rule("sip.max_forwards_exhausted", "error", "Max-Forwards exhausted",
+      "A request arrives with Max-Forwards 0 or 1: a routing loop between proxies, or a too low initial value.")
+def max_forwards_exhausted(f: CallFacts, th: Thresholds) -> list[Hit]:
+    low = _first(f.msgs).filter(pl.col("is_request") & (pl.col("max_forwards") <= 1) & (pl.col("method") != "OPTIONS"))
+    if low.is_empty():
+        return []
+    return [Hit(f"{len(low)} request(s) arrived with Max-Forwards {low['max_forwards'].min()}.",
+                low["frame"].to_list()[:20], {"min_max_forwards": low["max_forwards"].min(), "requests": len(low)})]
