@@ -102,8 +102,11 @@ def _skipped(packets: Packets) -> dict[str, int]:
     """Packets the kernel could not place, counted by reason."""
     t = packets.table
     out: dict[str, int] = {}
+    skip = t["skip"]
+    if not skip.any():
+        return out
     for code, name in SKIP_REASONS.items():
-        sel = t["skip"] == code
+        sel = skip == code
         if code == kernel.SKIP_LINK:
             for lt, c in zip(*np.unique(t["link_type"][sel], return_counts=True)):
                 out[f"{name} {lt}"] = int(c)
@@ -119,7 +122,8 @@ def _skipped(packets: Packets) -> dict[str, int]:
 def _packet_info(path, packets: Packets, candidates) -> dict:
     """What the packet table tells about the capture (taken before the table is released)."""
     ts = packets.ts_ns
-    link_types = dict(zip(*[a.tolist() for a in np.unique(packets.table["link_type"], return_counts=True)]))
+    counts = np.bincount(packets.table["link_type"], minlength=1)  # a count per link type, no sort
+    link_types = {int(lt): int(counts[lt]) for lt in np.flatnonzero(counts)}
     return {
         "file": str(path),
         "file_bytes": path.stat().st_size,
