@@ -97,8 +97,10 @@ def high_jitter(f: CallFacts, th: Thresholds) -> list[Hit]:
 @rule("media.low_mos", "warning", "Low estimated MOS",
       "The E-model estimate (loss, codec, delay) says listeners are dissatisfied; see the loss and jitter findings.")
 def low_mos(f: CallFacts, th: Thresholds) -> list[Hit]:
-    return [Hit(f"The stream {_src(s)} -> {_dst(s)} has an estimated MOS of {s['mos']:.2f}.", [s["first_frame"]],
-                _stream_values(s, mos=s["mos"], r_factor=s["r_factor"], codec=s["codec"]))
+    return [Hit(f"The stream {_src(s)} -> {_dst(s)} has an estimated MOS of {s['mos']:.2f} ({s['codec']}, "
+                f"{max(s['lost_pct'] or 0, 0):.1f} % loss" + (f", RTCP round trip {s['rtt_ms']:.0f} ms)." if s["rtt_ms"] else ")."),
+                [s["first_frame"]], _stream_values(s, mos=s["mos"], r_factor=s["r_factor"], codec=s["codec"],
+                                                   lost_pct=round(s["lost_pct"], 3), rtt_ms=s["rtt_ms"]))
             for s in f.streams if s["mos"] is not None and s["mos"] < th.mos]
 
 

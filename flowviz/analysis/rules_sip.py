@@ -76,6 +76,8 @@ def no_final_response(f: CallFacts, th: Thresholds) -> list[Hit]:
     if f.call["state"] != "timed out":
         return []
     requests = f.msgs.filter(pl.col("is_request") & (pl.col("method") == f.call["method"]) & pl.col("to_tag").is_null())
+    if requests.is_empty() or requests["ts_ns"].min() <= 0:  # no timestamp (pcapng simple packet block)
+        return []
     waited = f.capture_end_ns - int(requests["ts_ns"].min())
     return [Hit(f"The {f.call['method']} got no final response in the {waited / 1e9:.1f} s the capture ran after it.",
                 requests["frame"].to_list(), {"waited_s": round(waited / 1e9, 3), "copies": len(requests)})]
