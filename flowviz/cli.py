@@ -254,3 +254,5 @@ if __name__ == "__main__":
     sys.exit(main())
 from flowviz import cli_calls  # noqa: E402,F401
 from flowviz import cli_streams  # noqa: E402,F401
+from flowviz import cli_ladder  # noqa: E402,F401
+from flowviz import cli_diagnose  # noqa: E402,F401

@@ -1,0 +1,115 @@
+"""Text exports of a ladder: ASCII ladder for a ticket comment, Mermaid sequenceDiagram, PlantUML."""
+
+from __future__ import annotations
+
+from flowviz.ladder import Ladder
+
+TIME_WIDTH = 9  # "   11.517" seconds from the call start, then a space
+MIN_GAP = 12
+
+
+def to_txt(ladder: Ladder, *, max_width: int = 120) -> str:
+    """ASCII ladder: one line per message (time from the call start, arrow with label, delta from the
+    previous message), one '=' band per RTP stream. Labels are cut with '~' to fit `max_width`."""
+    columns = ladder.columns.to_dicts()
+    n = len(columns)
+    heads = [(c["name"], c["key"]) for c in columns]
+    half = max(max(len(a), len(b)) for a, b in heads) // 2 + 1 if heads else 1
+    need = MIN_GAP
+    for r in ladder.rows():
+        span = abs(r["dst_col"] - r["src_col"]) or 1
+        need = max(need, -(-(len(_row_label(r)) + 6) // span))
+    need = max(need, 2 * half)
+    suffix = 15  # "  +10506.323 ms" after the last lifeline
+    room = max_width - TIME_WIDTH - half - 1 - suffix
+    gap = need if n < 2 else max(MIN_GAP, min(need, room // (n - 1)))
+    xs = [half + i * gap for i in range(n)]
+    width = (xs[-1] if xs else 0) + half + 1
+    lines = [" " * TIME_WIDTH + _centred(xs, [h[0] for h in heads], width).rstrip(),
+             " " * TIME_WIDTH + _centred(xs, [h[1] for h in heads], width).rstrip(),
+             f"{'time s':>{TIME_WIDTH - 1}} " + _lifelines(xs, width).rstrip()]
+    for r in ladder.rows():
+        row = list(_lifelines(xs, (xs[-1] + 1) if xs else 1))
+        a, b = xs[r["src_col"]], xs[r["dst_col"]]
+        _draw(row, a, b, _row_label(r), "=" if r["kind"] == "rtp" else "-")
+        delta = f"+{r['delta_ms']:.3f} ms" if r["kind"] == "sip" else ""
+        lines.append(f"{r['t_ms'] / 1e3:>{TIME_WIDTH - 1}.3f} " + "".join(row) + (f"  {delta}" if delta else ""))
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _row_label(r: dict) -> str:
+    return r["text"] if r["kind"] == "sip" else r["label"]
+
+
+def _lifelines(xs: list[int], width: int) -> str:
+    row = [" "] * width
+    for x in xs:
+        row[x] = "|"
+    return "".join(row)
+
+
+def _centred(xs: list[int], texts: list[str], width: int) -> str:
+    row = [" "] * (width + 40)
+    for x, text in zip(xs, texts):
+        start = max(0, x - len(text) // 2)
+        row[start:start + len(text)] = text
+    return "".join(row)
+
+
+def _draw(row: list[str], a: int, b: int, label: str, fill: str) -> None:
+    """Arrow from lifeline a to lifeline b over row[a+1 .. b-1], label centred; '>' or '<' at the head."""
+    if a == b:  # a message to itself: a short loop mark right of the lifeline
+        text = f"<{fill}{fill} {label}"
+        row[a + 1:a + 1 + len(text)] = text[:len(row) - a - 1]
+        return
+    lo, hi = min(a, b), max(a, b)
+    core = hi - lo - 1  # cells strictly between the two lifelines
+    inner = f" {_cut(label, core - 6)} " if core >= 8 else ""
+    body = core - 2  # minus the tail and the head
+    left = (body - len(inner)) // 2
+    line = fill * left + inner + fill * (body - left - len(inner))
+    row[lo + 1:hi] = (fill + line + ">") if b > a else ("<" + line + fill)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "~"
+
+
+def _mermaid_text(text: str) -> str:
+    for char, code in (("#", "#35;"), (";", "#59;"), ("<", "#lt;"), (">", "#gt;")):
+        text = text.replace(char, code)
+    return text
+
+
+def to_mermaid(ladder: Ladder) -> str:
+    """Mermaid sequenceDiagram (renders in GitHub/GitLab Markdown inside a ```mermaid block): requests as
+    solid arrows, responses dashed, RTP streams as dotted async arrows."""
+    lines = ["sequenceDiagram"]
+    for c in ladder.columns.to_dicts():
+        lines.append(f"    participant C{c['col']} as {_mermaid_text(c['name'])}<br/>{_mermaid_text(c['key'])}")
+    for r in ladder.rows():
+        if r["kind"] == "rtp":
+            arrow = "--)"
+        else:
+            arrow = "->>" if r["is_request"] else "-->>"
+        lines.append(f"    C{r['src_col']}{arrow}C{r['dst_col']}: {_mermaid_text(_row_label(r))}")
+    return "\n".join(lines) + "\n"
+
+
+def _plantuml_text(text: str) -> str:
+    return text.replace('"', "'").replace("\n", " ")
+
+
+def to_plantuml(ladder: Ladder) -> str:
+    """PlantUML sequence diagram (plantuml.jar, GitLab): requests solid, responses dashed, RTP thin '->>'."""
+    lines = ["@startuml", "skinparam responseMessageBelowArrow true"]
+    for c in ladder.columns.to_dicts():
+        lines.append(f'participant "{_plantuml_text(c["name"])}\\n{c["key"]}" as C{c["col"]}')
+    for r in ladder.rows():
+        if r["kind"] == "rtp":
+            arrow = "->>"
+        else:
+            arrow = "->" if r["is_request"] else "-->"
+        lines.append(f"C{r['src_col']} {arrow} C{r['dst_col']} : {_plantuml_text(_row_label(r))}")
+    lines.append("@enduml")
+    return "\n".join(lines) + "\n"

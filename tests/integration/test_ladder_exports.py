@@ -1,0 +1,271 @@
+"""`flowviz ladder` on the lab reference call (UA1 -> P1 -> P2 -> UA2, sample_pcaps/lab/expected.json):
+golden txt / Mermaid / PlantUML, SVG/PNG/PDF through kaleido (one server for the module), offline HTML,
+the browser-free SVG writer, and the CLI's file rules."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from flowviz.cli import main
+from tests.conftest import SAMPLES
+
+LAB_CALL = SAMPLES / "lab" / "reference_call.pcap"
+CALL_ID = "lab-ref-1@127.0.0.10"
+HOSTS = ["127.0.0.10:5060", "127.0.0.11:5060", "127.0.0.12:5060", "127.0.0.13:5060"]
+
+# From the scenario: INVITE, a 100 from each hop, 180 and 200 back over the 3 links, ACK and BYE forward,
+# the BYE's 200 back; SDP (PCMA/8000) in the INVITEs and the 200s; RTP both ways UA1 <-> UA2 after the
+# ACK, 334 packets each; 200 about 1 s after the INVITE, BYE 10.5 s after the ACK.
+GOLDEN_TXT = """\
+               UA-1                      kamailio-1                   kamailio-2                      UA-2
+          127.0.0.10:5060              127.0.0.11:5060              127.0.0.12:5060              127.0.0.13:5060
+  time s         |                            |                            |                            |
+   0.000         |-- INVITE (SDP PCMA/8000) ->|                            |                            |  +0.000 ms
+   0.000         |<- 100 trying -- your ca~ --|                            |                            |  +0.494 ms
+   0.001         |                            |-- INVITE (SDP PCMA/8000) ->|                            |  +0.059 ms
+   0.003         |                            |<- 100 trying -- your ca~ --|                            |  +2.474 ms
+   0.003         |                            |                            |-- INVITE (SDP PCMA/8000) ->|  +0.159 ms
+   0.003         |                            |                            |<------- 100 Trying --------|  +0.267 ms
+   0.005         |                            |                            |<------ 180 Ringing --------|  +1.106 ms
+   0.005         |                            |<------ 180 Ringing --------|                            |  +0.111 ms
+   0.005         |<------ 180 Ringing --------|                            |                            |  +0.079 ms
+   1.008         |                            |                            |<- 200 OK (SDP PCMA/8000) --|  +1003.657 ms
+   1.009         |                            |<- 200 OK (SDP PCMA/8000) --|                            |  +0.289 ms
+   1.009         |<- 200 OK (SDP PCMA/8000) --|                            |                            |  +0.196 ms
+   1.009         |----------- ACK ----------->|                            |                            |  +0.244 ms
+   1.009         |                            |----------- ACK ----------->|                            |  +0.206 ms
+   1.010         |                            |                            |----------- ACK ----------->|  +0.170 ms
+   1.010         |<============= RTP PCMA: 334 pkts, loss 0.0%, jitter 0.34 ms, MOS 4.41 ===============|
+   1.010         |============== RTP PCMA: 334 pkts, loss 0.0%, jitter 0.34 ms, MOS 4.41 ==============>|
+  11.516         |----------- BYE ----------->|                            |                            |  +10506.323 ms
+  11.516         |                            |----------- BYE ----------->|                            |  +0.378 ms
+  11.516         |                            |                            |----------- BYE ----------->|  +0.260 ms
+  11.517         |                            |                            |<--------- 200 OK ----------|  +0.097 ms
+  11.517         |                            |<--------- 200 OK ----------|                            |  +0.097 ms
+  11.517         |<--------- 200 OK ----------|                            |                            |  +0.067 ms
+"""
+
+RTP_LABEL = "RTP PCMA: 334 pkts, loss 0.0%, jitter 0.34 ms, MOS 4.41"
+GOLDEN_MERMAID = f"""\
+sequenceDiagram
+    participant C0 as UA-1<br/>127.0.0.10:5060
+    participant C1 as kamailio-1<br/>127.0.0.11:5060
+    participant C2 as kamailio-2<br/>127.0.0.12:5060
+    participant C3 as UA-2<br/>127.0.0.13:5060
+    C0->>C1: INVITE (SDP PCMA/8000)
+    C1-->>C0: 100 trying -- your call is important to us
+    C1->>C2: INVITE (SDP PCMA/8000)
+    C2-->>C1: 100 trying -- your call is important to us
+    C2->>C3: INVITE (SDP PCMA/8000)
+    C3-->>C2: 100 Trying
+    C3-->>C2: 180 Ringing
+    C2-->>C1: 180 Ringing
+    C1-->>C0: 180 Ringing
+    C3-->>C2: 200 OK (SDP PCMA/8000)
+    C2-->>C1: 200 OK (SDP PCMA/8000)
+    C1-->>C0: 200 OK (SDP PCMA/8000)
+    C0->>C1: ACK
+    C1->>C2: ACK
+    C2->>C3: ACK
+    C3--)C0: {RTP_LABEL}
+    C0--)C3: {RTP_LABEL}
+    C0->>C1: BYE
+    C1->>C2: BYE
+    C2->>C3: BYE
+    C3-->>C2: 200 OK
+    C2-->>C1: 200 OK
+    C1-->>C0: 200 OK
+"""
+
+GOLDEN_PLANTUML = f"""\
+@startuml
+skinparam responseMessageBelowArrow true
+participant "UA-1\\n127.0.0.10:5060" as C0
+participant "kamailio-1\\n127.0.0.11:5060" as C1
+participant "kamailio-2\\n127.0.0.12:5060" as C2
+participant "UA-2\\n127.0.0.13:5060" as C3
+C0 -> C1 : INVITE (SDP PCMA/8000)
+C1 --> C0 : 100 trying -- your call is important to us
+C1 -> C2 : INVITE (SDP PCMA/8000)
+C2 --> C1 : 100 trying -- your call is important to us
+C2 -> C3 : INVITE (SDP PCMA/8000)
+C3 --> C2 : 100 Trying
+C3 --> C2 : 180 Ringing
+C2 --> C1 : 180 Ringing
+C1 --> C0 : 180 Ringing
+C3 --> C2 : 200 OK (SDP PCMA/8000)
+C2 --> C1 : 200 OK (SDP PCMA/8000)
+C1 --> C0 : 200 OK (SDP PCMA/8000)
+C0 -> C1 : ACK
+C1 -> C2 : ACK
+C2 -> C3 : ACK
+C3 ->> C0 : {RTP_LABEL}
+C0 ->> C3 : {RTP_LABEL}
+C0 -> C1 : BYE
+C1 -> C2 : BYE
+C2 -> C3 : BYE
+C3 --> C2 : 200 OK
+C2 --> C1 : 200 OK
+C1 --> C0 : 200 OK
+@enduml
+"""
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    if not LAB_CALL.exists():
+        pytest.skip(f"{LAB_CALL} is absent")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FLOWVIZ_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield tmp_path_factory.mktemp("out")
+
+
+def run(*args: str) -> int:
+    return main(["ladder", str(LAB_CALL), "--call", CALL_ID, *args])
+
+
+@pytest.fixture(scope="module")
+def model(env):
+    from flowviz.cli import Context
+    from flowviz.cli_ladder import load_ladder
+    from flowviz.settings import Settings
+
+    return load_ladder(Context(use_cache=True, settings=Settings()), str(LAB_CALL), CALL_ID)
+
+
+@pytest.fixture(scope="module")
+def images(env):
+    """svg/png/pdf through kaleido: one server for all three (started once per process)."""
+    from flowviz.export.image import browser_path
+
+    if browser_path() is None:
+        pytest.skip("no Chromium for kaleido")
+    out = {}
+    for fmt in ("svg", "png", "pdf"):
+        path = env / f"ladder.{fmt}"
+        assert run("--format", fmt, "-o", str(path)) == 0
+        out[fmt] = path.read_bytes()
+    return out
+
+
+def expected_ladder() -> list[dict]:
+    facts = json.loads((SAMPLES / "lab" / "expected.json").read_text())
+    return facts["captures"]["reference_call.pcap"]["ladder"]
+
+
+def test_model_has_the_expected_ladder(model):
+    assert model.columns["key"].to_list() == HOSTS
+    arrows = model.arrows.to_dicts()
+    got = [(a["label"].split()[0], a["src"], a["dst"], a["sdp"] is not None) for a in arrows]
+    assert got == [(m["msg"], m["src"], m["dst"], m["sdp"]) for m in expected_ladder()]
+    assert model.media["packets"].to_list() == [334, 334]
+    assert sorted(zip(model.media["src_col"], model.media["dst_col"])) == [(0, 3), (3, 0)]
+
+
+@pytest.mark.parametrize("fmt, golden", [("txt", GOLDEN_TXT), ("mermaid", GOLDEN_MERMAID),
+                                         ("plantuml", GOLDEN_PLANTUML)])
+def test_text_formats_match_the_golden_text(env, capsys, fmt, golden):
+    assert run("--format", fmt) == 0
+    assert capsys.readouterr().out == golden
+
+
+def test_txt_respects_the_max_width(env, capsys):
+    assert run("--width", "80") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 80
+    assert len(lines) == 3 + 21 + 2
+
+
+MERMAID_LINE = re.compile(
+    r"^(sequenceDiagram|    participant C\d+ as [^;#\n]+|    C\d+(->>|-->>|--\))C\d+: [^;\n]+)$")
+
+
+def test_mermaid_is_valid(env, tmp_path):
+    """A parser check of the subset we write; then the real renderer if mermaid-cli is installed."""
+    assert all(MERMAID_LINE.match(line) for line in GOLDEN_MERMAID.splitlines())
+    mmdc = shutil.which("mmdc") or next((p for p in [Path("/tmp/mmdc/node_modules/.bin/mmdc")] if p.exists()), None)
+    if mmdc is None:
+        pytest.skip("mermaid-cli (mmdc) is not installed")
+    (tmp_path / "in.mmd").write_text(GOLDEN_MERMAID)
+    (tmp_path / "pp.json").write_text(json.dumps({"executablePath": "/usr/bin/chromium",
+                                                  "args": ["--no-sandbox", "--headless=new"]}))
+    done = subprocess.run([str(mmdc), "-p", str(tmp_path / "pp.json"), "-i", str(tmp_path / "in.mmd"),
+                           "-o", str(tmp_path / "out.svg")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    svg = (tmp_path / "out.svg").read_text()
+    assert "180 Ringing" in svg and "kamailio-2" in svg
+
+
+def test_svg_has_the_labels_in_order(images):
+    svg = images["svg"].decode()
+    ET.fromstring(svg)
+    at = [svg.index(label) for label in ("INVITE", "180 Ringing", "200 OK", "ACK", "BYE")]
+    assert at == sorted(at)
+
+
+def test_png_and_pdf_are_valid(images):
+    assert images["png"].startswith(b"\x89PNG\r\n\x1a\n")
+    assert images["pdf"].startswith(b"%PDF-")
+    assert len(re.findall(rb"/Type\s*/Page(?!s)", images["pdf"])) == 1
+
+
+def test_svg_without_a_browser_is_written_by_flowviz(env, model, monkeypatch, tmp_path):
+    from flowviz.errors import ToolMissingError
+    from flowviz.export import image
+
+    monkeypatch.setattr(image, "browser_path", lambda: None)
+    image.write_image(model, tmp_path / "plain.svg", "svg")
+    root = ET.parse(tmp_path / "plain.svg").getroot()
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert texts[:8] == ["UA-1", "127.0.0.10:5060", "kamailio-1", "127.0.0.11:5060", "kamailio-2",
+                         "127.0.0.12:5060", "UA-2", "127.0.0.13:5060"]
+    labels = [t for t in texts if not t.endswith(" ms") and t not in texts[:8]]
+    assert labels[:3] == ["INVITE (SDP PCMA/8000)", "100 trying -- your call is important to us",
+                          "INVITE (SDP PCMA/8000)"]
+    assert labels.count(RTP_LABEL) == 2 and len(labels) == 23
+    with pytest.raises(ToolMissingError):
+        image.write_image(model, tmp_path / "x.png", "png")
+
+
+def test_html_is_offline_and_holds_each_raw_message(env):
+    path = env / "ladder.html"
+    assert run("--format", "html", "-o", str(path)) == 0
+    html = path.read_text()
+    assert re.search(r"<script[^>]*\bsrc=", html) is None  # nothing loaded from the network
+    assert len(html) > 3_000_000  # plotly.js embedded
+    raw = json.loads(re.search(r'id="flowviz-raw">(.*?)</script>', html, re.S).group(1))
+    assert len(raw) == 21
+    assert raw[0]["raw"].startswith("INVITE sip:ua2@127.0.0.13:5060 SIP/2.0")
+    assert "plotly_click" in html
+
+
+def test_cli_file_rules(env, capsys):
+    out = env / "rules.txt"
+    assert run("--format", "png") == 2
+    assert "-o FILE" in capsys.readouterr().err
+    out.write_text("keep me")
+    assert run("-o", str(out)) == 2
+    assert "exists; use --force" in capsys.readouterr().err
+    assert out.read_text() == "keep me"
+    assert run("-o", str(out), "--force") == 0
+    assert out.read_text() == GOLDEN_TXT
+    assert main(["ladder", str(LAB_CALL), "--call", "no-such-call"]) == 2
+    assert "no call 'no-such-call'" in capsys.readouterr().err
+
+
+def test_call_group_id_and_aliases(env, capsys, tmp_path):
+    aliases = tmp_path / "names.txt"
+    aliases.write_text("127.0.0.10 alice\n127.0.0.13:5060=bob\n")
+    assert run("--format", "mermaid", "--alias", str(aliases)) == 0
+    text = capsys.readouterr().out
+    assert "participant C0 as alice<br/>127.0.0.10:5060" in text
+    assert "participant C3 as bob<br/>127.0.0.13:5060" in text
