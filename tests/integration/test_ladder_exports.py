@@ -269,3 +269,28 @@ def test_call_group_id_and_aliases(env, capsys, tmp_path):
     text = capsys.readouterr().out
     assert "participant C0 as alice<br/>127.0.0.10:5060" in text
     assert "participant C3 as bob<br/>127.0.0.13:5060" in text
+
+
+def test_html_click_on_a_label_shows_its_raw_message(env):
+    """In Chromium, offline: clicking the '180 Ringing' label of UA2 -> P2 shows that message's text."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from flowviz.export.image import browser_path
+
+    if browser_path() is None:
+        pytest.skip("no Chromium")
+    path = env / "click.html"
+    assert run("--format", "html", "-o", str(path)) == 0
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_path(), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:")
+                       else route.continue_())
+            page.goto(path.as_uri())
+            box = page.locator("text", has_text="180 Ringing").first.bounding_box()
+            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.wait_for_function("document.getElementById('flowviz-message').textContent.length > 0")
+            assert page.inner_text("#flowviz-message-title").startswith("#6 frame 7: 180 Ringing")
+            assert page.inner_text("#flowviz-message").startswith("SIP/2.0 180 Ringing")
+        finally:
+            browser.close()
