@@ -8,7 +8,7 @@ from flowviz.analysis.diagnose import CallFacts, Hit, Thresholds, rule
 
 # RFC 3261 section 21 (and RFC 3262, 3329, 4412, 6665): what a final code means, in plain words.
 CODE_MEANINGS = {
-    400: "the request was malformed", 401: "the callee's registrar/UA asks for credentials",
+    400: "the request was malformed", 401: "authentication is required by the UA or registrar",
     402: "payment required", 403: "the server refuses the request (policy, bad credentials or barred number)",
     404: "the called user or number does not exist there", 405: "the method is not allowed there",
     406: "no acceptable content", 407: "a proxy asks for credentials",
@@ -189,21 +189,26 @@ def cancel_race(f: CallFacts, th: Thresholds) -> list[Hit]:
                 {"after_cancel_ms": _ms(ok["ts_ns"] - cancel["ts_ns"]), "bye_sent": len(bye) > 0})]
 
 
-@rule("sip.bye_unanswered", "warning", "BYE without final response",
-      "The BYE does not reach the other side or its answer is lost: check Route/Record-Route and the Contact address.")
+@rule("sip.bye_unanswered", "warning", "BYE not answered 200 OK",
+      "The BYE does not reach the other side, its answer is lost, or the far end refuses it: check Route/Record-Route, "
+      "the Contact address and the CSeq order.")
 def bye_unanswered(f: CallFacts, th: Thresholds) -> list[Hit]:
     first = _first(f.msgs)
-    answered = set(first.filter(~pl.col("is_request") & (pl.col("cseq_method") == "BYE") & (pl.col("status_code") >= 200))
-                   .select("call_id", "cseq_num").iter_rows())
+    finals = {(r["call_id"], r["cseq_num"]): r for r in first.filter(
+        ~pl.col("is_request") & (pl.col("cseq_method") == "BYE") & (pl.col("status_code") >= 200)).to_dicts()}
     hits = []
     for r in first.filter(pl.col("is_request") & (pl.col("method") == "BYE")).unique(
             ["call_id", "cseq_num"], keep="first", maintain_order=True).to_dicts():
-        waited = f.capture_end_ns - r["ts_ns"]
-        if (r["call_id"], r["cseq_num"]) not in answered and waited >= th.bye_answer_s * 1e9:
-            copies = f.msgs.filter((pl.col("method") == "BYE") & (pl.col("call_id") == r["call_id"])
-                                   & (pl.col("cseq_num") == r["cseq_num"]))
-            hits.append(Hit(f"The BYE from {r['src']} got no final response in {waited / 1e9:.1f} s.",
-                            copies["frame"].to_list(), {"src": r["src"], "dst": r["dst"], "copies": len(copies)}))
+        final, waited = finals.get((r["call_id"], r["cseq_num"])), f.capture_end_ns - r["ts_ns"]
+        copies = f.msgs.filter((pl.col("method") == "BYE") & (pl.col("call_id") == r["call_id"])
+                               & (pl.col("cseq_num") == r["cseq_num"]))["frame"].to_list()
+        values = {"src": r["src"], "dst": r["dst"], "copies": len(copies)}
+        if final is None and waited >= th.bye_answer_s * 1e9:
+            hits.append(Hit(f"The BYE from {r['src']} got no final response in {waited / 1e9:.1f} s.", copies,
+                            {**values, "status_code": None}))
+        elif final is not None and final["status_code"] >= 300 and final["status_code"] not in LOOP_CODES:
+            hits.append(Hit(f"The BYE from {r['src']} was answered {final['status_code']} {final['reason'] or ''}".rstrip()
+                            + ".", copies + [final["frame"]], {**values, "status_code": final["status_code"]}))
     return hits
 
 

@@ -136,6 +136,10 @@ def test_bye_without_final_response():
     found = only(run(ladder, end_ms=9000), "sip.bye_unanswered")
     assert found["evidence"]["frames"] == [6] and found["evidence"]["values"]["src"] == UA1
     assert "sip.bye_unanswered" not in rules(run(ladder, end_ms=4000))  # capture ended 1 s after the BYE
+    refused = ladder + [(3002, UA2, UA1, response(500, "Request out of order", ladder[-1][3]))]
+    found = only(run(refused), "sip.bye_unanswered")
+    assert found["evidence"]["values"]["status_code"] == 500 and found["evidence"]["frames"] == [6, 7]
+    assert "500 Request out of order" in found["explanation"]
 
 
 def test_481_to_bye_and_483_with_max_forwards_exhausted():
