@@ -13,7 +13,7 @@ import polars as pl
 from flowviz.ingest import cache, kernel
 from flowviz.ingest.capture_file import Packets, check_readable, read_packets
 from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtp_columns, rtp_frame, select_streams
-from flowviz.ingest.sip_decode import TsharkJob, select_candidates
+from flowviz.ingest.sip_decode import SipDecoder, select_candidates
 from flowviz.settings import Settings
 
 Progress = Callable[[str, float], None]  # (stage, fraction done 0..1)
@@ -48,7 +48,7 @@ def read_capture(
         info = dict(info, from_cache=True, decode_seconds=round(time.perf_counter() - started, 3))
         return Capture(path, sip, rtp, rtcp, info)
 
-    job = TsharkJob(settings).start()  # tshark loads its dissectors while the file is read
+    job = SipDecoder(settings).start(path.stat().st_size)  # tshark starts while the file is read
     packets = None
     try:
         packets = read_packets(path, settings)

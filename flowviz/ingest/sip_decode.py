@@ -1,19 +1,19 @@
 """SIP decoding: pick the SIP candidates, write them to a small sub-capture, let tshark decode it exactly.
 
 tshark does what only a full dissector does right (TCP reassembly, IP fragments,
-tunnels, WebSocket, several messages per segment); it runs as a subprocess on the
-sub-capture only, in the background while the RTP headers are decoded.
+tunnels, WebSocket, several messages per segment); it runs on the sub-capture only,
+driven by a worker process (tshark_sip.py) while this process decodes the packets.
 """
 
 from __future__ import annotations
 
-import os
-import re
+import io
+import pickle
 import struct
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -22,16 +22,10 @@ from flowviz import schemas
 from flowviz.errors import CaptureError, ToolMissingError
 from flowviz.ingest import kernel
 from flowviz.ingest.capture_file import Packets
-from flowviz.ingest.sip_text import parse_message
+from flowviz.ingest.tshark_sip import TsharkRun
 from flowviz.settings import Settings
 
 MAX_DECODE_AS = 64
-AGGREGATOR = "\x1e"
-TSHARK_FIELDS = [
-    "frame.number", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "udp.srcport", "udp.dstport",
-    "tcp.srcport", "tcp.dstport", "sctp.srcport", "sctp.dstport", "frame.protocols",
-    "tcp.segment", "ip.fragment", "ipv6.fragment", "sip.Request-Line", "sip.Status-Line", "sip.msg_hdr",
-]
 PROTO_TCP, PROTO_UDP = 6, 17
 RESPONSE_PREFIX = kernel.SIP_PREFIXES.index(b"SIP/2.0 ") + 1
 
@@ -100,227 +94,82 @@ def _block(btype: int, body: bytes) -> bytes:
     return struct.pack("<II", btype, length) + body + struct.pack("<I", length)
 
 
-class TsharkJob:
-    """tshark decoding the sub-capture from its standard input; `result()` waits and returns sip_messages.
+class SipDecoder:
+    """The SIP decode of one capture: tshark on the sub-capture, its output parsed into sip_messages.
 
-    tshark spends ~0.2 s loading its dissectors before it reads anything, so `start()` launches
-    it before the capture is even read; `feed()` then streams the sub-capture in. When SIP was
-    found on ports tshark needs `-d` options for, the early process is replaced by one with them.
+    start() before the capture is read (tshark loads its dissectors meanwhile), feed() once the
+    candidates are known, result() for the frame; cancel() after an error elsewhere.
+    For a big capture the decode runs in a worker process (`python -m flowviz.ingest.tshark_sip`),
+    so parsing tshark's output (Python) uses the other core while this process reads packets;
+    for a small one a thread does, and the ~0.3 s start of a Python process is saved. The worker
+    is a plain subprocess, not multiprocessing: the caller's main module is never imported again.
     """
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.proc: subprocess.Popen | None = None
-        self.decode_as: list[str] = []
-        self.sub_bytes = b""
-        self.rows_out: list[dict] = []
-        self.mixed: list[int] = []
-        self.error: BaseException | None = None
-        self.threads: list[threading.Thread] = []
+        self.process: subprocess.Popen | None = None
+        self.inline: TsharkRun | None = None
+        self.fed = False
 
-    def start(self, decode_as: list[str] = ()) -> "TsharkJob":
-        tshark = self.settings.tshark()
-        if not tshark:
-            return self  # only an error if there turns out to be SIP to decode: see feed()
-        self.decode_as = [a for d in decode_as for a in ("-d", d)]
-        args = [tshark, "-r", "-", "-n", "-Y", "sip", *self.decode_as, "-T", "fields",
-                "-E", "separator=/t", "-E", "occurrence=a", "-E", f"aggregator={AGGREGATOR}", "-E", "quote=n"]
-        for f in TSHARK_FIELDS:
-            args += ["-e", f]
-        env = dict(os.environ, LC_ALL="C.UTF-8")
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=env)
+    def start(self, capture_bytes: int) -> "SipDecoder":
+        if capture_bytes >= self.settings.sip_worker_min_bytes:
+            self.process = subprocess.Popen([sys.executable, "-m", "flowviz.ingest.tshark_sip"],
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        else:
+            self.inline = TsharkRun(self.settings).start()
         return self
 
     def feed(self, packets: Packets, candidates: SipCandidates) -> None:
-        self.rows = candidates.packet_rows
-        self.ts_of_row = packets.ts_ns[self.rows].copy()  # the packet table may be released meanwhile
-        if not len(self.rows):
-            self._stop()
+        rows = candidates.packet_rows
+        if not len(rows):
             return
-        if not self.settings.tshark():
-            where = f" at {self.settings.tshark_path}" if self.settings.tshark_path else ""
-            raise ToolMissingError(f"tshark{where} is not found; install it with: apt-get install tshark")
-        if self.proc is None or candidates.decode_as:
-            self._stop()
-            self.start(candidates.decode_as)
-        self.sub_bytes = subcapture_bytes(packets, self.rows)
-        # One thread writes the sub-capture, one reads and parses tshark's lines as they come;
-        # the main thread meanwhile works on RTP in numba/numpy/polars code that releases the GIL.
-        for target, name in ((self._write, "flowviz-sip-in"), (self._read, "flowviz-sip-out")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self.threads.append(thread)
+        job = (self.settings, subcapture_bytes(packets, rows), rows, packets.ts_ns[rows].copy(), candidates.decode_as)
+        if self.inline is not None:
+            self.inline.feed(*job[1:])
+        else:
+            self.writer = threading.Thread(target=self._send, args=(pickle.dumps(job),), daemon=True)
+            self.writer.start()
+        self.fed = True
 
-    def cancel(self) -> None:
-        """Stop tshark (after an error elsewhere); result() must not be called after this."""
-        self._stop()
-
-    def _stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-                stream.close()
-            self.proc = None
-
-    def _write(self) -> None:
+    def _send(self, data: bytes) -> None:
         try:
-            self.proc.stdin.write(self.sub_bytes)
-            self.proc.stdin.close()
+            self.process.stdin.write(data)
+            self.process.stdin.close()
         except BrokenPipeError:
-            pass  # tshark stopped early: its exit code and message tell why
+            pass  # the worker died: result() reports it
 
     def result(self) -> pl.DataFrame:
+        if not self.fed:
+            self.cancel()
+            return schemas.empty(schemas.SIP_MESSAGES)
+        if self.inline is not None:
+            return self.inline.result()
         try:
-            if self.proc is None:
-                return schemas.empty(schemas.SIP_MESSAGES)
-            for thread in self.threads:
-                thread.join()
-            err = self.proc.stderr.read()
-            self.proc.wait()
-            if self.error:
-                raise self.error
-            if self.proc.returncode != 0:
-                msg = err.decode("utf-8", "replace").strip().splitlines()
-                raise CaptureError(f"tshark could not decode the SIP packets: {msg[-1] if msg else 'exit ' + str(self.proc.returncode)}")
-            rows = self.rows_out
-            if self.mixed:
-                for row in _reorder_mixed(rows, self._start_lines_in_order(self.mixed)):
-                    row.update(parse_message(row["raw"], self.settings.leg_link_headers))
-            if not rows:
-                return schemas.empty(schemas.SIP_MESSAGES)
-            for row in rows:
-                del row["sub_frame"]
-            return pl.DataFrame(rows, schema=schemas.SIP_MESSAGES)
+            out = self.process.stdout.read()
+            self.writer.join()
+            self.process.wait()
         finally:
-            self._stop()
-
-    def _read(self) -> None:
+            self.cancel()
         try:
-            for line in self.proc.stdout:
-                self._parse_line(line.decode("utf-8", "replace").rstrip("\n"))
-        except BaseException as exc:  # handed to the main thread by result()
-            self.error = exc
+            reply = pickle.loads(out)
+        except (pickle.UnpicklingError, EOFError, ValueError):
+            raise CaptureError("the SIP decoding process stopped unexpectedly; run again with --no-cache") from None
+        if reply[0] == "ok":
+            return pl.read_ipc(io.BytesIO(reply[1]))
+        kind, message = reply[1], reply[2]
+        raise {"ToolMissingError": ToolMissingError}.get(kind, CaptureError)(message)
 
-    def _parse_line(self, line: str) -> None:
-        cols = line.split("\t")
-        if len(cols) < len(TSHARK_FIELDS):
-            return
-        f = dict(zip(TSHARK_FIELDS, cols))
-        headers = _occurrences(f["sip.msg_hdr"])
-        requests = _occurrences(f["sip.Request-Line"])
-        statuses = _occurrences(f["sip.Status-Line"])
-        if not (requests or statuses):
-            return  # "Continuation" data: not a message
-        sub_frame = int(f["frame.number"])
-        if requests and statuses:
-            self.mixed.append(sub_frame)
-        frame_map = self.rows  # sub-capture frame k is original row frame_map[k-1]
-        frame = int(frame_map[sub_frame - 1]) + 1
-        ts_ns = int(self.ts_of_row[sub_frame - 1])
-        carriers = {frame}
-        for name in ("tcp.segment", "ip.fragment", "ipv6.fragment"):
-            carriers.update(int(frame_map[int(s) - 1]) + 1 for s in _occurrences(f[name]))
-        protocols = f["frame.protocols"].split(":")
-        base = {
-            "frame": frame,
-            "sub_frame": sub_frame,
-            "ts_ns": ts_ns,
-            "src_ip": _inner_address(f, protocols, "src"),
-            "dst_ip": _inner_address(f, protocols, "dst"),
-            "src_port": _int(_last(f["udp.srcport"]) or _last(f["tcp.srcport"]) or _last(f["sctp.srcport"])),
-            "dst_port": _int(_last(f["udp.dstport"]) or _last(f["tcp.dstport"]) or _last(f["sctp.dstport"])),
-            "transport": _transport(protocols),
-            "icmp_quoted": "icmp" in protocols or "icmpv6" in protocols,
-        }
-        for i, start in enumerate(requests + statuses):
-            raw = _unescape(start) + "\r\n" + _unescape(headers[i] if i < len(headers) else "")
-            # tcp.segment/ip.fragment describe the PDU reassembled in this frame: the first message.
-            row = dict(base, msg_index=i, raw=raw, frames=sorted(carriers) if i == 0 else [frame])
-            row.update(parse_message(raw, self.settings.leg_link_headers))
-            self.rows_out.append(row)
-
-    def _start_lines_in_order(self, sub_frames: list[int]) -> dict[int, list[str]]:
-        """For frames holding both requests and responses, ask tshark (PDML) for the true order."""
-        import xml.etree.ElementTree as ET
-
-        flt = "frame.number in {" + " ".join(str(f) for f in sub_frames) + "}"
-        args = [self.settings.tshark(), "-r", "-", "-n", *self.decode_as, "-Y", flt, "-T", "pdml"]
-        out = subprocess.run(args, input=self.sub_bytes, capture_output=True, timeout=600).stdout
-        order: dict[int, list[str]] = {}
-        for packet in ET.fromstring(out or b"<pdml/>").iter("packet"):
-            number = None
-            lines = []
-            for node in packet.iter("field"):
-                name = node.get("name")
-                if name == "frame.number":
-                    number = int(node.get("show"))
-                elif name in ("sip.Request-Line", "sip.Status-Line"):
-                    lines.append(node.get("show"))
-            if number is not None:
-                order[number] = lines
-        return order
-
-
-def _reorder_mixed(rows: list[dict], order: dict[int, list[str]]) -> list[dict]:
-    """Give each message of a frame that mixes requests and responses its true start line; returns those rows."""
-    by_frame: dict[int, list[dict]] = {}
-    for row in rows:
-        by_frame.setdefault(row["sub_frame"], []).append(row)
-    changed = []
-    for sub_frame, lines in order.items():
-        group = by_frame.get(sub_frame, [])
-        if len(lines) == len(group):
-            for row, start in zip(group, lines):
-                row["raw"] = start + "\r\n" + row["raw"].partition("\r\n")[2]
-                changed.append(row)
-    return changed
-
-
-def _occurrences(value: str) -> list[str]:
-    return [v for v in value.split(AGGREGATOR)] if value else []
-
-
-def _last(value: str) -> str | None:
-    occ = _occurrences(value)
-    return occ[-1] if occ else None
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
-def _transport(protocols: list[str]) -> str:
-    for name, label in (("websocket", "ws"), ("tls", "tls"), ("sctp", "sctp"), ("tcp", "tcp"), ("udp", "udp")):
-        if name in protocols:
-            return label
-    return "unknown"
-
-
-def _inner_address(f: dict, protocols: list[str], side: str) -> str | None:
-    """The innermost IP header's address (tunnels, ICMP quotes: tshark lists the inner one last)."""
-    families = [p for p in protocols if p in ("ip", "ipv6")]
-    if not families:
-        return None
-    return _last(f[f"{families[-1]}.{side}"])
-
-
-_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)")
-_SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b", "f": "\f", "v": "\v", "\\": "\\", '"': '"', "'": "'"}
-
-
-def _unescape(text: str) -> str:
-    """Undo tshark's escaping of field text (\\r, \\n, \\t, \\\\, \\xNN, octal)."""
-    if "\\" not in text:
-        return text
-
-    def repl(m: re.Match) -> str:
-        code = m.group(1)
-        if code[0] == "x" and len(code) == 3:
-            return chr(int(code[1:], 16))
-        if code[0] in "01234567":
-            return chr(int(code, 8))
-        return _SIMPLE.get(code, "\\" + code)
-
-    return _ESCAPE.sub(repl, text)
+    def cancel(self) -> None:
+        if self.inline is not None:
+            self.inline.cancel()
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+            for stream in (self.process.stdin, self.process.stdout):
+                if stream and not stream.closed:
+                    try:
+                        stream.close()
+                    except BrokenPipeError:
+                        pass
+            self.process = None
