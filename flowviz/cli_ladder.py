@@ -81,3 +81,47 @@ def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | No
     from flowviz.export.image import write_image
 
     write_image(model, output, fmt)
+
+
+@cli.command("export")
+@click.argument("capture", type=click.Path(dir_okay=False))
+@click.option("--call", "call_ref", required=True, metavar="ID", help="call_group_id (from `flowviz calls`) or a Call-ID.")
+@click.option("--pcap", "pcap_out", default=None, type=click.Path(dir_okay=False),
+              help="Write the call's SIP, RTP and RTCP frames (all legs and hops) here, original bytes and times.")
+@click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False),
+              help="Write the call's report here: summary, streams, ladder columns and messages.")
+@click.option("--force", is_flag=True, help="Overwrite output files that exist.")
+@click.pass_obj
+def export(obj: Context, capture: str, call_ref: str, pcap_out: str | None, json_out: str | None, force: bool) -> None:
+    """One call out of a capture, for a ticket: its own pcap and/or its full JSON report."""
+    import json
+
+    import polars as pl
+
+    from flowviz.cli_calls import _calls_of
+    from flowviz.cli_streams import streams_of
+    from flowviz.export.pcap import call_frames, write_call_pcap
+
+    if not pcap_out and not json_out:
+        raise FlowvizError("nothing to write: give --pcap FILE and/or --json FILE")
+    for out in filter(None, (pcap_out, json_out)):
+        if Path(out).exists() and not force:
+            raise FlowvizError(f"{out} exists; use --force to overwrite it")
+    model = load_ladder(obj, capture, call_ref)
+    calls, _ = _calls_of(obj, capture)
+    call = next(c for c in calls if c["call_group_id"] == model.call_group_id)
+    streams = [s for s in streams_of(obj, capture)[0] if s["call_group_id"] == model.call_group_id]
+    if pcap_out:
+        data = obj.read(capture)
+        keys = pl.DataFrame([{"src_ip": s["src"], "src_port": s["src_port"], "dst_ip": s["dst"],
+                              "dst_port": s["dst_port"], "ssrc": int(s["ssrc"], 16)} for s in streams],
+                            schema={"src_ip": pl.Utf8, "src_port": pl.UInt16, "dst_ip": pl.Utf8,
+                                    "dst_port": pl.UInt16, "ssrc": pl.UInt32})
+        frames = call_frames(data.sip_messages, data.rtp_packets, data.rtcp_reports, call["call_ids"], keys)
+        written = write_call_pcap(capture, frames, pcap_out, obj.settings)
+        click.echo(f"{pcap_out}: {written} frames of call {model.call_group_id}", err=True)
+    if json_out:
+        report = {"call": call, "streams": streams, "columns": model.columns.to_dicts(),
+                  "messages": model.arrows.drop("summary").to_dicts(), "media": model.media.to_dicts()}
+        Path(json_out).write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+        click.echo(f"{json_out}: report of call {model.call_group_id}", err=True)

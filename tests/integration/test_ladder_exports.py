@@ -294,3 +294,45 @@ def test_html_click_on_a_label_shows_its_raw_message(env):
             assert page.inner_text("#flowviz-message").startswith("SIP/2.0 180 Ringing")
         finally:
             browser.close()
+
+
+BURST = SAMPLES / "lab" / "burst_100.pcap"
+
+
+def frame_facts(path: Path, *extra: str) -> list[tuple[str, ...]]:
+    out = subprocess.run(["tshark", "-r", str(path), "-o", "frame.generate_md5_hash:TRUE", "-o",
+                          "rtp.heuristic_rtp:TRUE", "-T", "fields", "-e", "frame.time_epoch", "-e", "frame.md5_hash",
+                          *[a for f in extra for a in ("-e", f)]], capture_output=True, text=True, timeout=300)
+    return [tuple(line.split("\t")) for line in out.stdout.splitlines()]
+
+
+def test_export_pcap_and_json_of_one_call_among_a_hundred(env, capsys):
+    """lab-burst-2: 21 SIP messages over 3 links and 34 RTP packets each way (expected.json), nothing else;
+    every frame has its original timestamp and bytes."""
+    if not BURST.exists():
+        pytest.skip(f"{BURST} is absent")
+    pcap, report = env / "burst-2.pcap", env / "burst-2.json"
+    assert main(["export", str(BURST), "--call", "lab-burst-2@127.0.0.10", "--pcap", str(pcap),
+                 "--json", str(report)]) == 0
+    got = frame_facts(pcap, "sip.Call-ID", "rtp.ssrc", "udp.srcport")
+    assert sorted(r[2] for r in got if r[2]) == ["lab-burst-2@127.0.0.10"] * 21
+    assert sorted(r[4] for r in got if r[3]) == ["16004"] * 34 + ["20004"] * 34
+    assert len(got) == 21 + 68
+    original = set(r[:2] for r in frame_facts(BURST))
+    assert all(r[:2] in original for r in got)
+    data = json.loads(report.read_text())
+    assert data["call"]["call_ids"] == ["lab-burst-2@127.0.0.10"] and data["call"]["state"] == "completed"
+    assert len(data["messages"]) == 21 and [s["packets"] for s in data["streams"]] == [34, 34]
+    assert [c["key"] for c in data["columns"]] == HOSTS
+    assert main(["export", str(BURST), "--call", "lab-burst-2@127.0.0.10", "--pcap", str(pcap)]) == 2
+    assert "exists; use --force" in capsys.readouterr().err
+
+
+def test_export_pcapng_keeps_the_format(env, tmp_path):
+    """The reference call as pcapng (editcap's default): the whole capture is that one call."""
+    source = tmp_path / "ref.pcapng"
+    subprocess.run(["editcap", str(LAB_CALL), str(source)], check=True, capture_output=True, timeout=60)
+    out = tmp_path / "out.pcapng"
+    assert main(["export", str(source), "--call", CALL_ID, "--pcap", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
+    assert frame_facts(out) == frame_facts(source)
