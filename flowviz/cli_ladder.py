@@ -32,7 +32,21 @@ def load_ladder(obj: Context, path: str, call_ref: str, *, aliases: dict[str, st
     if not capture.rtp_packets.is_empty():
         streams = streams_report(capture.sip_messages, capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
                                  group_of_call_id=correlation.group_of_call_id(), rtcp=capture.rtcp_reports)
-    return build_ladder(correlation.messages, call, streams, aliases=aliases, merge_ports=merge_ports)
+    return build_ladder(correlation.messages, call, streams, dtmf=_dtmf_events(obj, path, capture),
+                        aliases=aliases, merge_ports=merge_ports)
+
+
+def _dtmf_events(obj: Context, path: str, capture):
+    """RFC 4733 digits (payload words read again from the file, as `flowviz dtmf`) and SIP INFO digits."""
+    import polars as pl
+
+    from flowviz.cli_streams import _event_words
+    from flowviz.media.dtmf import event_packets, rfc4733_events, sip_info_digits
+    from flowviz.media.streams import sdp_payload_map
+
+    packets = event_packets(capture.rtp_packets, sdp_payload_map(capture.sip_messages))
+    packets = packets.with_columns(pl.Series("event_word", _event_words(obj, path, packets), dtype=pl.UInt32))
+    return pl.concat([rfc4733_events(packets), sip_info_digits(capture.sip_messages)])
 
 
 @cli.command()

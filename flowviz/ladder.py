@@ -6,7 +6,7 @@ Every export (figure, SVG, HTML, text, Mermaid, PlantUML) draws from this one mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -24,26 +24,34 @@ MEDIA_SCHEMA = {
     "stream_id": pl.Utf8, "ts_ns": pl.Int64, "t_ms": pl.Float64, "end_ms": pl.Float64, "src_col": pl.Int32,
     "dst_col": pl.Int32, "src": pl.Utf8, "dst": pl.Utf8, "ssrc": pl.Utf8, "codec": pl.Utf8, "packets": pl.Int64,
     "lost": pl.Int64, "lost_pct": pl.Float64, "mean_jitter_ms": pl.Float64, "max_jitter_ms": pl.Float64,
-    "mos": pl.Float64, "label": pl.Utf8, "text": pl.Utf8,
+    "mos": pl.Float64, "rtcp": pl.Utf8, "label": pl.Utf8, "text": pl.Utf8,
+}
+EVENT_SCHEMA = {
+    "ts_ns": pl.Int64, "t_ms": pl.Float64, "src_col": pl.Int32, "dst_col": pl.Int32, "src": pl.Utf8, "dst": pl.Utf8,
+    "digit": pl.Utf8, "source": pl.Utf8, "label": pl.Utf8, "text": pl.Utf8,
 }
 
 
 @dataclass(frozen=True)
 class Ladder:
     """columns: col, key (ip:port, or ip with merged ports), name, role; arrows: one row per SIP message in
-    time order; media: one band per RTP stream between its real endpoints (drawn once, not per packet)."""
+    time order; media: one band per RTP stream between its real endpoints (drawn once, not per packet);
+    events: DTMF digits (RFC 4733 in the call's streams, SIP INFO in its dialogs)."""
 
     call_group_id: str
     start_ns: int
     columns: pl.DataFrame
     arrows: pl.DataFrame
     media: pl.DataFrame
+    events: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EVENT_SCHEMA))
 
     def rows(self) -> list[dict]:
-        """Arrows and media bands merged in time order, each with kind 'sip' or 'rtp'."""
+        """Arrows, media bands and DTMF events merged in time order, with kind 'sip', 'rtp' or 'dtmf'."""
         items = [{"kind": "sip", **a} for a in self.arrows.to_dicts()]
         items += [{"kind": "rtp", **m} for m in self.media.to_dicts()]
-        return sorted(items, key=lambda r: (r["ts_ns"], r["kind"] == "rtp"))
+        items += [{"kind": "dtmf", **e} for e in self.events.to_dicts()]
+        order = {"sip": 0, "rtp": 1, "dtmf": 2}
+        return sorted(items, key=lambda r: (r["ts_ns"], order[r["kind"]]))
 
 
 def endpoint_ip(endpoint: str) -> str:
@@ -97,12 +105,14 @@ def sdp_codec(sdp_media: list[dict] | None) -> str | None:
 
 
 def build_ladder(messages: pl.DataFrame, call: dict, streams: pl.DataFrame | None = None, *,
-                 aliases: dict[str, str] | None = None, merge_ports: bool = False) -> Ladder:
+                 dtmf: pl.DataFrame | None = None, aliases: dict[str, str] | None = None,
+                 merge_ports: bool = False) -> Ladder:
     """The ladder of one call group.
 
     messages: the correlator's frame (Correlation.messages: src/dst 'ip:port', is_retransmission...);
     call: its summary (call_group_id, call_ids, hosts, host_roles, host_names); streams: the streams
-    report (stream_id, call_group_id, src_ip...), only the call's streams are drawn.
+    report (stream_id, call_group_id, src_ip...), only the call's streams are drawn; dtmf: DTMF events
+    (flowviz.media.dtmf.DTMF_EVENTS), only those of the call's Call-IDs or streams are drawn.
     """
     aliases = aliases or {}
     rows = (messages.filter(pl.col("call_id").is_in(call["call_ids"])).sort(["ts_ns", "msg_id"]).to_dicts())
@@ -129,9 +139,27 @@ def build_ladder(messages: pl.DataFrame, call: dict, streams: pl.DataFrame | Non
             "call_id": r["call_id"], "cseq": cseq, "raw": r["raw"],
         })
     media = _media(call["call_group_id"], streams, columns, start) if streams is not None else []
+    events = _dtmf(dtmf, call["call_ids"], {m["stream_id"] for m in media}, columns, key, start)
     return Ladder(call["call_group_id"], start, pl.DataFrame(columns, schema=COLUMN_SCHEMA, orient="row"),
                   pl.DataFrame(arrows, schema=ARROW_SCHEMA, orient="row"),
-                  pl.DataFrame(media, schema=MEDIA_SCHEMA, orient="row"))
+                  pl.DataFrame(media, schema=MEDIA_SCHEMA, orient="row"),
+                  pl.DataFrame(events, schema=EVENT_SCHEMA, orient="row"))
+
+
+def _dtmf(dtmf: pl.DataFrame | None, call_ids: list[str], stream_ids: set[str], columns: list[dict], key,
+          start: int) -> list[dict]:
+    if dtmf is None or dtmf.is_empty():
+        return []
+    mine = dtmf.filter(pl.col("call_id").is_in(call_ids) | pl.col("stream_id").is_in(list(stream_ids)))
+    out = []
+    for e in mine.sort("ts_ns").to_dicts():
+        cols = [_column_of(ep, columns, key) for ep in (e["src"], e["dst"])]
+        ms = f", {e['duration_ms']:.0f} ms" if e.get("duration_ms") is not None else ""
+        label = f"DTMF {e['digit'] or '?'} ({e['source']}{ms})"
+        out.append({"ts_ns": e["ts_ns"], "t_ms": (e["ts_ns"] - start) / 1e6, "src_col": cols[0], "dst_col": cols[1],
+                    "src": e["src"], "dst": e["dst"], "digit": e["digit"], "source": e["source"], "label": label,
+                    "text": f"{label} {e['src']} -> {e['dst']}, frame {e['frame']}"})
+    return out
 
 
 def _columns(call: dict, rows: list[dict], key, aliases: dict[str, str]) -> list[dict]:
@@ -171,8 +199,19 @@ def _media(group: str, streams: pl.DataFrame, columns: list[dict], start: int) -
         jitter = f"{s['mean_jitter_ms']:.2f}/{s['max_jitter_ms']:.2f} ms" if s.get("max_jitter_ms") is not None else "-"
         text = (f"RTP {s.get('codec') or '?'} {src} -> {dst}: {s['packets']} pkts, lost {s['lost']} "
                 f"({s['lost_pct']:.1f}%), jitter mean/max {jitter}{mos}")
+        rtcp = None
+        if s.get("rtcp_blocks"):
+            parts = [f"{s['rtcp_blocks']} RTCP report blocks"]
+            if s.get("rtcp_fraction_lost_pct") is not None:
+                parts.append(f"fraction lost {s['rtcp_fraction_lost_pct']:.1f}% (last report)")
+            if s.get("rtcp_max_jitter_ms") is not None:
+                parts.append(f"max jitter {s['rtcp_max_jitter_ms']:.2f} ms")
+            if s.get("rtt_ms") is not None:
+                parts.append(f"RTT {s['rtt_ms']:.1f} ms")
+            rtcp = ", ".join(parts)
+            text += f"; RTCP: {rtcp}"
         out.append({
-            "stream_id": s["stream_id"], "ts_ns": s["start_ts_ns"], "t_ms": (s["start_ts_ns"] - start) / 1e6,
+            "stream_id": s["stream_id"], "rtcp": rtcp, "ts_ns": s["start_ts_ns"], "t_ms": (s["start_ts_ns"] - start) / 1e6,
             "end_ms": (s["end_ts_ns"] - start) / 1e6, "src_col": src_col, "dst_col": dst_col, "src": src, "dst": dst,
             "ssrc": f"0x{s['ssrc']:08X}", "codec": s.get("codec"), "packets": s["packets"], "lost": s["lost"],
             "lost_pct": s["lost_pct"], "mean_jitter_ms": s.get("mean_jitter_ms"),
@@ -184,13 +223,20 @@ def _media(group: str, streams: pl.DataFrame, columns: list[dict], start: int) -
     return out
 
 
+def _column_of(endpoint: str, columns: list[dict], key) -> int:
+    """A SIP endpoint's own column (SIP INFO digits), else the media rule's column."""
+    found = next((c["col"] for c in columns if c["key"] == key(endpoint)), None)
+    return found if found is not None else _media_column(endpoint, columns)
+
+
 def _media_column(endpoint: str, columns: list[dict]) -> int:
     """The column of the host with the media address's IP (the first in path order); else a new column."""
     ip = endpoint_ip(endpoint)
     for c in columns:
         if endpoint_ip(c["key"]) == ip or c["key"] == ip:
             return c["col"]
-    columns.append({"col": len(columns), "key": endpoint, "name": f"media {endpoint}", "role": "media"})
+    n = sum(1 for c in columns if c["role"] == "media") + 1
+    columns.append({"col": len(columns), "key": endpoint, "name": "media" if n == 1 else f"media-{n}", "role": "media"})
     return columns[-1]["col"]
 
 

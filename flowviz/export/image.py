@@ -79,7 +79,7 @@ def to_svg(ladder: Ladder, *, theme: Theme = LIGHT) -> str:
            '<defs>' + "".join(
                f'<marker id="head-{i}" markerWidth="10" markerHeight="8" refX="9" refY="4" orient="auto">'
                f'<path d="M0,0 L10,4 L0,8 z" fill="{colour}"/></marker>'
-               for i, colour in enumerate([*theme.classes.values(), theme.media])) + '</defs>',
+               for i, colour in enumerate([*theme.classes.values(), theme.media, theme.dtmf])) + '</defs>',
            f'<rect width="100%" height="100%" fill="{theme.paper}"/>']
     for c, cx in zip(columns, x):
         out.append(f'<text x="{cx}" y="22" text-anchor="middle" font-weight="bold" fill="{theme.text}">'
@@ -87,13 +87,15 @@ def to_svg(ladder: Ladder, *, theme: Theme = LIGHT) -> str:
         out.append(f'<text x="{cx}" y="40" text-anchor="middle" fill="{theme.text}">{escape(c["key"])}</text>')
         out.append(f'<line x1="{cx}" y1="50" x2="{cx}" y2="{height - 10}" stroke="{theme.lifeline}" '
                    'stroke-dasharray="2,3"/>')
-    heads = {k: i for i, k in enumerate([*theme.classes, "rtp"])}
+    heads = {k: i for i, k in enumerate([*theme.classes, "rtp", "dtmf"])}
     for i, r in enumerate(rows):
         y = TOP_PX + ROW_PX * i + 12
         a, b = x[r["src_col"]], x[r["dst_col"]]
         if r["kind"] == "rtp":
             colour, label, marker = theme.media, r["label"], heads["rtp"]
             out.append(f'<rect x="{min(a, b)}" y="{y - 17}" width="{abs(b - a)}" height="22" fill="{theme.media_fill}"/>')
+        elif r["kind"] == "dtmf":
+            colour, label, marker = theme.dtmf, r["label"], heads["dtmf"]
         else:
             colour, label, marker = theme.classes[r["klass"]], r["text"], heads[r["klass"]]
             out.append(f'<text x="{LEFT_PX - 40}" y="{y + 4}" text-anchor="end" font-size="{theme.font_size - 2}" '

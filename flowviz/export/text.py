@@ -10,7 +10,7 @@ MIN_GAP = 12
 
 def to_txt(ladder: Ladder, *, max_width: int = 120) -> str:
     """ASCII ladder: one line per message (time from the call start, arrow with label, delta from the
-    previous message), one '=' band per RTP stream. Labels are cut with '~' to fit `max_width`."""
+    previous message), one '=' band per RTP stream, one '.' arrow per DTMF digit. Labels are cut with '~' to fit `max_width`."""
     columns = ladder.columns.to_dicts()
     n = len(columns)
     heads = [(c["name"], c["key"]) for c in columns]
@@ -18,7 +18,7 @@ def to_txt(ladder: Ladder, *, max_width: int = 120) -> str:
     need = MIN_GAP
     for r in ladder.rows():
         span = abs(r["dst_col"] - r["src_col"]) or 1
-        need = max(need, -(-(len(_row_label(r)) + 6) // span))
+        need = max(need, -(-(len(_row_label(r)) + 7) // span))
     need = max(need, 2 * half)
     suffix = 15  # "  +10506.323 ms" after the last lifeline
     room = max_width - TIME_WIDTH - half - 1 - suffix
@@ -31,7 +31,7 @@ def to_txt(ladder: Ladder, *, max_width: int = 120) -> str:
     for r in ladder.rows():
         row = list(_lifelines(xs, (xs[-1] + 1) if xs else 1))
         a, b = xs[r["src_col"]], xs[r["dst_col"]]
-        _draw(row, a, b, _row_label(r), "=" if r["kind"] == "rtp" else "-")
+        _draw(row, a, b, _row_label(r), {"rtp": "=", "dtmf": "."}.get(r["kind"], "-"))
         delta = f"+{r['delta_ms']:.3f} ms" if r["kind"] == "sip" else ""
         lines.append(f"{r['t_ms'] / 1e3:>{TIME_WIDTH - 1}.3f} " + "".join(row) + (f"  {delta}" if delta else ""))
     return "\n".join(line.rstrip() for line in lines) + "\n"
@@ -75,21 +75,23 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "~"
 
 
+MERMAID_CODES = str.maketrans({"#": "#35;", ";": "#59;", "<": "#lt;", ">": "#gt;"})
+
+
 def _mermaid_text(text: str) -> str:
-    for char, code in (("#", "#35;"), (";", "#59;"), ("<", "#lt;"), (">", "#gt;")):
-        text = text.replace(char, code)
-    return text
+    """One pass, so the ';' of an entity code is not escaped again."""
+    return text.translate(MERMAID_CODES)
 
 
 def to_mermaid(ladder: Ladder) -> str:
     """Mermaid sequenceDiagram (renders in GitHub/GitLab Markdown inside a ```mermaid block): requests as
-    solid arrows, responses dashed, RTP streams as dotted async arrows."""
+    solid arrows, responses dashed, RTP streams as dotted async arrows, DTMF digits solid async ones."""
     lines = ["sequenceDiagram"]
     for c in ladder.columns.to_dicts():
         lines.append(f"    participant C{c['col']} as {_mermaid_text(c['name'])}<br/>{_mermaid_text(c['key'])}")
     for r in ladder.rows():
-        if r["kind"] == "rtp":
-            arrow = "--)"
+        if r["kind"] != "sip":
+            arrow = "--)" if r["kind"] == "rtp" else "-)"
         else:
             arrow = "->>" if r["is_request"] else "-->>"
         lines.append(f"    C{r['src_col']}{arrow}C{r['dst_col']}: {_mermaid_text(_row_label(r))}")
@@ -101,12 +103,13 @@ def _plantuml_text(text: str) -> str:
 
 
 def to_plantuml(ladder: Ladder) -> str:
-    """PlantUML sequence diagram (plantuml.jar, GitLab): requests solid, responses dashed, RTP thin '->>'."""
+    """PlantUML sequence diagram (plantuml.jar, GitLab): requests solid, responses dashed, RTP streams and
+    DTMF digits thin '->>'."""
     lines = ["@startuml", "skinparam responseMessageBelowArrow true"]
     for c in ladder.columns.to_dicts():
         lines.append(f'participant "{_plantuml_text(c["name"])}\\n{c["key"]}" as C{c["col"]}')
     for r in ladder.rows():
-        if r["kind"] == "rtp":
+        if r["kind"] != "sip":
             arrow = "->>"
         else:
             arrow = "->" if r["is_request"] else "-->"

@@ -20,7 +20,8 @@ HEAD_PX = 11
 
 def create_ladder(ladder: Ladder, *, theme: Theme = LIGHT, title: str | None = None) -> go.Figure:
     """Traces: 'lifelines', one per message class present ('request', '1xx'...), 'rtp' bands and
-    arrows, 'labels' (text, hover, customdata=seq), 'media labels', 'times', 'columns' (header)."""
+    arrows, 'dtmf' arrows, 'labels' (text, hover, customdata=seq), 'media labels', 'event labels', 'times',
+    'columns' (header)."""
     columns = ladder.columns.to_dicts()
     rows = ladder.rows()
     n_rows = max(len(rows), 1)
@@ -28,6 +29,7 @@ def create_ladder(ladder: Ladder, *, theme: Theme = LIGHT, title: str | None = N
     fig.add_trace(_lifelines(len(columns), n_rows, theme))
     sip = [(y, r) for y, r in enumerate(rows) if r["kind"] == "sip"]
     rtp = [(y, r) for y, r in enumerate(rows) if r["kind"] == "rtp"]
+    dtmf = [(y, r) for y, r in enumerate(rows) if r["kind"] == "dtmf"]
     for klass in CLASSES:
         mine = [(y, r) for y, r in sip if r["klass"] == klass]
         if mine:
@@ -35,9 +37,13 @@ def create_ladder(ladder: Ladder, *, theme: Theme = LIGHT, title: str | None = N
     if rtp:
         fig.add_trace(_bands(rtp, theme))
         fig.add_trace(_arrows(rtp, "rtp", theme.media, theme))
+    if dtmf:
+        fig.add_trace(_arrows(dtmf, "dtmf", theme.dtmf, theme))
     fig.add_trace(_labels(sip, "labels", [theme.classes[r["klass"]] for _, r in sip], theme))
     if rtp:
         fig.add_trace(_labels(rtp, "media labels", [theme.media] * len(rtp), theme))
+    if dtmf:
+        fig.add_trace(_labels(dtmf, "event labels", [theme.dtmf] * len(dtmf), theme))
     fig.add_trace(go.Scatter(
         name="times", x=[-0.55] * len(rows), y=list(range(len(rows))), mode="text", hoverinfo="skip",
         text=[f"{r['t_ms'] / 1e3:.3f} s" + (f"  +{r['delta_ms']:.1f} ms" if r["kind"] == "sip" else "")
@@ -77,7 +83,7 @@ def _arrows(items: list[tuple[int, dict]], name: str, colour: str, theme: Theme)
         ys += [y, y, None]
         symbols += ["circle", "triangle-right" if b >= a else "triangle-left", "circle"]
         sizes += [0, HEAD_PX, 0]
-    dash = "solid" if name in ("request", "rtp") else "dash" if name == "1xx" else "solid"
+    dash = "dash" if name == "1xx" else "dot" if name == "dtmf" else "solid"
     return go.Scatter(name=name, x=xs, y=ys, mode="lines+markers", hoverinfo="skip", showlegend=False,
                       line={"color": colour, "width": 1.6, "dash": dash},
                       marker={"symbol": symbols, "size": sizes, "color": colour, "line": {"width": 0}})

@@ -18,6 +18,7 @@ class Theme:
     classes: dict[str, str] = field(default_factory=dict)
     media: str = "#2a9d8f"
     media_fill: str = "rgba(42, 157, 143, 0.18)"
+    dtmf: str = "#8e44ad"
 
 
 LIGHT = Theme(
@@ -27,6 +28,6 @@ LIGHT = Theme(
 DARK = Theme(
     name="dark", paper="#1e1e1e", plot="#1e1e1e", text="#e8e8e8", lifeline="#6b7075",
     classes={"request": "#6fa8ff", "1xx": "#b0b0b0", "2xx": "#5fd38d", "3xx": "#f0c05a", "4xx-6xx": "#ff6b5b"},
-    media="#4fd1c5", media_fill="rgba(79, 209, 197, 0.18)",
+    media="#4fd1c5", media_fill="rgba(79, 209, 197, 0.18)", dtmf="#c39bd3",
 )
 THEMES = {t.name: t for t in (LIGHT, DARK)}

@@ -45,3 +45,22 @@ def test_columns_header_and_theme():
     assert header.text[0] == "<b>Linphone</b><br>10.0.0.1:5060"
     assert fig.layout.paper_bgcolor == DARK.paper
     assert list(fig.layout.yaxis.range)[0] > list(fig.layout.yaxis.range)[1]  # time runs down
+
+
+def test_dtmf_events_get_their_own_traces_and_the_plain_svg_draws_them():
+    import xml.etree.ElementTree as ET
+
+    from flowviz.export.image import to_svg
+    from tests.unit.test_ladder_model import A, MS, P, dtmf_frame
+
+    dtmf = dtmf_frame([{"source": "sip-info", "stream_id": None, "call_id": "c1", "frame": 9,
+                        "ts_ns": 1_000 * 10**9 + 650 * MS, "digit": "5", "event": None, "duration_ms": 160.0,
+                        "volume_dbm0": None, "end_seen": True, "packets": 1, "src": A, "dst": P}])
+    ladder = build_ladder(MESSAGES, CALL, dtmf=dtmf)
+    by_name = traces(create_ladder(ladder))
+    assert list(by_name["dtmf"].x) == [0, 1, None] and list(by_name["dtmf"].y) == [6, 6, None]
+    assert list(by_name["event labels"].text) == ["DTMF 5 (sip-info, 160 ms)"]
+    assert list(by_name["event labels"].customdata) == [-1]  # nothing to show on click
+    root = ET.fromstring(to_svg(ladder))
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert texts[-1] == "DTMF 5 (sip-info, 160 ms)"

@@ -126,3 +126,35 @@ def test_media_from_an_address_outside_the_path_gets_its_own_column():
                                           ("2001:db8::1", "2001:db8::1"), ("1.2.3.4", "1.2.3.4")])
 def test_endpoint_ip(endpoint, ip):
     assert endpoint_ip(endpoint) == ip
+
+
+def dtmf_frame(rows):
+    from flowviz.media.dtmf import DTMF_EVENTS
+
+    return pl.DataFrame(rows, schema=DTMF_EVENTS, orient="row")
+
+
+def test_dtmf_digits_of_the_call_become_events_between_their_columns():
+    base = {"frame": 1, "event": None, "volume_dbm0": None, "end_seen": True, "packets": 1}
+    dtmf = dtmf_frame([
+        {**base, "source": "sip-info", "stream_id": None, "call_id": "c1", "ts_ns": 1_000 * 10**9 + 650 * MS,
+         "digit": "5", "duration_ms": 160.0, "src": A, "dst": P},
+        {**base, "source": "rfc4733", "stream_id": "s1", "call_id": None, "ts_ns": 1_000 * 10**9 + 560 * MS,
+         "digit": "#", "duration_ms": None, "src": "10.0.0.3:6000", "dst": "10.0.0.1:4000"},
+        {**base, "source": "sip-info", "stream_id": None, "call_id": "other", "ts_ns": 0, "digit": "1",
+         "duration_ms": None, "src": A, "dst": P},
+    ])
+    streams = pl.DataFrame([{"stream_id": "s1", "call_group_id": "g1", "src_ip": "10.0.0.1", "src_port": 4000,
+                             "dst_ip": "10.0.0.3", "dst_port": 6000, "ssrc": 1, "codec": "PCMU", "packets": 10,
+                             "lost": 0, "lost_pct": 0.0, "mean_jitter_ms": 0.5, "max_jitter_ms": 1.0, "mos": 4.4,
+                             "start_ts_ns": 1_000 * 10**9 + 550 * MS, "end_ts_ns": 1_000 * 10**9 + 590 * MS,
+                             "rtcp_blocks": 3, "rtcp_fraction_lost_pct": 1.5625, "rtcp_max_jitter_ms": 2.0,
+                             "rtt_ms": 40.0}])
+    ladder = build_ladder(MESSAGES, CALL, streams, dtmf=dtmf)
+    events = ladder.events.to_dicts()
+    assert [e["label"] for e in events] == ["DTMF # (rfc4733)", "DTMF 5 (sip-info, 160 ms)"]
+    assert [(e["src_col"], e["dst_col"]) for e in events] == [(2, 0), (0, 1)]
+    assert [r["kind"] for r in ladder.rows()] == ["sip"] * 4 + ["rtp", "dtmf", "sip", "sip", "dtmf"]
+    assert ladder.media["rtcp"][0] == ("3 RTCP report blocks, fraction lost 1.6% (last report), max jitter 2.00 ms, "
+                                       "RTT 40.0 ms")
+    assert ladder.media["text"][0].endswith("; RTCP: " + ladder.media["rtcp"][0])
