@@ -82,7 +82,7 @@ def _table(rows: list[dict]) -> str:
     for r in rows:
         frames = r["evidence"]["frames"]
         shown = ",".join(map(str, frames[:6])) + ("..." if len(frames) > 6 else "")
-        lines.append(f"{r['call_group_id']:<10} {r['severity']:<8} {r['rule']:<26} {r['explanation']}")
+        lines.append(f"{r['call_group_id'] or '(capture)':<10} {r['severity']:<8} {r['rule']:<26} {r['explanation']}")
         lines.append(f"{'':<10} {'':<8} {'':<26} frames {shown}; hint: {r['hint']}")
     counts = {s: sum(1 for r in rows if r["severity"] == s) for s in SEVERITIES}
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) + "; details: --format json")

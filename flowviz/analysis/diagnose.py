@@ -35,6 +35,9 @@ class Thresholds:
     rtp_start_s: float = 2.0  # first RTP later than this after the 200 OK
     rtp_after_bye_s: float = 2.0  # RTP still flowing this long after the BYE
     min_media_s: float = 2.0  # answered calls shorter than this are not checked for missing media
+    duplicate_ms: float = 2.0  # the same message again within this is a capture duplicate, not a retransmission
+    ptime_diff_ms: float = 10.0  # packet time of one direction differs from the other's by this much
+    rtp_stop_s: float = 5.0  # one RTP direction ends this long before the other
 
     def with_overrides(self, **values) -> "Thresholds":
         known = {f.name for f in fields(self)}
@@ -108,6 +111,8 @@ def diagnose(sip: pl.DataFrame, rtp: pl.DataFrame, rtcp: pl.DataFrame | None = N
     correlation = Correlation(sip, capture_end_ns)
     groups = correlation.group_of_call_id()
     report = streams_report(sip, rtp, t0_ns=capture_start_ns, group_of_call_id=groups, rtcp=rtcp)
+    if "call_group_id" in report.columns:
+        report = report.join(rules_media.median_deltas(rtp), on=rules_media.STREAM_KEY, how="left")
     streams = report.to_dicts() if "call_group_id" in report.columns else []
     msgs = correlation.messages.join(groups, on="call_id", how="inner")
     by_group = {p["call_group_id"][0]: p for p in msgs.partition_by("call_group_id", maintain_order=True)}
@@ -122,10 +127,10 @@ def diagnose(sip: pl.DataFrame, rtp: pl.DataFrame, rtcp: pl.DataFrame | None = N
 
 
 def diagnose_capture(capture, thresholds: Thresholds = Thresholds()) -> list[dict]:
-    """Findings of a Capture from flowviz.ingest.read_capture."""
-    return diagnose(capture.sip_messages, capture.rtp_packets, capture.rtcp_reports,
-                    capture_start_ns=capture.info.get("first_ts_ns"), capture_end_ns=capture.info.get("last_ts_ns"),
-                    thresholds=thresholds)
+    """Findings of a Capture from flowviz.ingest.read_capture: about the file first, then per call."""
+    return rules_capture.capture_findings(capture.info) + diagnose(
+        capture.sip_messages, capture.rtp_packets, capture.rtcp_reports, capture_start_ns=capture.info.get("first_ts_ns"),
+        capture_end_ns=capture.info.get("last_ts_ns"), thresholds=thresholds)
 
 
 def at_least(findings: list[dict], severity: str) -> list[dict]:

@@ -1,6 +1,8 @@
-"""Capture rules: the capture starts or ends in the middle of a call (facts about the file, not faults)."""
+"""Capture rules: the capture starts or ends mid-call, holds packets twice, or is damaged (facts about the file)."""
 
 from __future__ import annotations
+
+import polars as pl
 
 from flowviz.analysis.diagnose import CallFacts, Hit, Thresholds, rule
 
@@ -23,3 +25,33 @@ def ends_mid_call(f: CallFacts, th: Thresholds) -> list[Hit]:
         return []
     return [Hit(f"The capture ends while the call is in state '{f.call['state']}'.",
                 [int(f.msgs["frame"][-1])], {"state": f.call["state"]})]
+
+
+@rule("capture.duplicate_packets", "info", "Packets captured twice",
+      "The capture holds the same packets twice (several capture points or interfaces, e.g. 'any' plus a VLAN): "
+      "duplicates are not counted as retransmissions; filter one interface or dedupe (editcap -d).")
+def duplicate_packets(f: CallFacts, th: Thresholds) -> list[Hit]:
+    from flowviz.analysis.rules_sip import with_duplicates
+
+    sip = with_duplicates(f.msgs, th.duplicate_ms).filter(pl.col("is_duplicate"))
+    doubled = [s for s in f.streams if s["packets"] and s["duplicates"] * 2 >= s["packets"]]
+    if sip.is_empty() and not doubled:
+        return []
+    return [Hit(f"{len(sip)} SIP message(s) and {len(doubled)} RTP stream(s) were captured twice "
+                f"(the same packet again within {th.duplicate_ms:.0f} ms).",
+                sip["frame"].to_list()[:20] + [s["first_frame"] for s in doubled],
+                {"sip_duplicates": len(sip), "rtp_streams_doubled": len(doubled)})]
+
+
+def capture_findings(info: dict) -> list[dict]:
+    """Findings about the file itself (call_group_id null): records cut or unreadable."""
+    truncated = {k: v for k, v in (info.get("skipped") or {}).items() if "truncated" in k}
+    cut = [w for w in info.get("warnings") or [] if "cut in the middle" in w or "impossible length" in w]
+    if not truncated and not cut:
+        return []
+    parts = [f"{n} packet(s) with {k}" for k, n in truncated.items()] + cut
+    return [{"call_group_id": None, "rule": "capture.truncated", "severity": "warning",
+             "title": "Capture damaged or cut", "explanation": "The capture lost data: " + "; ".join(parts) + ".",
+             "evidence": {"frames": [], "values": {"skipped": truncated, "warnings": cut}},
+             "hint": "Packets were dropped or cut short by the capture (snaplen, disk full, copy interrupted): "
+                     "findings about missing messages may come from the capture, not the network."}]

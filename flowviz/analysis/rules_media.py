@@ -7,6 +7,16 @@ import polars as pl
 from flowviz.analysis.diagnose import CallFacts, Hit, Thresholds, rule
 
 
+STREAM_KEY = ["src_ip", "src_port", "dst_ip", "dst_port", "ssrc"]
+
+
+def median_deltas(rtp: pl.DataFrame) -> pl.DataFrame:
+    """Per stream: the median time between consecutive packets (ms), i.e. the packet time, which neither
+    loss nor silence suppression moves (unlike the mean delta)."""
+    return (rtp.sort("ts_ns").with_columns(delta=pl.col("ts_ns").diff().over(STREAM_KEY))
+            .group_by(STREAM_KEY).agg(median_delta_ms=(pl.col("delta").median() / 1e6)))
+
+
 def _ep(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
@@ -149,3 +159,75 @@ def hold(f: CallFacts, th: Thresholds) -> list[Hit]:
     resumed = sum(1 for e in f.call["in_dialog"] if e["hold"] == "resume")
     return [Hit(f"The call was put on hold {len(holds)} time(s) and resumed {resumed} time(s).",
                 [e["frame"] for e in f.call["in_dialog"] if e["hold"]], {"holds": len(holds), "resumes": resumed})]
+
+
+def _announced_payload_types(f: CallFacts) -> dict[str, set[int]]:
+    """ip:port -> payload types the call's SDPs offered or answered for it."""
+    out: dict[str, set[int]] = {}
+    for r in f.msgs.filter(pl.col("has_sdp").fill_null(False)).to_dicts():
+        for m in r["sdp_media"] or []:
+            address = m["connection"] or r["sdp_connection"]
+            if m["port"] and address:
+                out.setdefault(_ep(address, m["port"]), set()).update(m["payload_types"] or [])
+    return out
+
+
+@rule("media.codec_mismatch", "warning", "RTP payload type not negotiated",
+      "The sender uses a codec (payload type) the SDP did not agree on: the receiver may drop or mis-decode it; "
+      "check codec lists and transcoding on both ends.")
+def codec_mismatch(f: CallFacts, th: Thresholds) -> list[Hit]:
+    announced = _announced_payload_types(f)
+    hits = []
+    for s in f.streams:
+        agreed = announced.get(_dst(s)) or announced.get(_src(s))
+        extra = sorted(set(s["payload_types"] or []) - agreed) if agreed else []
+        if extra:
+            hits.append(Hit(f"The stream {_src(s)} -> {_dst(s)} carries payload type(s) {extra}, not in its SDP "
+                            f"({sorted(agreed)}).", [s["first_frame"]],
+                            _stream_values(s, payload_types=extra, negotiated=sorted(agreed))))
+    return hits
+
+
+def _directions(f: CallFacts) -> dict[tuple[str, str], list[dict]]:
+    out: dict[tuple[str, str], list[dict]] = {}
+    for s in sorted(f.streams, key=lambda s: s["start_ts_ns"]):
+        out.setdefault((_src(s), _dst(s)), []).append(s)
+    return out
+
+
+@rule("media.ptime_asymmetry", "warning", "Packet time differs between directions",
+      "The two sides packetize differently (a=ptime ignored or changed by a gateway): some endpoints and SBCs "
+      "handle it badly (clicks, jitter-buffer trouble).")
+def ptime_asymmetry(f: CallFacts, th: Thresholds) -> list[Hit]:
+    hits = []
+    for (src, dst), forward in _directions(f).items():
+        back = _directions(f).get((dst, src))
+        if not back or src > dst:  # each pair once
+            continue
+        a, b = forward[0].get("median_delta_ms"), back[0].get("median_delta_ms")
+        if a is not None and b is not None and min(forward[0]["packets"], back[0]["packets"]) >= 50 \
+                and abs(a - b) >= th.ptime_diff_ms:
+            hits.append(Hit(f"{src} sends a packet every {a:.0f} ms, {dst} every {b:.0f} ms.",
+                            [forward[0]["first_frame"], back[0]["first_frame"]],
+                            {"src": src, "dst": dst, "packet_time_ms": [round(a, 3), round(b, 3)]}))
+    return hits
+
+
+@rule("media.rtp_stopped", "warning", "One RTP direction stopped",
+      "One side stopped sending mid-call while the other went on: a NAT binding or firewall pinhole timed out, "
+      "a re-INVITE moved the media, or the sender muted (check for hold).")
+def rtp_stopped(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if not _answered(f) or any(e["hold"] for e in f.call["in_dialog"] or []):
+        return []
+    directions = _directions(f)
+    hits = []
+    for (src, dst), streams in directions.items():
+        back = directions.get((dst, src))
+        if not back:
+            continue
+        end, other = max(s["end_ts_ns"] for s in streams), max(s["end_ts_ns"] for s in back)
+        if other - end > th.rtp_stop_s * 1e9:
+            hits.append(Hit(f"RTP {src} -> {dst} stopped {(other - end) / 1e9:.1f} s before the other direction.",
+                            [streams[-1]["first_frame"]], {"src": src, "dst": dst,
+                                                           "stopped_before_s": round((other - end) / 1e9, 3)}))
+    return hits

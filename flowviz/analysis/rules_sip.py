@@ -83,8 +83,20 @@ def no_final_response(f: CallFacts, th: Thresholds) -> list[Hit]:
                 requests["frame"].to_list(), {"waited_s": round(waited / 1e9, 3), "copies": len(requests)})]
 
 
-def _repeats(msgs: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Per message and link: how many times it was re-sent, and the frames of every copy."""
+REPEAT_KEY = ["txn_id", "src", "dst", "is_request", "method", "status_code", "cseq_num", "to_tag"]
+
+
+def with_duplicates(msgs: pl.DataFrame, window_ms: float) -> pl.DataFrame:
+    """Adds is_duplicate: the same message on the same link again within `window_ms` of the previous copy,
+    i.e. seen twice by the capture (several capture points), not re-sent by the sender (T1 = 500 ms)."""
+    gap = pl.col("ts_ns") - pl.col("ts_ns").shift(1).over(REPEAT_KEY)
+    return msgs.sort("ts_ns", "msg_id").with_columns(
+        is_duplicate=(gap < window_ms * 1e6).fill_null(False)).sort("msg_id")
+
+
+def _repeats(msgs: pl.DataFrame, keys: list[str], window_ms: float) -> pl.DataFrame:
+    """Per message and link: how many times it was re-sent (capture duplicates left out), and the frames."""
+    msgs = with_duplicates(msgs, window_ms).filter(~pl.col("is_duplicate"))
     return (msgs.group_by(keys, maintain_order=True)
             .agg(repeats=pl.col("is_retransmission").sum(), frames=pl.col("frame"), first_ts=pl.col("ts_ns").min(),
                  last_ts=pl.col("ts_ns").max())
@@ -96,7 +108,7 @@ def _repeats(msgs: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 def invite_retransmitted(f: CallFacts, th: Thresholds) -> list[Hit]:
     invites = f.msgs.filter(pl.col("is_request") & (pl.col("method") == "INVITE"))
     hits = []
-    for r in _repeats(invites, ["txn_id", "src", "dst"]).filter(pl.col("repeats") >= th.invite_retransmissions).to_dicts():
+    for r in _repeats(invites, ["txn_id", "src", "dst"], th.duplicate_ms).filter(pl.col("repeats") >= th.invite_retransmissions).to_dicts():
         hits.append(Hit(f"The INVITE from {r['src']} to {r['dst']} was sent {r['repeats']} more times "
                         f"over {_ms(r['last_ts'] - r['first_ts']) / 1000:.1f} s.", r["frames"],
                         {"src": r["src"], "dst": r["dst"], "retransmissions": r["repeats"]}))
@@ -110,7 +122,7 @@ def ok_without_ack(f: CallFacts, th: Thresholds) -> list[Hit]:
                         & pl.col("status_code").is_between(200, 299))
     acks = f.msgs.filter(pl.col("is_request") & (pl.col("method") == "ACK"))
     hits = []
-    for r in _repeats(oks, ["txn_id", "src", "dst", "to_tag", "cseq_num", "call_id"]).filter(
+    for r in _repeats(oks, ["txn_id", "src", "dst", "to_tag", "cseq_num", "call_id"], th.duplicate_ms).filter(
             pl.col("repeats") >= th.ok_retransmissions).to_dicts():
         ack = acks.filter((pl.col("call_id") == r["call_id"]) & (pl.col("cseq_num") == r["cseq_num"])
                           & (pl.col("src_ip") == r["dst"].rsplit(":", 1)[0].strip("[]")))
@@ -231,3 +243,23 @@ def max_forwards_exhausted(f: CallFacts, th: Thresholds) -> list[Hit]:
         return []
     return [Hit(f"{len(low)} request(s) arrived with Max-Forwards {low['max_forwards'].min()}.",
                 low["frame"].to_list()[:20], {"min_max_forwards": low["max_forwards"].min(), "requests": len(low)})]
+
+
+@rule("sip.request_not_forwarded", "error", "ACK/BYE not passed on by a proxy",
+      "The proxy received the in-dialog request (it Record-Routed the call) but never sent it on: check its routing "
+      "of in-dialog requests (loose routing, Route headers) and its dialog state.")
+def request_not_forwarded(f: CallFacts, th: Thresholds) -> list[Hit]:
+    forwarding = f.call["forwarding"] or []
+    proxies = {e["proxy"] for e in forwarding if e["message"] == "INVITE"}
+    passed_on = {e["frames"][0] for e in forwarding}
+    late_enough = f.capture_end_ns - int(th.bye_answer_s * 1e9)
+    first = _first(f.msgs)
+    # ACK of a 2xx only: the ACK of a failure is hop-local, even when a UA (wrongly) gives it a new branch
+    answered = first.filter(~pl.col("is_request") & (pl.col("cseq_method") == "INVITE")
+                            & pl.col("status_code").is_between(200, 299)).select("call_id", "cseq_num").unique()
+    acks_of_2xx = first.filter(pl.col("method") == "ACK").join(answered, on=["call_id", "cseq_num"], how="semi")
+    stuck = pl.concat([acks_of_2xx, first.filter(pl.col("is_request") & (pl.col("method") == "BYE"))]).filter(
+        (pl.col("txn_method") != "INVITE") & pl.col("dst").is_in(list(proxies))
+        & ~pl.col("frame").is_in(list(passed_on)) & (pl.col("ts_ns") <= late_enough)).sort("msg_id")
+    return [Hit(f"Proxy {r['dst']} received the {r['method']} from {r['src']} but never passed it on.", [r["frame"]],
+                {"proxy": r["dst"], "method": r["method"], "src": r["src"]}) for r in stuck.to_dicts()]

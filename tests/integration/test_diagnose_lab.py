@@ -83,3 +83,22 @@ def test_cli_threshold_override_and_table():
     assert _invoke(str(LAB / "reference_call.pcap")).output.strip() == "no findings"
     unknown = CliRunner().invoke(cli, ["diagnose", str(LAB / "busy_486.pcap"), "--call", "nope"])
     assert isinstance(unknown.exception, NotFoundError) and "no call 'nope'" in unknown.exception.message
+
+
+def test_capture_cut_in_the_middle_of_a_record_is_told_once_for_the_file(tmp_path):
+    path = tmp_path / "cut.pcap"
+    synth.write("truncated", path)  # the basic call cut inside record 21 (its README)
+    findings = diagnose_capture(read_capture(path, use_cache=False))
+    assert [(f["rule"], f["call_group_id"]) for f in findings][0] == ("capture.truncated", None)
+    assert "cut in the middle of record 21" in findings[0]["explanation"]
+    assert "capture.ends_mid_call" in [f["rule"] for f in findings]  # the call's end is past the cut
+    table = _invoke(str(path)).output
+    assert "(capture)  warning  capture.truncated" in table
+
+
+def test_packets_with_truncated_headers_are_counted():
+    from flowviz.analysis.rules_capture import capture_findings
+
+    [found] = capture_findings({"skipped": {"truncated headers": 3, "not IP (ethertype 0x0806)": 2}, "warnings": []})
+    assert found["evidence"]["values"]["skipped"] == {"truncated headers": 3}
+    assert capture_findings({"skipped": {"not IP (ethertype 0x0806)": 2}, "warnings": []}) == []

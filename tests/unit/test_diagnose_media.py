@@ -38,18 +38,18 @@ def call(*, bye_ms: float | None = 10_000, hold: bool = False) -> list:
 
 
 def stream(src, dst, *, ssrc=1, start_ms=1020.0, end_ms=9980.0, lose=(), stall=(0, 0), first_seq=0,
-           first_frame=100) -> list[dict]:
-    """Packets every 20 ms from start_ms to end_ms; `lose`: packet indexes left out; `stall` (i, n):
+           first_frame=100, pt=0, ptime=20) -> list[dict]:
+    """Packets every `ptime` ms from start_ms to end_ms; `lose`: packet indexes left out; `stall` (i, n):
     packets i..i+n-1 are held up and arrive together with packet i+n (a delay spike)."""
     rows = []
-    for i in range(int((end_ms - start_ms) // 20) + 1):
+    for i in range(int((end_ms - start_ms) // ptime) + 1):
         if i in lose:
             continue
         arrives = stall[0] + stall[1] if stall[0] <= i < stall[0] + stall[1] else i
-        rows.append({"frame": first_frame + i, "ts_ns": T0_NS + int((start_ms + 20 * arrives) * 1e6),
+        rows.append({"frame": first_frame + i, "ts_ns": T0_NS + int((start_ms + ptime * arrives) * 1e6),
                      "src_ip": src[0], "src_port": src[1], "dst_ip": dst[0], "dst_port": dst[1], "ssrc": ssrc,
-                     "seq": (first_seq + i) % 65536, "rtp_ts": 160 * i, "payload_type": 0, "marker": i == 0,
-                     "payload_len": 160})
+                     "seq": (first_seq + i) % 65536, "rtp_ts": 8 * ptime * i, "payload_type": pt, "marker": i == 0,
+                     "payload_len": 8 * ptime})
     return rows
 
 
@@ -143,3 +143,35 @@ def test_capture_starting_and_ending_mid_call():
     assert (ends["rule"], ends["evidence"]["values"]) == ("capture.ends_mid_call", {"state": "in call"})
     [starts] = run(call()[-2:], [])
     assert (starts["rule"], starts["severity"]) == ("capture.starts_mid_call", "info")
+
+
+def test_payload_type_the_sdp_did_not_negotiate():
+    packets = stream(A_MEDIA, B_MEDIA, pt=8) + stream(B_MEDIA, A_MEDIA, ssrc=2, first_frame=5000)  # SDP: PCMU (0) only
+    found = only(run(call(), packets), "media.codec_mismatch")
+    values = found["evidence"]["values"]
+    assert (values["src"], values["payload_types"], values["negotiated"]) == ("10.0.0.1:40000", [8], [0])
+
+
+def test_packet_time_differs_between_directions():
+    packets = stream(A_MEDIA, B_MEDIA) + stream(B_MEDIA, A_MEDIA, ssrc=2, first_frame=5000, ptime=30)
+    found = only(run(call(), packets), "media.ptime_asymmetry")
+    assert found["evidence"]["values"]["packet_time_ms"] == [20.0, 30.0]
+    lost = set(range(1, 449, 5)) | set(range(2, 449, 5))  # 2 packets in 5: deltas 60, 20, 20 (mean 33 ms)
+    lossy = stream(A_MEDIA, B_MEDIA, lose=lost) + stream(B_MEDIA, A_MEDIA, ssrc=2, first_frame=5000)
+    assert "media.ptime_asymmetry" not in rules(run(call(), lossy))  # the packet time is still 20 ms
+    assert found["evidence"]["frames"] == [100, 5000]
+
+
+def test_one_direction_stopping_mid_call():
+    packets = stream(A_MEDIA, B_MEDIA) + stream(B_MEDIA, A_MEDIA, ssrc=2, end_ms=3000, first_frame=5000)
+    found = only(run(call(), packets), "media.rtp_stopped")
+    assert found["evidence"]["values"] == {"src": "10.0.0.9:30000", "dst": "10.0.0.1:40000", "stopped_before_s": 6.98}
+    assert "media.rtp_stopped" not in rules(run(call(hold=True), packets))  # on hold: expected
+
+
+def test_rtp_captured_twice_is_a_capture_fact():
+    packets = two_way()
+    doubled = packets + [{**r, "frame": r["frame"] + 20_000, "ts_ns": r["ts_ns"] + 100_000} for r in packets]
+    [found] = run(call(), doubled)
+    assert (found["rule"], found["evidence"]["values"]) == ("capture.duplicate_packets",
+                                                            {"sip_duplicates": 0, "rtp_streams_doubled": 2})

@@ -8,7 +8,7 @@ from flowviz.analysis.diagnose import RULES, Thresholds, diagnose
 from flowviz.schemas import RTP_PACKETS
 from tests.unit import test_correlation_hops as hops
 from tests.unit.test_correlation_calls import UA1, UA2, _call
-from tests.unit.test_correlation_kit import T0_NS, request, response, sip_frame
+from tests.unit.test_correlation_kit import T0_NS, forwarded, request, response, sip_frame
 
 NO_RTP = pl.DataFrame(schema=RTP_PACKETS)
 
@@ -152,3 +152,34 @@ def test_481_to_bye_and_483_with_max_forwards_exhausted():
     findings = run([(0, UA1, UA2, inv), (1, UA2, UA1, response(483, "Too Many Hops", inv, to_tag="x"))])
     assert rules(findings) == ["sip.dialog_or_loop_error", "sip.max_forwards_exhausted"]  # not also "rejected"
     assert only(findings, "sip.max_forwards_exhausted")["evidence"]["values"]["min_max_forwards"] == 0
+
+
+def test_messages_captured_twice_are_duplicates_not_retransmissions():
+    inv = _invite()
+    ladder = [(t + d, UA1, UA2, inv) for t in (0, 500, 1500, 3500, 7500) for d in (0, 0.2)]  # each copy seen twice
+    findings = run(ladder, end_ms=40_000)
+    assert only(findings, "sip.invite_retransmitted")["evidence"]["values"]["retransmissions"] == 4
+    duplicates = only(findings, "capture.duplicate_packets")
+    assert duplicates["severity"] == "info" and duplicates["evidence"]["frames"] == [2, 4, 6, 8, 10]
+
+
+def test_ack_reaching_a_proxy_that_never_passes_it_on():
+    ack = request("ACK", call_id="fork", cseq=1, callee=("bob", "u2"), vias=[("10.0.0.1:5060", "z9hG4bK-ack")])
+    ladder = hops.forking_ladder() + [(904.0, hops.UA1, hops.P1, ack)]
+    found = only(run(ladder, end_ms=10_000), "sip.request_not_forwarded")
+    assert found["evidence"]["values"] == {"proxy": hops.P1, "method": "ACK", "src": hops.UA1}
+    assert found["evidence"]["frames"] == [14]
+    passed = ladder + [(904.3, hops.P1, hops.UA2, forwarded(ack, sent_by="10.0.0.2:5060", branch="z9hG4bK-p1ack"))]
+    assert "sip.request_not_forwarded" not in rules(run(passed, end_ms=10_000))
+    assert "sip.request_not_forwarded" not in rules(run(ladder))  # the capture ends right after it: no verdict
+
+
+def test_ack_of_a_failure_with_a_new_branch_stays_hop_local():
+    inv = request("INVITE", call_id="f", cseq=1, vias=[("10.0.0.1:5060", "z9hG4bK-f")])
+    to2 = forwarded(inv, sent_by="10.0.0.2:5060", branch="z9hG4bK-p1f")
+    ack = request("ACK", call_id="f", cseq=1, callee=("bob", "x"), vias=[("10.0.0.1:5060", "z9hG4bK-new")])  # 17.1.1.3 broken
+    ladder = [(0, hops.UA1, hops.P1, inv), (1, hops.P1, hops.UA2, to2),
+              (20, hops.UA2, hops.P1, response(407, "Proxy Authentication Required", to2, to_tag="x")),
+              (21, hops.P1, hops.UA1, response(407, "Proxy Authentication Required", inv, to_tag="x")),
+              (22, hops.UA1, hops.P1, ack)]
+    assert "sip.request_not_forwarded" not in rules(run(ladder, end_ms=10_000))
