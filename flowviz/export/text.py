@@ -10,7 +10,8 @@ MIN_GAP = 12
 
 def to_txt(ladder: Ladder, *, max_width: int = 120) -> str:
     """ASCII ladder: one line per message (time from the call start, arrow with label, delta from the
-    previous message), one '=' band per RTP stream, one '.' arrow per DTMF digit. Labels are cut with '~' to fit `max_width`."""
+    previous message), one '=' band per RTP stream, one '.' arrow per DTMF digit. Labels, names and
+    addresses are cut with '~' to fit `max_width`."""
     columns = ladder.columns.to_dicts()
     n = len(columns)
     heads = [(c["name"], c["key"]) for c in columns]
@@ -23,6 +24,9 @@ def to_txt(ladder: Ladder, *, max_width: int = 120) -> str:
     suffix = 15  # "  +10506.323 ms" after the last lifeline
     room = max_width - TIME_WIDTH - half - 1 - suffix
     gap = need if n < 2 else max(MIN_GAP, min(need, room // (n - 1)))
+    if n > 1 and 2 * half > gap:  # long names or IPv6 addresses: cut them to the space between lifelines
+        heads = [(_cut(a, gap - 1), _cut(b, gap - 1)) for a, b in heads]
+        half = gap // 2
     xs = [half + i * gap for i in range(n)]
     width = (xs[-1] if xs else 0) + half + 1
     lines = [" " * TIME_WIDTH + _centred(xs, [h[0] for h in heads], width).rstrip(),

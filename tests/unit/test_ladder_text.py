@@ -51,3 +51,14 @@ def test_empty_media_and_events_frames_are_fine():
     ladder = build_ladder(MESSAGES, CALL, pl.DataFrame())
     assert ladder.media.is_empty() and ladder.events.is_empty()
     assert to_txt(ladder).count("\n") == 3 + 6
+
+
+def test_txt_cuts_long_ipv6_headers_so_columns_do_not_run_together():
+    v6 = ["[2001:db8:aaaa:bbbb:cccc:dddd:eeee:1]:5060", "[2001:db8:aaaa:bbbb:cccc:dddd:eeee:2]:5060",
+          "[2001:db8:aaaa:bbbb:cccc:dddd:eeee:3]:5060", "[2001:db8:aaaa:bbbb:cccc:dddd:eeee:4]:5060"]
+    msgs = frame([message(i, i, v6[i], v6[i + 1], "INVITE") for i in range(3)])
+    text = to_txt(build_ladder(msgs, {**CALL, "hosts": v6, "host_roles": ["UA", "proxy", "proxy", "UA"],
+                                      "host_names": [None] * 4}))
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 120
+    assert len(lines[1].split()) == 4 and lines[1].split()[0].endswith("~")
