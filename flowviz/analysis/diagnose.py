@@ -64,6 +64,17 @@ class CallFacts:
     capture_start_ns: int
     capture_end_ns: int
     capture_has_rtp: bool
+    # what the messages hold, looked up once so that rules can skip calls cheaply
+    methods: set[str] = field(init=False)
+    codes: set[int] = field(init=False)
+    retransmissions: int = field(init=False)
+    min_max_forwards: int | None = field(init=False)
+
+    def __post_init__(self):
+        self.methods = set(self.msgs["method"].drop_nulls().to_list())
+        self.codes = set(self.msgs["status_code"].drop_nulls().to_list())
+        self.retransmissions = int(self.msgs["is_retransmission"].sum())
+        self.min_max_forwards = self.msgs["max_forwards"].min()
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ def ends_mid_call(f: CallFacts, th: Thresholds) -> list[Hit]:
 def duplicate_packets(f: CallFacts, th: Thresholds) -> list[Hit]:
     from flowviz.analysis.rules_sip import with_duplicates
 
+    if not f.retransmissions and not any(s["duplicates"] for s in f.streams):  # a SIP duplicate is marked a repeat
+        return []
     sip = with_duplicates(f.msgs, th.duplicate_ms).filter(pl.col("is_duplicate"))
     doubled = [s for s in f.streams if s["packets"] and s["duplicates"] * 2 >= s["packets"]]
     if sip.is_empty() and not doubled:

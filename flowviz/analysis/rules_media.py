@@ -176,6 +176,8 @@ def _announced_payload_types(f: CallFacts) -> dict[str, set[int]]:
       "The sender uses a codec (payload type) the SDP did not agree on: the receiver may drop or mis-decode it; "
       "check codec lists and transcoding on both ends.")
 def codec_mismatch(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if not f.streams:
+        return []
     announced = _announced_payload_types(f)
     hits = []
     for s in f.streams:

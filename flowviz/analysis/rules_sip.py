@@ -106,6 +106,8 @@ def _repeats(msgs: pl.DataFrame, keys: list[str], window_ms: float) -> pl.DataFr
 @rule("sip.invite_retransmitted", "warning", "INVITE retransmitted",
       "No provisional response came in time: the next hop is slow, unreachable, or its answers are lost (NAT, firewall, MTU).")
 def invite_retransmitted(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if f.retransmissions < th.invite_retransmissions:
+        return []
     invites = f.msgs.filter(pl.col("is_request") & (pl.col("method") == "INVITE"))
     hits = []
     for r in _repeats(invites, ["txn_id", "src", "dst"], th.duplicate_ms).filter(pl.col("repeats") >= th.invite_retransmissions).to_dicts():
@@ -118,6 +120,8 @@ def invite_retransmitted(f: CallFacts, th: Thresholds) -> list[Hit]:
 @rule("sip.ok_without_ack", "error", "200 OK retransmitted without ACK",
       "The ACK does not reach the callee: check NAT, the Contact and Record-Route addresses; the callee drops the call after 32 s.")
 def ok_without_ack(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if f.retransmissions < th.ok_retransmissions:
+        return []
     oks = f.msgs.filter(~pl.col("is_request") & (pl.col("cseq_method") == "INVITE")
                         & pl.col("status_code").is_between(200, 299))
     acks = f.msgs.filter(pl.col("is_request") & (pl.col("method") == "ACK"))
@@ -163,6 +167,8 @@ def long_srd(f: CallFacts, th: Thresholds) -> list[Hit]:
 @rule("sip.auth_loop", "error", "Authentication challenged again and again",
       "The credentials are refused: check user name, password and realm at the client; a nonce problem shows as stale=true.")
 def auth_loop(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if not f.codes & set(CHALLENGES):
+        return []
     first = _first(f.msgs)
     challenged = set(first.filter(pl.col("status_code").is_in(CHALLENGES))
                      .select("call_id", "cseq_method", "cseq_num").iter_rows())
@@ -184,6 +190,8 @@ def auth_loop(f: CallFacts, th: Thresholds) -> list[Hit]:
 @rule("sip.cancel_race", "warning", "CANCEL crossed a 200 OK",
       "The callee answered while the CANCEL was on its way (RFC 3261 9.1): the caller must ACK and BYE the answered call.")
 def cancel_race(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if "CANCEL" not in f.methods:
+        return []
     first = _first(f.msgs)
     cancels = first.filter(pl.col("is_request") & (pl.col("method") == "CANCEL"))
     if cancels.is_empty():
@@ -205,6 +213,8 @@ def cancel_race(f: CallFacts, th: Thresholds) -> list[Hit]:
       "The BYE does not reach the other side, its answer is lost, or the far end refuses it: check Route/Record-Route, "
       "the Contact address and the CSeq order.")
 def bye_unanswered(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if "BYE" not in f.methods:
+        return []
     first = _first(f.msgs)
     finals = {(r["call_id"], r["cseq_num"]): r for r in first.filter(
         ~pl.col("is_request") & (pl.col("cseq_method") == "BYE") & (pl.col("status_code") >= 200)).to_dicts()}
@@ -227,6 +237,8 @@ def bye_unanswered(f: CallFacts, th: Thresholds) -> list[Hit]:
 @rule("sip.dialog_or_loop_error", "error", "481/482/483: lost dialog, loop or too many hops",
       "481: the receiver forgot or never had the dialog (restart, wrong tags or routing); 482/483: a routing loop.")
 def dialog_or_loop_error(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if not f.codes & set(LOOP_CODES):
+        return []
     errors = _first(f.msgs).filter(pl.col("status_code").is_in(LOOP_CODES)).unique(
         ["call_id", "cseq_num", "cseq_method", "status_code"], keep="first", maintain_order=True)
     return [Hit(f"{r['src']} answered the {r['cseq_method']} {r['status_code']} {r['reason'] or ''}".rstrip()
@@ -238,6 +250,8 @@ def dialog_or_loop_error(f: CallFacts, th: Thresholds) -> list[Hit]:
 @rule("sip.max_forwards_exhausted", "error", "Max-Forwards exhausted",
       "A request arrives with Max-Forwards 0 or 1: a routing loop between proxies, or a too low initial value.")
 def max_forwards_exhausted(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if f.min_max_forwards is None or f.min_max_forwards > 1:
+        return []
     low = _first(f.msgs).filter(pl.col("is_request") & (pl.col("max_forwards") <= 1) & (pl.col("method") != "OPTIONS"))
     if low.is_empty():
         return []
@@ -251,6 +265,8 @@ def max_forwards_exhausted(f: CallFacts, th: Thresholds) -> list[Hit]:
 def request_not_forwarded(f: CallFacts, th: Thresholds) -> list[Hit]:
     forwarding = f.call["forwarding"] or []
     proxies = {e["proxy"] for e in forwarding if e["message"] == "INVITE"}
+    if not proxies or not f.methods & {"ACK", "BYE"}:
+        return []
     passed_on = {e["frames"][0] for e in forwarding}
     late_enough = f.capture_end_ns - int(th.bye_answer_s * 1e9)
     first = _first(f.msgs)
