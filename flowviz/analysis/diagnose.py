@@ -144,6 +144,15 @@ def diagnose_capture(capture, thresholds: Thresholds = Thresholds()) -> list[dic
         capture_end_ns=capture.info.get("last_ts_ns"), thresholds=thresholds)
 
 
+def problems_by_call(findings: list[dict]) -> dict[str | None, list[dict]]:
+    """call_group_id -> its findings without the group id: the `problems` of each call summary
+    (None holds the findings about the capture file itself)."""
+    out: dict[str | None, list[dict]] = {}
+    for f in findings:
+        out.setdefault(f["call_group_id"], []).append({k: v for k, v in f.items() if k != "call_group_id"})
+    return out
+
+
 def at_least(findings: list[dict], severity: str) -> list[dict]:
     """Findings of `severity` or worse."""
     floor = SEVERITIES.index(severity)

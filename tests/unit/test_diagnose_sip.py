@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from flowviz.analysis.diagnose import RULES, Thresholds, diagnose
+from flowviz.analysis.diagnose import RULES, Thresholds, at_least, diagnose, problems_by_call
 from flowviz.schemas import RTP_PACKETS
 from tests.unit import test_correlation_hops as hops
 from tests.unit.test_correlation_calls import UA1, UA2, _call
@@ -183,3 +183,14 @@ def test_ack_of_a_failure_with_a_new_branch_stays_hop_local():
               (21, hops.P1, hops.UA1, response(407, "Proxy Authentication Required", inv, to_tag="x")),
               (22, hops.UA1, hops.P1, ack)]
     assert "sip.request_not_forwarded" not in rules(run(ladder, end_ms=10_000))
+
+
+def test_problems_grouped_by_call_and_filtered_by_severity():
+    busy = _call("busy", UA1, UA2, 0, final=(486, "Busy Here"))
+    open_call = _call("open", UA1, UA2, 10_000, caller=("carol", "c1"))  # answered, no BYE: capture ends mid-call
+    findings = run(busy + open_call)
+    problems = problems_by_call(findings)
+    assert {g: [p["rule"] for p in ps] for g, ps in problems.items()} == {
+        findings[0]["call_group_id"]: ["sip.rejected"], findings[1]["call_group_id"]: ["capture.ends_mid_call"]}
+    assert [f["rule"] for f in at_least(findings, "warning")] == ["sip.rejected"]
+    assert at_least(findings, "error") == []
