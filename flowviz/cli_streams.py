@@ -20,7 +20,7 @@ STREAM_KEYS = [
     "burst_ratio", "loss_bursts", "bound_by", "sdp_announced", "codecs", "payload_types", "max_skew_ms",
     "duration_s", "markers", "comfort_noise", "duplicates", "out_of_order", "wrong_timestamps", "first_frame",
     "clock_rate", "rtt_ms", "rtcp_blocks", "rtcp_fraction_lost_pct", "rtcp_cumulative_lost", "rtcp_max_jitter",
-    "rtcp_max_jitter_ms", "capture",
+    "rtcp_max_jitter_ms", "endpoint_mos_lq", "endpoint_mos_cq", "endpoint_r_factor", "capture",
 ]
 ROUND3 = ["lost_pct", "min_delta_ms", "mean_delta_ms", "max_delta_ms", "min_jitter_ms", "mean_jitter_ms",
           "max_jitter_ms", "max_skew_ms", "burst_ratio", "rtt_ms", "rtcp_fraction_lost_pct", "rtcp_max_jitter_ms"]
@@ -40,7 +40,7 @@ def streams_of(obj: Context, path: str) -> tuple[list[dict], dict[str, str]]:
     capture = obj.read(path)
     groups = Correlation(capture.sip_messages).group_of_call_id() if not capture.sip_messages.is_empty() else None
     report = streams_report(capture.sip_messages, capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
-                            group_of_call_id=groups, rtcp=capture.rtcp_reports)
+                            group_of_call_id=groups, rtcp=capture.rtcp_reports, xr=capture.rtcp_xr)
     rows = []
     for r in report.to_dicts() if "stream_id" in report.columns else []:
         r["src"], r["dst"] = r.pop("src_ip"), r.pop("dst_ip")

@@ -6,7 +6,7 @@ it is part of the cache key, so old cached frames are never read back.
 
 import polars as pl
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SDP_MEDIA_COLUMNS = [
     ("media", pl.Utf8, "m= media type: audio, video, image, application"),
@@ -113,7 +113,28 @@ RTCP_REPORTS_COLUMNS = [
 ]
 RTCP_REPORTS = pl.Schema({name: dtype for name, dtype, _ in RTCP_REPORTS_COLUMNS})
 
-ALL = {"sip_messages": SIP_MESSAGES, "rtp_packets": RTP_PACKETS, "rtcp_reports": RTCP_REPORTS}
+# One row per RTCP XR VoIP Metrics report block (RFC 3611 section 4.7): what the endpoint itself measured.
+RTCP_XR_COLUMNS = [
+    ("frame", pl.UInt32, "frame number (1-based) in the capture"),
+    ("ts_ns", pl.Int64, "capture time, ns since the Unix epoch, UTC"),
+    ("src_ip", pl.Utf8, "address of the endpoint that sent the report"),
+    ("dst_ip", pl.Utf8, "address the report was sent to"),
+    ("src_port", pl.UInt16, "source UDP port"),
+    ("dst_port", pl.UInt16, "destination UDP port"),
+    ("sender_ssrc", pl.UInt32, "SSRC of the reporter"),
+    ("source_ssrc", pl.UInt32, "SSRC of the stream the metrics are about"),
+    ("loss_rate_pct", pl.Float64, "packets lost in the network, percent (loss rate / 256)"),
+    ("discard_rate_pct", pl.Float64, "packets discarded by the jitter buffer, percent (discard rate / 256)"),
+    ("round_trip_ms", pl.UInt16, "round-trip delay the endpoint measured, ms"),
+    ("end_system_delay_ms", pl.UInt16, "delay inside the endpoint, ms"),
+    ("r_factor", pl.UInt8, "R factor the endpoint computed (null when it says unavailable, 127)"),
+    ("mos_lq", pl.Float64, "MOS listening quality the endpoint computed (null when unavailable)"),
+    ("mos_cq", pl.Float64, "MOS conversational quality the endpoint computed (null when unavailable)"),
+    ("jb_nominal_ms", pl.UInt16, "jitter buffer nominal delay, ms"),
+]
+RTCP_XR = pl.Schema({name: dtype for name, dtype, _ in RTCP_XR_COLUMNS})
+
+ALL = {"sip_messages": SIP_MESSAGES, "rtp_packets": RTP_PACKETS, "rtcp_reports": RTCP_REPORTS, "rtcp_xr": RTCP_XR}
 DOCUMENTED = {
     "sip_messages": ("One row per SIP message (several messages in one TCP segment are several rows; a message "
                      "spread over several segments is one row).", SIP_MESSAGES_COLUMNS),
@@ -121,6 +142,8 @@ DOCUMENTED = {
     "rtp_packets": ("One row per RTP packet, from the fixed header (RFC 3550 5.1).", RTP_PACKETS_COLUMNS),
     "rtcp_reports": ("One row per RTCP SR/RR report block (RFC 3550 6.4); an SR or RR without blocks gives one row "
                      "with null block fields.", RTCP_REPORTS_COLUMNS),
+    "rtcp_xr": ("One row per RTCP XR VoIP Metrics block (RFC 3611 4.7): the endpoint's own measurements.",
+                RTCP_XR_COLUMNS),
 }
 
 

@@ -14,7 +14,7 @@ import polars as pl
 from flowviz.schemas import SCHEMA_VERSION
 from flowviz.settings import Settings
 
-FRAMES = ("sip_messages", "rtp_packets", "rtcp_reports")
+FRAMES = ("sip_messages", "rtp_packets", "rtcp_reports", "rtcp_xr")
 
 
 def cache_dir() -> Path:
@@ -43,13 +43,13 @@ def load(key: str):
     return (*frames, info)
 
 
-def store(key: str, sip: pl.DataFrame, rtp: pl.DataFrame, rtcp: pl.DataFrame, info: dict) -> None:
+def store(key: str, frames: tuple[pl.DataFrame, ...], info: dict) -> None:
     """Write to a temporary folder, then rename: a reader never sees half a cache entry."""
     root = cache_dir()
     try:
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-        for name, frame in zip(FRAMES, (sip, rtp, rtcp)):
+        for name, frame in zip(FRAMES, frames):
             frame.write_parquet(tmp / f"{name}.parquet")
         (tmp / "info.json").write_text(json.dumps(info))
         target = root / key

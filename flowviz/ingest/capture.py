@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
+from flowviz import schemas
 from flowviz.ingest import cache, kernel
 from flowviz.ingest.capture_file import Packets, check_readable, read_packets
 from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtp_columns, rtp_frame, select_streams
@@ -26,6 +27,7 @@ class Capture:
     rtp_packets: pl.DataFrame
     rtcp_reports: pl.DataFrame
     info: dict = field(default_factory=dict)
+    rtcp_xr: pl.DataFrame = field(default_factory=lambda: schemas.empty(schemas.RTCP_XR))
 
 
 def read_capture(
@@ -44,9 +46,9 @@ def read_capture(
     check_readable(path)
     key = cache.key_for(path, settings) if use_cache else None
     if key and (hit := cache.load(key)):
-        sip, rtp, rtcp, info = hit
+        sip, rtp, rtcp, xr, info = hit
         info = dict(info, from_cache=True, decode_seconds=round(time.perf_counter() - started, 3))
-        return Capture(path, sip, rtp, rtcp, info)
+        return Capture(path, sip, rtp, rtcp, info, xr)
 
     job = SipDecoder(settings).start(path.stat().st_size)  # tshark starts while the file is read
     packets = None
@@ -56,7 +58,7 @@ def read_capture(
         candidates = select_candidates(packets, settings)
         job.feed(packets, candidates)  # tshark decodes SIP in the background...
         report("decoding RTP", 0.6)
-        rtcp = decode_rtcp(packets, candidates.packet_rows)  # ...while RTCP and RTP are read
+        rtcp, xr = decode_rtcp(packets, candidates.packet_rows)  # ...while RTCP and RTP are read
         streams = find_streams(packets, candidates.packet_rows)
         info = _packet_info(path, packets, candidates)
         columns = rtp_columns(packets, streams)
@@ -64,7 +66,8 @@ def read_capture(
         rtp_shaped = rtp_frame(columns, streams)
         sip = job.result()
         rtp, n_streams = select_streams(rtp_shaped, streams, sdp_endpoints(sip), settings.rtp_min_packets)
-        info.update(sip_messages=len(sip), rtp_packets=len(rtp), rtp_streams=n_streams, rtcp_reports=len(rtcp))
+        info.update(sip_messages=len(sip), rtp_packets=len(rtp), rtp_streams=n_streams, rtcp_reports=len(rtcp),
+                    rtcp_xr_blocks=len(xr))
     finally:
         job.cancel()
         if packets is not None:
@@ -76,9 +79,9 @@ def read_capture(
         )
     info["decode_seconds"] = round(time.perf_counter() - started, 3)
     if key:
-        cache.store(key, sip, rtp, rtcp, info)
+        cache.store(key, (sip, rtp, rtcp, xr), info)
     report("done", 1.0)
-    return Capture(path, sip, rtp, rtcp, info)
+    return Capture(path, sip, rtp, rtcp, info, xr)
 
 
 def sdp_endpoints(sip: pl.DataFrame) -> set[tuple[str, int]]:

@@ -112,14 +112,15 @@ def select_streams(
     return kept.drop("stream"), int(keep.sum())
 
 
-def decode_rtcp(packets: Packets, exclude: np.ndarray) -> pl.DataFrame:
-    """SR/RR report blocks of every RTCP packet (compound packets walked one by one: they are few)."""
+def decode_rtcp(packets: Packets, exclude: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(SR/RR report blocks, XR VoIP metrics blocks) of every RTCP packet; compound packets walked one by one."""
     t = packets.table
     shaped = t["rtp_kind"] == kernel.RTCP_SHAPED
     shaped[exclude] = False
     rows = np.flatnonzero(shaped)
     details = packets.details(rows)
-    out: list[dict] = []
+    reports: list[dict] = []
+    xr: list[dict] = []
     for i, row in enumerate(rows.tolist()):
         r = t[row]
         base = {
@@ -130,10 +131,40 @@ def decode_rtcp(packets: Packets, exclude: np.ndarray) -> pl.DataFrame:
             "src_port": int(r["sport"]),
             "dst_port": int(r["dport"]),
         }
-        out.extend(_report_rows(details.payloads[i], base))
-    if not out:
-        return schemas.empty(schemas.RTCP_REPORTS)
-    return pl.DataFrame(out, schema=schemas.RTCP_REPORTS)
+        reports.extend(_report_rows(details.payloads[i], base))
+        xr.extend(_xr_rows(details.payloads[i], base))
+    return (
+        pl.DataFrame(reports, schema=schemas.RTCP_REPORTS) if reports else schemas.empty(schemas.RTCP_REPORTS),
+        pl.DataFrame(xr, schema=schemas.RTCP_XR) if xr else schemas.empty(schemas.RTCP_XR),
+    )
+
+
+def _xr_rows(data: bytes, base: dict) -> list[dict]:
+    """VoIP Metrics report blocks (block type 7, 36 bytes) of the XR packets (type 207) in a compound packet."""
+    rows = []
+    pos = 0
+    while pos + 8 <= len(data):
+        first, ptype, length = struct.unpack_from("!BBH", data, pos)
+        size = (length + 1) * 4
+        if first >> 6 != 2 or pos + size > len(data):
+            break
+        if ptype == 207:
+            sender = struct.unpack_from("!I", data, pos + 4)[0]
+            at, end = pos + 8, pos + size
+            while at + 4 <= end:
+                block_type, _reserved, block_words = struct.unpack_from("!BBH", data, at)
+                if block_type == 7 and block_words == 8 and at + 36 <= end:
+                    (source, loss, discard, _bd, _gd, _bdur, _gdur, rtt, esd, _sig, _noise, _rerl, _gmin, r_factor,
+                     _ext_r, mos_lq, mos_cq, _rx, _res, jb_nominal, _jb_max, _jb_abs) = struct.unpack_from(
+                        "!IBBBBHHHHbbBBBBBBBBHHH", data, at + 4)
+                    rows.append(dict(base, sender_ssrc=sender, source_ssrc=source, loss_rate_pct=loss * 100 / 256,
+                                     discard_rate_pct=discard * 100 / 256, round_trip_ms=rtt, end_system_delay_ms=esd,
+                                     r_factor=None if r_factor == 127 else r_factor,
+                                     mos_lq=None if mos_lq == 127 else mos_lq / 10,
+                                     mos_cq=None if mos_cq == 127 else mos_cq / 10, jb_nominal_ms=jb_nominal))
+                at += 4 + 4 * block_words
+        pos += size
+    return rows
 
 
 def _report_rows(data: bytes, base: dict) -> list[dict]:

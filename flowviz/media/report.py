@@ -6,16 +6,18 @@ import polars as pl
 
 from flowviz.media.binding import BINDING, bind_streams, sdp_endpoints
 from flowviz.media.mos import stream_mos
-from flowviz.media.rtcp import RTCP_STREAM, rtcp_per_stream
+from flowviz.media.rtcp import RTCP_STREAM, XR_STREAM, rtcp_per_stream, xr_per_stream
 from flowviz.media.stats import stream_stats
 from flowviz.media.streams import sdp_payload_map
 
 
 def streams_report(sip: pl.DataFrame, rtp: pl.DataFrame, *, t0_ns: int | None = None,
-                   group_of_call_id: pl.DataFrame | None = None, rtcp: pl.DataFrame | None = None) -> pl.DataFrame:
+                   group_of_call_id: pl.DataFrame | None = None, rtcp: pl.DataFrame | None = None,
+                   xr: pl.DataFrame | None = None) -> pl.DataFrame:
     """stream_stats() + mos/r_factor/burst_ratio/mos_method + call_group_id/sdp_match/bound_by + RTCP.
 
-    RTCP report blocks (`rtcp`) add rtcp_* columns and rtt_ms, whose half is the MOS delay term.
+    RTCP report blocks (`rtcp`) add rtcp_* columns and rtt_ms, whose half is the MOS delay term;
+    RTCP XR VoIP Metrics (`xr`) add the endpoint's own endpoint_mos_lq/endpoint_mos_cq/endpoint_r_factor.
 
     `group_of_call_id` (call_id -> call_group_id, from the correlator) binds streams to calls; without
     it every stream is unbound.
@@ -32,5 +34,6 @@ def streams_report(sip: pl.DataFrame, rtp: pl.DataFrame, *, t0_ns: int | None = 
     else:
         binding = stats.select("stream_id").join(pl.DataFrame(schema=BINDING), on="stream_id", how="left")
         binding = binding.with_columns(pl.lit("unbound").alias("bound_by"))
+    xr_stats = xr_per_stream(stats, xr) if xr is not None else pl.DataFrame(schema=XR_STREAM)
     return (stats.join(mos.drop("loss_pct"), on="stream_id", how="left").join(binding, on="stream_id", how="left")
-            .join(rtcp_stats, on="stream_id", how="left"))
+            .join(rtcp_stats, on="stream_id", how="left").join(xr_stats, on="stream_id", how="left"))

@@ -70,3 +70,23 @@ def rtcp_per_stream(stats: pl.DataFrame, rtcp: pl.DataFrame) -> pl.DataFrame:
     out = out.with_columns(rtt_ms=pl.coalesce("own_rtt", "rev_rtt"))
     out = out.filter(pl.col("rtcp_blocks").is_not_null() | pl.col("rtt_ms").is_not_null())
     return out.select(list(RTCP_STREAM)).cast(RTCP_STREAM)
+
+
+XR_STREAM = pl.Schema({"stream_id": pl.Utf8, "endpoint_mos_lq": pl.Float64, "endpoint_mos_cq": pl.Float64,
+                       "endpoint_r_factor": pl.Int64})
+
+
+def xr_per_stream(stats: pl.DataFrame, xr: pl.DataFrame) -> pl.DataFrame:
+    """Per stream_id: the last MOS-LQ, MOS-CQ and R factor the receiving endpoint reported in RTCP XR
+    VoIP Metrics (RFC 3611 4.7), matched like report blocks: the block's SSRC is the stream's, sent by
+    the address the stream goes to."""
+    if xr.is_empty() or stats.is_empty():
+        return pl.DataFrame(schema=XR_STREAM)
+    bound = xr.sort("ts_ns").join(stats.select(["stream_id", "ssrc", "dst_ip"]),
+                                  left_on=["source_ssrc", "src_ip"], right_on=["ssrc", "dst_ip"], how="inner")
+    per = bound.group_by("stream_id").agg(
+        endpoint_mos_lq=pl.col("mos_lq").drop_nulls().last(),
+        endpoint_mos_cq=pl.col("mos_cq").drop_nulls().last(),
+        endpoint_r_factor=pl.col("r_factor").drop_nulls().last().cast(pl.Int64),
+    )
+    return per.select(list(XR_STREAM)).cast(XR_STREAM)
