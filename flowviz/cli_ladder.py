@@ -14,8 +14,9 @@ FILE_FORMATS = ("svg", "png", "pdf", "html")
 
 
 def load_ladder(obj: Context, path: str, call_ref: str, *, aliases: dict[str, str] | None = None,
-                merge_ports: bool = False):
-    """The ladder of the call whose call_group_id or one of whose Call-IDs is `call_ref`."""
+                merge_ports: bool = False, diagnostics: bool = True):
+    """The ladder of the call whose call_group_id or one of whose Call-IDs is `call_ref`, with its
+    streams, DTMF digits and (unless diagnostics=False) the findings of `flowviz diagnose`."""
     from flowviz.ladder import build_ladder
     from flowviz.media.report import streams_report
     from flowviz.sip.calls import Correlation
@@ -32,8 +33,13 @@ def load_ladder(obj: Context, path: str, call_ref: str, *, aliases: dict[str, st
     if not capture.rtp_packets.is_empty():
         streams = streams_report(capture.sip_messages, capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
                                  group_of_call_id=correlation.group_of_call_id(), rtcp=capture.rtcp_reports)
+    findings = None
+    if diagnostics:
+        from flowviz.analysis.diagnose import diagnose_capture
+
+        findings = diagnose_capture(capture)
     return build_ladder(correlation.messages, call, streams, dtmf=_dtmf_events(obj, path, capture),
-                        aliases=aliases, merge_ports=merge_ports)
+                        findings=findings, aliases=aliases, merge_ports=merge_ports)
 
 
 def _dtmf_events(obj: Context, path: str, capture):
@@ -60,9 +66,12 @@ def _dtmf_events(obj: Context, path: str, capture):
 @click.option("--alias", "alias_file", default=None, type=click.Path(exists=True, dir_okay=False),
               help="File of 'ip[:port] name' lines naming the columns.")
 @click.option("--merge-ports", is_flag=True, help="One column per IP address instead of per ip:port.")
+@click.option("--no-diagnostics", is_flag=True, help="Leave out the '!n' marks of `flowviz diagnose` findings.")
+@click.option("--theme", "theme_name", type=click.Choice(["light", "dark"]), default="light", show_default=True,
+              help="Colours of svg/png/pdf/html.")
 @click.pass_obj
 def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | None, force: bool, max_width: int,
-           alias_file: str | None, merge_ports: bool) -> None:
+           alias_file: str | None, merge_ports: bool, no_diagnostics: bool, theme_name: str) -> None:
     """Ladder (sequence) diagram of one call: every SIP message as an arrow between hosts in path
     order, RTP streams as bands between the media endpoints. See docs/ladder.md.
 
@@ -76,7 +85,8 @@ def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | No
     if output is not None and Path(output).exists() and not force:
         raise FlowvizError(f"{output} exists; use --force to overwrite it")
     aliases = parse_aliases(Path(alias_file).read_text(encoding="utf-8")) if alias_file else None
-    model = load_ladder(obj, capture, call_ref, aliases=aliases, merge_ports=merge_ports)
+    model = load_ladder(obj, capture, call_ref, aliases=aliases, merge_ports=merge_ports,
+                        diagnostics=not no_diagnostics)
     if fmt in TEXT_FORMATS:
         from flowviz.export import text
 
@@ -87,14 +97,16 @@ def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | No
         else:
             Path(output).write_text(rendered, encoding="utf-8")
         return
+    from flowviz.figures.theme import THEMES
+
     if fmt == "html":
         from flowviz.export.html import write_html
 
-        write_html(model, output)
+        write_html(model, output, theme=THEMES[theme_name])
         return
     from flowviz.export.image import write_image
 
-    write_image(model, output, fmt)
+    write_image(model, output, fmt, theme=THEMES[theme_name])
 
 
 @cli.command("export")

@@ -26,6 +26,10 @@ MEDIA_SCHEMA = {
     "lost": pl.Int64, "lost_pct": pl.Float64, "mean_jitter_ms": pl.Float64, "max_jitter_ms": pl.Float64,
     "mos": pl.Float64, "rtcp": pl.Utf8, "label": pl.Utf8, "text": pl.Utf8,
 }
+MARKER_SCHEMA = {
+    "number": pl.Int32, "seq": pl.Int32, "rule": pl.Utf8, "severity": pl.Utf8, "title": pl.Utf8,
+    "explanation": pl.Utf8, "frames": pl.List(pl.UInt32),
+}
 EVENT_SCHEMA = {
     "ts_ns": pl.Int64, "t_ms": pl.Float64, "src_col": pl.Int32, "dst_col": pl.Int32, "src": pl.Utf8, "dst": pl.Utf8,
     "digit": pl.Utf8, "source": pl.Utf8, "label": pl.Utf8, "text": pl.Utf8,
@@ -36,7 +40,9 @@ EVENT_SCHEMA = {
 class Ladder:
     """columns: col, key (ip:port, or ip with merged ports), name, role; arrows: one row per SIP message in
     time order; media: one band per RTP stream between its real endpoints (drawn once, not per packet);
-    events: DTMF digits (RFC 4733 in the call's streams, SIP INFO in its dialogs)."""
+    events: DTMF digits (RFC 4733 in the call's streams, SIP INFO in its dialogs); markers: diagnostics
+    findings of the call, numbered from 1, on the arrow (seq) of their first SIP evidence frame, else
+    with seq null (about the call as a whole or its media)."""
 
     call_group_id: str
     start_ns: int
@@ -44,6 +50,14 @@ class Ladder:
     arrows: pl.DataFrame
     media: pl.DataFrame
     events: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EVENT_SCHEMA))
+    markers: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MARKER_SCHEMA))
+
+    def markers_of(self) -> dict[int, list[dict]]:
+        """seq -> the markers on that arrow."""
+        out: dict[int, list[dict]] = {}
+        for m in self.markers.filter(pl.col("seq").is_not_null()).to_dicts():
+            out.setdefault(m["seq"], []).append(m)
+        return out
 
     def rows(self) -> list[dict]:
         """Arrows, media bands and DTMF events merged in time order, with kind 'sip', 'rtp' or 'dtmf'."""
@@ -105,14 +119,16 @@ def sdp_codec(sdp_media: list[dict] | None) -> str | None:
 
 
 def build_ladder(messages: pl.DataFrame, call: dict, streams: pl.DataFrame | None = None, *,
-                 dtmf: pl.DataFrame | None = None, aliases: dict[str, str] | None = None,
-                 merge_ports: bool = False) -> Ladder:
+                 dtmf: pl.DataFrame | None = None, findings: list[dict] | None = None,
+                 aliases: dict[str, str] | None = None, merge_ports: bool = False) -> Ladder:
     """The ladder of one call group.
 
     messages: the correlator's frame (Correlation.messages: src/dst 'ip:port', is_retransmission...);
     call: its summary (call_group_id, call_ids, hosts, host_roles, host_names); streams: the streams
     report (stream_id, call_group_id, src_ip...), only the call's streams are drawn; dtmf: DTMF events
-    (flowviz.media.dtmf.DTMF_EVENTS), only those of the call's Call-IDs or streams are drawn.
+    (flowviz.media.dtmf.DTMF_EVENTS), only those of the call's Call-IDs or streams are drawn; findings:
+    diagnostics (flowviz.analysis.diagnose: call_group_id, rule, severity, title, explanation,
+    evidence.frames), only the call's are kept.
     """
     aliases = aliases or {}
     rows = (messages.filter(pl.col("call_id").is_in(call["call_ids"])).sort(["ts_ns", "msg_id"]).to_dicts())
@@ -143,7 +159,23 @@ def build_ladder(messages: pl.DataFrame, call: dict, streams: pl.DataFrame | Non
     return Ladder(call["call_group_id"], start, pl.DataFrame(columns, schema=COLUMN_SCHEMA, orient="row"),
                   pl.DataFrame(arrows, schema=ARROW_SCHEMA, orient="row"),
                   pl.DataFrame(media, schema=MEDIA_SCHEMA, orient="row"),
-                  pl.DataFrame(events, schema=EVENT_SCHEMA, orient="row"))
+                  pl.DataFrame(events, schema=EVENT_SCHEMA, orient="row"),
+                  pl.DataFrame(_markers(findings, call["call_group_id"], arrows), schema=MARKER_SCHEMA, orient="row"))
+
+
+def _markers(findings: list[dict] | None, group: str, arrows: list[dict]) -> list[dict]:
+    seq_of_frame: dict[int, int] = {}
+    for a in arrows:
+        seq_of_frame.setdefault(a["frame"], a["seq"])
+    out = []
+    for f in findings or []:
+        if f.get("call_group_id") != group:
+            continue
+        frames = list((f.get("evidence") or {}).get("frames") or [])
+        seq = next((seq_of_frame[fr] for fr in frames if fr in seq_of_frame), None)
+        out.append({"number": len(out) + 1, "seq": seq, "rule": f["rule"], "severity": f["severity"],
+                    "title": f["title"], "explanation": f.get("explanation"), "frames": frames})
+    return out
 
 
 def _dtmf(dtmf: pl.DataFrame | None, call_ids: list[str], stream_ids: set[str], columns: list[dict], key,

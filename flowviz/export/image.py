@@ -70,8 +70,10 @@ def to_svg(ladder: Ladder, *, theme: Theme = LIGHT) -> str:
     """The same ladder as create_ladder, written directly as SVG text (no browser, no plotly)."""
     columns = ladder.columns.to_dicts()
     rows = ladder.rows()
+    marks = ladder.markers_of()
+    loose = ladder.markers.filter(ladder.markers["seq"].is_null()).to_dicts()
     width = LEFT_PX + COL_PX * max(len(columns) - 1, 1) + 120
-    height = TOP_PX + ROW_PX * max(len(rows), 1) + 20
+    height = TOP_PX + ROW_PX * (max(len(rows), 1) + len(loose)) + 20
     x = [LEFT_PX + COL_PX * c["col"] for c in columns]
     font = f'font-family="{escape(theme.font_family)}" font-size="{theme.font_size}"'
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -105,5 +107,13 @@ def to_svg(ladder: Ladder, *, theme: Theme = LIGHT) -> str:
                    f'marker-end="url(#head-{marker})"/>')
         out.append(f'<text x="{(a + b) / 2}" y="{y - 5}" text-anchor="middle" font-size="{theme.font_size - 1}" '
                    f'fill="{colour}">{escape(label)}</text>')
+        for k, m in enumerate(marks.get(r.get("seq"), []) if r["kind"] == "sip" else []):
+            out.append(f'<text x="{max(a, b) + 12 + 24 * k}" y="{y + 4}" font-weight="bold" '
+                       f'fill="{theme.severities.get(m["severity"], theme.text)}">!{m["number"]}'
+                       f'<title>{escape(m["title"])}</title></text>')
+    for k, m in enumerate(loose):
+        y = TOP_PX + ROW_PX * (len(rows) + k) + 12
+        out.append(f'<text x="{LEFT_PX}" y="{y}" fill="{theme.severities.get(m["severity"], theme.text)}">'
+                   f'!{m["number"]} {escape(m["severity"])}: {escape(m["title"])}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from flowviz.ladder import Ladder
 
 TIME_WIDTH = 9  # "   11.517" seconds from the call start, then a space
@@ -21,7 +23,8 @@ def to_txt(ladder: Ladder, *, max_width: int = 120) -> str:
         span = abs(r["dst_col"] - r["src_col"]) or 1
         need = max(need, -(-(len(_row_label(r)) + 7) // span))
     need = max(need, 2 * half)
-    suffix = 15  # "  +10506.323 ms" after the last lifeline
+    marks = ladder.markers_of()
+    suffix = 15 + (7 if marks else 0)  # "  +10506.323 ms" after the last lifeline, then "  !1,2"
     room = max_width - TIME_WIDTH - half - 1 - suffix
     gap = need if n < 2 else max(MIN_GAP, min(need, room // (n - 1)))
     if n > 1 and 2 * half > gap:  # long names or IPv6 addresses: cut them to the space between lifelines
@@ -37,8 +40,27 @@ def to_txt(ladder: Ladder, *, max_width: int = 120) -> str:
         a, b = xs[r["src_col"]], xs[r["dst_col"]]
         _draw(row, a, b, _row_label(r), {"rtp": "=", "dtmf": "."}.get(r["kind"], "-"))
         delta = f"+{r['delta_ms']:.3f} ms" if r["kind"] == "sip" else ""
+        if r["kind"] == "sip" and r["seq"] in marks:
+            delta += "  !" + ",".join(str(m["number"]) for m in marks[r["seq"]])
         lines.append(f"{r['t_ms'] / 1e3:>{TIME_WIDTH - 1}.3f} " + "".join(row) + (f"  {delta}" if delta else ""))
+    lines += _notes(ladder, max_width)
     return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _notes(ladder: Ladder, max_width: int) -> list[str]:
+    """Diagnostics under the ladder: '!n severity rule: title. explanation', wrapped to the width."""
+    if ladder.markers.is_empty():
+        return []
+    out = ["", "Diagnostics (!n marks the message that shows it):"]
+    for m in ladder.markers.to_dicts():
+        where = f" (frames {', '.join(map(str, m['frames'][:6]))})" if m["frames"] else ""
+        text = f"!{m['number']} {m['severity']} {m['rule']}: {m['title']}{where}. {m['explanation'] or ''}"
+        out += textwrap.wrap(text.strip(), width=max_width, initial_indent="  ", subsequent_indent="      ")
+    return out
+
+
+def _note_text(m: dict) -> str:
+    return f"!{m['number']} {m['severity']}: {m['title']}"
 
 
 def _row_label(r: dict) -> str:
@@ -91,7 +113,9 @@ def to_mermaid(ladder: Ladder) -> str:
     """Mermaid sequenceDiagram (renders in GitHub/GitLab Markdown inside a ```mermaid block): requests as
     solid arrows, responses dashed, RTP streams as dotted async arrows, DTMF digits solid async ones."""
     lines = ["sequenceDiagram"]
-    for c in ladder.columns.to_dicts():
+    columns = ladder.columns.to_dicts()
+    marks = ladder.markers_of()
+    for c in columns:
         lines.append(f"    participant C{c['col']} as {_mermaid_text(c['name'])}<br/>{_mermaid_text(c['key'])}")
     for r in ladder.rows():
         if r["kind"] != "sip":
@@ -99,6 +123,12 @@ def to_mermaid(ladder: Ladder) -> str:
         else:
             arrow = "->>" if r["is_request"] else "-->>"
         lines.append(f"    C{r['src_col']}{arrow}C{r['dst_col']}: {_mermaid_text(_row_label(r))}")
+        for m in marks.get(r.get("seq"), []) if r["kind"] == "sip" else []:
+            over = ",".join(f"C{c}" for c in sorted({r["src_col"], r["dst_col"]}))
+            lines.append(f"    Note over {over}: {_mermaid_text(_note_text(m))}")
+    for m in ladder.markers.filter(ladder.markers["seq"].is_null()).to_dicts():
+        over = f"C0,C{len(columns) - 1}" if len(columns) > 1 else "C0"
+        lines.append(f"    Note over {over}: {_mermaid_text(_note_text(m))}")
     return "\n".join(lines) + "\n"
 
 
@@ -110,6 +140,7 @@ def to_plantuml(ladder: Ladder) -> str:
     """PlantUML sequence diagram (plantuml.jar, GitLab): requests solid, responses dashed, RTP streams and
     DTMF digits thin '->>'."""
     lines = ["@startuml", "skinparam responseMessageBelowArrow true"]
+    marks = ladder.markers_of()
     for c in ladder.columns.to_dicts():
         lines.append(f'participant "{_plantuml_text(c["name"])}\\n{c["key"]}" as C{c["col"]}')
     for r in ladder.rows():
@@ -118,5 +149,11 @@ def to_plantuml(ladder: Ladder) -> str:
         else:
             arrow = "->" if r["is_request"] else "-->"
         lines.append(f"C{r['src_col']} {arrow} C{r['dst_col']} : {_plantuml_text(_row_label(r))}")
+        for m in marks.get(r.get("seq"), []) if r["kind"] == "sip" else []:
+            lines.append(f"note right: {_plantuml_text(_note_text(m))}")
+    last = len(ladder.columns) - 1
+    for m in ladder.markers.filter(ladder.markers["seq"].is_null()).to_dicts():
+        lines.append(f"note over C0, C{last} : {_plantuml_text(_note_text(m))}" if last else
+                     f"note over C0 : {_plantuml_text(_note_text(m))}")
     lines.append("@enduml")
     return "\n".join(lines) + "\n"

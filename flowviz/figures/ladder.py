@@ -20,8 +20,8 @@ HEAD_PX = 11
 
 def create_ladder(ladder: Ladder, *, theme: Theme = LIGHT, title: str | None = None) -> go.Figure:
     """Traces: 'lifelines', one per message class present ('request', '1xx'...), 'rtp' bands and
-    arrows, 'dtmf' arrows, 'labels' (text, hover, customdata=seq), 'media labels', 'event labels', 'times',
-    'columns' (header)."""
+    arrows, 'dtmf' arrows, 'labels' (text, hover, customdata=seq), 'media labels', 'event labels',
+    'diagnostics' (findings as '!n' diamonds), 'times', 'columns' (header)."""
     columns = ladder.columns.to_dicts()
     rows = ladder.rows()
     n_rows = max(len(rows), 1)
@@ -44,6 +44,9 @@ def create_ladder(ladder: Ladder, *, theme: Theme = LIGHT, title: str | None = N
         fig.add_trace(_labels(rtp, "media labels", [theme.media] * len(rtp), theme))
     if dtmf:
         fig.add_trace(_labels(dtmf, "event labels", [theme.dtmf] * len(dtmf), theme))
+    loose = ladder.markers.filter(ladder.markers["seq"].is_null()).to_dicts()
+    if not ladder.markers.is_empty():
+        fig.add_trace(_markers(ladder, {r["seq"]: y for y, r in sip}, n_rows, theme))
     fig.add_trace(go.Scatter(
         name="times", x=[-0.55] * len(rows), y=list(range(len(rows))), mode="text", hoverinfo="skip",
         text=[f"{r['t_ms'] / 1e3:.3f} s" + (f"  +{r['delta_ms']:.1f} ms" if r["kind"] == "sip" else "")
@@ -54,6 +57,7 @@ def create_ladder(ladder: Ladder, *, theme: Theme = LIGHT, title: str | None = N
         text=[f"<b>{c['name']}</b><br>{c['key']}" for c in columns], hovertext=[c["role"] for c in columns],
         textposition="middle center", textfont={"color": theme.text, "size": theme.font_size}, showlegend=False))
     width = 260 + COLUMN_PX * max(len(columns) - 1, 1)
+    n_rows += len(loose)  # findings about the whole call are listed under the last row
     fig.update_layout(
         title={"text": title} if title else None, width=width, height=140 + ROW_PX * n_rows,
         paper_bgcolor=theme.paper, plot_bgcolor=theme.plot, showlegend=False, hovermode="closest",
@@ -63,6 +67,30 @@ def create_ladder(ladder: Ladder, *, theme: Theme = LIGHT, title: str | None = N
         yaxis={"visible": False, "range": [n_rows, -1.7]},
     )
     return fig
+
+
+def _markers(ladder: Ladder, row_of_seq: dict[int, int], n_rows: int, theme: Theme) -> go.Scatter:
+    """'!n' diamonds right of the arrow a finding points at; findings without one under the last row."""
+    xs, ys, text, hover, colours = [], [], [], [], []
+    arrows = {a["seq"]: a for a in ladder.arrows.to_dicts()}
+    loose = 0
+    for m in ladder.markers.to_dicts():
+        if m["seq"] is not None:
+            a = arrows[m["seq"]]
+            xs.append(max(a["src_col"], a["dst_col"]) + 0.08)
+            ys.append(row_of_seq[m["seq"]])
+            text.append(f"!{m['number']}")
+        else:
+            xs.append(0)
+            ys.append(n_rows + loose)
+            loose += 1
+            text.append(f"!{m['number']} {m['severity']}: {m['title']}")
+        hover.append(f"{m['severity']}: {m['title']}<br>{m['explanation'] or ''}<br>{m['rule']}")
+        colours.append(theme.severities.get(m["severity"], theme.text))
+    return go.Scatter(name="diagnostics", x=xs, y=ys, mode="markers+text", text=text, hovertext=hover,
+                      hoverinfo="text", textposition="middle right", showlegend=False, customdata=[-1] * len(xs),
+                      textfont={"color": colours, "size": theme.font_size - 1},
+                      marker={"symbol": "diamond", "size": 9, "color": colours})
 
 
 def _lifelines(n_columns: int, n_rows: int, theme: Theme) -> go.Scatter:

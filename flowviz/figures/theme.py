@@ -19,6 +19,8 @@ class Theme:
     media: str = "#2a9d8f"
     media_fill: str = "rgba(42, 157, 143, 0.18)"
     dtmf: str = "#8e44ad"
+    severities: dict[str, str] = field(default_factory=lambda: {"info": "#2980b9", "warning": "#e67e22",
+                                                                 "error": "#c0392b"})
 
 
 LIGHT = Theme(

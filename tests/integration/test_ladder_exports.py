@@ -192,17 +192,48 @@ MERMAID_LINE = re.compile(
 def test_mermaid_is_valid(env, tmp_path):
     """A parser check of the subset we write; then the real renderer if mermaid-cli is installed."""
     assert all(MERMAID_LINE.match(line) for line in GOLDEN_MERMAID.splitlines())
+    svg = mermaid_renders(GOLDEN_MERMAID, tmp_path)
+    if svg is None:
+        pytest.skip("mermaid-cli (mmdc) is not installed")
+    assert "180 Ringing" in svg and "kamailio-2" in svg
+
+
+def mermaid_renders(text: str, folder: Path) -> str | None:
+    """SVG text from mermaid-cli with the system Chromium; None when mmdc is not installed."""
     mmdc = shutil.which("mmdc") or next((p for p in [Path("/tmp/mmdc/node_modules/.bin/mmdc")] if p.exists()), None)
     if mmdc is None:
-        pytest.skip("mermaid-cli (mmdc) is not installed")
-    (tmp_path / "in.mmd").write_text(GOLDEN_MERMAID)
-    (tmp_path / "pp.json").write_text(json.dumps({"executablePath": "/usr/bin/chromium",
-                                                  "args": ["--no-sandbox", "--headless=new"]}))
-    done = subprocess.run([str(mmdc), "-p", str(tmp_path / "pp.json"), "-i", str(tmp_path / "in.mmd"),
-                           "-o", str(tmp_path / "out.svg")], capture_output=True, text=True, timeout=120)
+        return None
+    (folder / "in.mmd").write_text(text)
+    (folder / "pp.json").write_text(json.dumps({"executablePath": "/usr/bin/chromium",
+                                                "args": ["--no-sandbox", "--headless=new"]}))
+    done = subprocess.run([str(mmdc), "-p", str(folder / "pp.json"), "-i", str(folder / "in.mmd"),
+                           "-o", str(folder / "out.svg")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    svg = (tmp_path / "out.svg").read_text()
-    assert "180 Ringing" in svg and "kamailio-2" in svg
+    return (folder / "out.svg").read_text()
+
+
+BUSY = SAMPLES / "lab" / "busy_486.pcap"
+
+
+def test_rejected_call_has_its_diagnostic_on_the_486_in_txt_and_mermaid(env, capsys, tmp_path):
+    """busy_486: UA2 answers 486; `flowviz diagnose` says sip.rejected with the 486s as evidence."""
+    if not BUSY.exists():
+        pytest.skip(f"{BUSY} is absent")
+    call = ["ladder", str(BUSY), "--call", "lab-busy-1@127.0.0.10"]
+    assert main([*call]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    first_486 = next(line for line in lines if "486 Busy Here" in line)
+    assert first_486.endswith("  !1") and first_486.index("<-") > first_486.index("|", 20)
+    assert lines[-2] == "Diagnostics (!n marks the message that shows it):"
+    assert lines[-1].startswith("  !1 warning sip.rejected: Call rejected")
+    assert main([*call, "--no-diagnostics"]) == 0
+    assert "!1" not in capsys.readouterr().out
+    assert main([*call, "--format", "mermaid"]) == 0
+    text = capsys.readouterr().out
+    assert "    Note over C2,C3: !1 warning: Call rejected" in text
+    svg = mermaid_renders(text, tmp_path)
+    if svg is not None:
+        assert "Call rejected" in svg
 
 
 def test_svg_has_the_labels_in_order(images):

@@ -64,3 +64,18 @@ def test_dtmf_events_get_their_own_traces_and_the_plain_svg_draws_them():
     root = ET.fromstring(to_svg(ladder))
     texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
     assert texts[-1] == "DTMF 5 (sip-info, 160 ms)"
+
+
+def test_diagnostics_are_diamonds_beside_their_arrow_or_listed_under_the_ladder():
+    import xml.etree.ElementTree as ET
+
+    from flowviz.export.image import to_svg
+    from tests.unit.test_ladder_model import FINDINGS
+
+    ladder = build_ladder(MESSAGES, CALL, findings=FINDINGS)
+    marks = traces(create_ladder(ladder))["diagnostics"]
+    assert list(marks.text) == ["!1", "!2 error: No media"]
+    assert list(marks.x) == [2.08, 0] and list(marks.y) == [4, 6]
+    assert list(marks.marker.color) == [LIGHT.severities["warning"], LIGHT.severities["error"]]
+    texts = [t.text for t in ET.fromstring(to_svg(ladder)).iter("{http://www.w3.org/2000/svg}text")]
+    assert "!1" in texts and texts[-1] == "!2 error: No media"

@@ -158,3 +158,20 @@ def test_dtmf_digits_of_the_call_become_events_between_their_columns():
     assert ladder.media["rtcp"][0] == ("3 RTCP report blocks, fraction lost 1.6% (last report), max jitter 2.00 ms, "
                                        "RTT 40.0 ms")
     assert ladder.media["text"][0].endswith("; RTCP: " + ladder.media["rtcp"][0])
+
+
+FINDINGS = [
+    {"call_group_id": "g1", "rule": "sip.rejected", "severity": "warning", "title": "Call rejected",
+     "explanation": "The INVITE was answered 486 Busy Here.", "evidence": {"frames": [5, 6], "values": {}}},
+    {"call_group_id": "g1", "rule": "media.none", "severity": "error", "title": "No media",
+     "explanation": "No RTP.", "evidence": {"frames": [], "values": {}}},
+    {"call_group_id": "other", "rule": "x", "severity": "info", "title": "t", "explanation": "e",
+     "evidence": {"frames": [1]}},
+]
+
+
+def test_findings_of_the_call_become_numbered_markers_on_their_first_sip_frame():
+    ladder = build_ladder(MESSAGES, CALL, findings=FINDINGS)
+    markers = ladder.markers.to_dicts()
+    assert [(m["number"], m["rule"], m["seq"]) for m in markers] == [(1, "sip.rejected", 4), (2, "media.none", None)]
+    assert list(ladder.markers_of()) == [4]

@@ -62,3 +62,23 @@ def test_txt_cuts_long_ipv6_headers_so_columns_do_not_run_together():
     lines = text.splitlines()
     assert max(map(len, lines)) <= 120
     assert len(lines[1].split()) == 4 and lines[1].split()[0].endswith("~")
+
+
+def test_diagnostics_marks_and_notes_in_every_text_format():
+    from tests.unit.test_ladder_model import FINDINGS
+
+    ladder = build_ladder(MESSAGES, CALL, findings=FINDINGS)
+    txt = to_txt(ladder).splitlines()
+    assert txt[3 + 4].endswith("+97.000 ms  !1")
+    assert txt[-3:] == ["Diagnostics (!n marks the message that shows it):",
+                        "  !1 warning sip.rejected: Call rejected (frames 5, 6). The INVITE was answered 486 Busy Here.",
+                        "  !2 error media.none: No media. No RTP."]
+    assert max(map(len, txt)) <= 120
+    mermaid = to_mermaid(ladder).splitlines()
+    at = mermaid.index("    C2-->>C1: 486 Busy Here")
+    assert mermaid[at + 1] == "    Note over C1,C2: !1 warning: Call rejected"
+    assert mermaid[-1] == "    Note over C0,C2: !2 error: No media"
+    plantuml = to_plantuml(ladder).splitlines()
+    at = plantuml.index("C2 --> C1 : 486 Busy Here")
+    assert plantuml[at + 1] == "note right: !1 warning: Call rejected"
+    assert plantuml[-2] == "note over C0, C2 : !2 error: No media"
