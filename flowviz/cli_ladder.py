@@ -63,6 +63,7 @@ def _dtmf_events(obj: Context, path: str, capture):
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @click.option("--width", "max_width", default=120, show_default=True, type=click.IntRange(40, 1000),
               help="txt: maximum line width; labels are cut with '~' to fit.")
+@click.option("--unicode", "use_unicode", is_flag=True, help="txt: draw with box-drawing characters instead of ASCII.")
 @click.option("--alias", "alias_file", default=None, type=click.Path(exists=True, dir_okay=False),
               help="File of 'ip[:port] name' lines naming the columns.")
 @click.option("--merge-ports", is_flag=True, help="One column per IP address instead of per ip:port.")
@@ -71,7 +72,7 @@ def _dtmf_events(obj: Context, path: str, capture):
               help="Colours of svg/png/pdf/html.")
 @click.pass_obj
 def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | None, force: bool, max_width: int,
-           alias_file: str | None, merge_ports: bool, no_diagnostics: bool, theme_name: str) -> None:
+           use_unicode: bool, alias_file: str | None, merge_ports: bool, no_diagnostics: bool, theme_name: str) -> None:
     """Ladder (sequence) diagram of one call: every SIP message as an arrow between hosts in path
     order, RTP streams as bands between the media endpoints. See docs/ladder.md.
 
@@ -90,7 +91,9 @@ def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | No
     if fmt in TEXT_FORMATS:
         from flowviz.export import text
 
-        rendered = {"txt": lambda: text.to_txt(model, max_width=max_width), "mermaid": lambda: text.to_mermaid(model),
+        charset = "unicode" if use_unicode else "ascii"
+        rendered = {"txt": lambda: text.to_txt(model, max_width=max_width, charset=charset),
+                    "mermaid": lambda: text.to_mermaid(model),
                     "plantuml": lambda: text.to_plantuml(model)}[fmt]()
         if output is None:
             click.echo(rendered, nl=False)

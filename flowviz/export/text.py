@@ -6,14 +6,17 @@ import textwrap
 
 from flowviz.ladder import Ladder
 
+# lifeline, SIP arrow, RTP band, DTMF arrow, right head, left head
+CHARSETS = {"ascii": ("|", "-", "=", ".", ">", "<"), "unicode": ("│", "─", "═", "┄", "▶", "◀")}
 TIME_WIDTH = 9  # "   11.517" seconds from the call start, then a space
 MIN_GAP = 12
 
 
-def to_txt(ladder: Ladder, *, max_width: int = 120) -> str:
+def to_txt(ladder: Ladder, *, max_width: int = 120, charset: str = "ascii") -> str:
     """ASCII ladder: one line per message (time from the call start, arrow with label, delta from the
     previous message), one '=' band per RTP stream, one '.' arrow per DTMF digit. Labels, names and
-    addresses are cut with '~' to fit `max_width`."""
+    addresses are cut with '~' to fit `max_width`. charset 'unicode' draws with box-drawing characters."""
+    chars = CHARSETS[charset]
     columns = ladder.columns.to_dicts()
     n = len(columns)
     heads = [(c["name"], c["key"]) for c in columns]
@@ -34,11 +37,12 @@ def to_txt(ladder: Ladder, *, max_width: int = 120) -> str:
     width = (xs[-1] if xs else 0) + half + 1
     lines = [" " * TIME_WIDTH + _centred(xs, [h[0] for h in heads], width).rstrip(),
              " " * TIME_WIDTH + _centred(xs, [h[1] for h in heads], width).rstrip(),
-             f"{'time s':>{TIME_WIDTH - 1}} " + _lifelines(xs, width).rstrip()]
+             f"{'time s':>{TIME_WIDTH - 1}} " + _lifelines(xs, width, chars[0]).rstrip()]
     for r in ladder.rows():
-        row = list(_lifelines(xs, (xs[-1] + 1) if xs else 1))
+        row = list(_lifelines(xs, (xs[-1] + 1) if xs else 1, chars[0]))
         a, b = xs[r["src_col"]], xs[r["dst_col"]]
-        _draw(row, a, b, _row_label(r), {"rtp": "=", "dtmf": "."}.get(r["kind"], "-"))
+        fill = {"sip": chars[1], "rtp": chars[2], "dtmf": chars[3]}[r["kind"]]
+        _draw(row, a, b, _row_label(r), fill, chars[4:])
         delta = f"+{r['delta_ms']:.3f} ms" if r["kind"] == "sip" else ""
         if r["kind"] == "sip" and r["seq"] in marks:
             delta += "  !" + ",".join(str(m["number"]) for m in marks[r["seq"]])
@@ -67,10 +71,10 @@ def _row_label(r: dict) -> str:
     return r["text"] if r["kind"] == "sip" else r["label"]
 
 
-def _lifelines(xs: list[int], width: int) -> str:
+def _lifelines(xs: list[int], width: int, line: str = "|") -> str:
     row = [" "] * width
     for x in xs:
-        row[x] = "|"
+        row[x] = line
     return "".join(row)
 
 
@@ -82,10 +86,10 @@ def _centred(xs: list[int], texts: list[str], width: int) -> str:
     return "".join(row)
 
 
-def _draw(row: list[str], a: int, b: int, label: str, fill: str) -> None:
+def _draw(row: list[str], a: int, b: int, label: str, fill: str, heads: tuple[str, str] = (">", "<")) -> None:
     """Arrow from lifeline a to lifeline b over row[a+1 .. b-1], label centred; '>' or '<' at the head."""
     if a == b:  # a message to itself: a short loop mark right of the lifeline
-        text = f"<{fill}{fill} {label}"
+        text = f"{heads[1]}{fill}{fill} {label}"
         row[a + 1:a + 1 + len(text)] = text[:len(row) - a - 1]
         return
     lo, hi = min(a, b), max(a, b)
@@ -94,7 +98,7 @@ def _draw(row: list[str], a: int, b: int, label: str, fill: str) -> None:
     body = core - 2  # minus the tail and the head
     left = (body - len(inner)) // 2
     line = fill * left + inner + fill * (body - left - len(inner))
-    row[lo + 1:hi] = (fill + line + ">") if b > a else ("<" + line + fill)
+    row[lo + 1:hi] = (fill + line + heads[0]) if b > a else (heads[1] + line + fill)
 
 
 def _cut(text: str, width: int) -> str:

@@ -82,3 +82,14 @@ def test_diagnostics_marks_and_notes_in_every_text_format():
     at = plantuml.index("C2 --> C1 : 486 Busy Here")
     assert plantuml[at + 1] == "note right: !1 warning: Call rejected"
     assert plantuml[-2] == "note over C0, C2 : !2 error: No media"
+
+
+def test_unicode_charset_draws_the_same_layout_with_box_characters():
+    msgs = frame([message(0, 0, A, P, "INVITE"), message(1, 1, P, A, (100, "trying -- your call"))])
+    call = {**CALL, "hosts": [A, P]}
+    plain = to_txt(build_ladder(msgs, call)).splitlines()
+    fancy = to_txt(build_ladder(msgs, call), charset="unicode").splitlines()
+    assert [len(line) for line in fancy] == [len(line) for line in plain]
+    assert "│" in fancy[2] and fancy[3].count("▶") == 1 and fancy[4].count("◀") == 1
+    assert "trying -- your call" in fancy[4]  # labels keep their own characters
+    assert fancy[3].replace("│", "|").replace("─", "-").replace("▶", ">") == plain[3]
