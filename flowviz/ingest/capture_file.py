@@ -226,21 +226,6 @@ class _Chunks:
             self.fill()
         return self.filled >= n
 
-    def details(self, rows: np.ndarray) -> Details:
-        """Addresses and payload position of the given packets, decoded again from their bytes."""
-        data = self.read_bytes(rows)
-        caplens = np.array([len(d) for d in data], dtype=np.int64)
-        starts = np.concatenate([[0], np.cumsum(caplens)[:-1]]).astype(np.int64) if len(data) else caplens
-        buf = np.frombuffer(b"".join(data) + b"\0" * 8, dtype=np.uint8)
-        out = np.zeros((len(data), kernel.DETAIL_FIELDS), dtype=np.uint64)
-        kernel.decode_many(buf, starts, caplens, self.table["link_type"][rows].astype(np.int64), out)
-        return Details(
-            src=[address_text(h, l) for h, l in zip(out[:, kernel.D_SRC_HI].tolist(), out[:, kernel.D_SRC_LO].tolist())],
-            dst=[address_text(h, l) for h, l in zip(out[:, kernel.D_DST_HI].tolist(), out[:, kernel.D_DST_LO].tolist())],
-            payloads=[d[o : o + n] for d, o, n in zip(data, out[:, kernel.D_PAYLOAD_OFF].tolist(),
-                                                      out[:, kernel.D_PAYLOAD_LEN].tolist())],
-        )
-
     def close(self) -> None:
         self.f.close()
 

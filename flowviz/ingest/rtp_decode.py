@@ -139,64 +139,67 @@ def decode_rtcp(packets: Packets, exclude: np.ndarray) -> tuple[pl.DataFrame, pl
     )
 
 
-def _xr_rows(data: bytes, base: dict) -> list[dict]:
-    """VoIP Metrics report blocks (block type 7, 36 bytes) of the XR packets (type 207) in a compound packet."""
-    rows = []
+def _rtcp_packets(data: bytes):
+    """(payload type, first byte, start, size) of each RTCP packet of a compound packet (RFC 3550 6.1)."""
     pos = 0
     while pos + 8 <= len(data):
         first, ptype, length = struct.unpack_from("!BBH", data, pos)
         size = (length + 1) * 4
         if first >> 6 != 2 or pos + size > len(data):
-            break
-        if ptype == 207:
-            sender = struct.unpack_from("!I", data, pos + 4)[0]
-            at, end = pos + 8, pos + size
-            while at + 4 <= end:
-                block_type, _reserved, block_words = struct.unpack_from("!BBH", data, at)
-                if block_type == 7 and block_words == 8 and at + 36 <= end:
-                    (source, loss, discard, _bd, _gd, _bdur, _gdur, rtt, esd, _sig, _noise, _rerl, _gmin, r_factor,
-                     _ext_r, mos_lq, mos_cq, _rx, _res, jb_nominal, _jb_max, _jb_abs) = struct.unpack_from(
-                        "!IBBBBHHHHbbBBBBBBBBHHH", data, at + 4)
-                    rows.append(dict(base, sender_ssrc=sender, source_ssrc=source, loss_rate_pct=loss * 100 / 256,
-                                     discard_rate_pct=discard * 100 / 256, round_trip_ms=rtt, end_system_delay_ms=esd,
-                                     r_factor=None if r_factor == 127 else r_factor,
-                                     mos_lq=None if mos_lq == 127 else mos_lq / 10,
-                                     mos_cq=None if mos_cq == 127 else mos_cq / 10, jb_nominal_ms=jb_nominal))
-                at += 4 + 4 * block_words
+            return
+        yield ptype, first, pos, size
         pos += size
+
+
+def _xr_rows(data: bytes, base: dict) -> list[dict]:
+    """VoIP Metrics report blocks (block type 7, 36 bytes) of the XR packets (type 207) in a compound packet."""
+    rows = []
+    for ptype, _first, pos, size in _rtcp_packets(data):
+        if ptype != 207:
+            continue
+        sender = struct.unpack_from("!I", data, pos + 4)[0]
+        at, end = pos + 8, pos + size
+        while at + 4 <= end:
+            block_type, _reserved, block_words = struct.unpack_from("!BBH", data, at)
+            if block_type == 7 and block_words == 8 and at + 36 <= end:
+                (source, loss, discard, _bd, _gd, _bdur, _gdur, rtt, esd, _sig, _noise, _rerl, _gmin, r_factor,
+                 _ext_r, mos_lq, mos_cq, _rx, _res, jb_nominal, _jb_max, _jb_abs) = struct.unpack_from(
+                    "!IBBBBHHHHbbBBBBBBBBHHH", data, at + 4)
+                rows.append(dict(base, sender_ssrc=sender, source_ssrc=source, loss_rate_pct=loss * 100 / 256,
+                                 discard_rate_pct=discard * 100 / 256, round_trip_ms=rtt, end_system_delay_ms=esd,
+                                 r_factor=None if r_factor == 127 else r_factor,
+                                 mos_lq=None if mos_lq == 127 else mos_lq / 10,
+                                 mos_cq=None if mos_cq == 127 else mos_cq / 10, jb_nominal_ms=jb_nominal))
+            at += 4 + 4 * block_words
     return rows
 
 
 def _report_rows(data: bytes, base: dict) -> list[dict]:
+    """SR/RR rows: one per report block, or one with null block fields when there is none."""
     rows = []
-    pos = 0
-    while pos + 8 <= len(data):
-        first, ptype, length = struct.unpack_from("!BBH", data, pos)
-        size = (length + 1) * 4
-        if first >> 6 != 2 or pos + size > len(data):
-            break
+    for ptype, first, pos, size in _rtcp_packets(data):
+        if ptype not in (200, 201):
+            continue
         count = first & 0x1F
-        if ptype in (200, 201):
-            sender = struct.unpack_from("!I", data, pos + 4)[0]
-            row = dict(base, packet_type="SR" if ptype == 200 else "RR", sender_ssrc=sender)
-            blocks_at = pos + 8
-            if ptype == 200 and size >= 28:
-                ntp_hi, ntp_lo, rtp_ts, pkts, octets = struct.unpack_from("!IIIII", data, pos + 8)
-                row.update(ntp_ts=ntp_hi + ntp_lo / 2**32, sr_rtp_ts=rtp_ts, sr_packet_count=pkts, sr_octet_count=octets)
-                blocks_at = pos + 28
-            blocks = 0
-            for b in range(count):
-                at = blocks_at + 24 * b
-                if at + 24 > pos + size:
-                    break
-                ssrc, lost_word, highest, jitter, lsr, dlsr = struct.unpack_from("!IIIIII", data, at)
-                cumulative = lost_word & 0xFFFFFF
-                if cumulative & 0x800000:
-                    cumulative -= 0x1000000
-                rows.append(dict(row, source_ssrc=ssrc, fraction_lost=lost_word >> 24, cumulative_lost=cumulative,
-                                 highest_seq=highest, jitter=jitter, lsr=lsr, dlsr=dlsr))
-                blocks += 1
-            if blocks == 0:
-                rows.append(row)
-        pos += size
+        sender = struct.unpack_from("!I", data, pos + 4)[0]
+        row = dict(base, packet_type="SR" if ptype == 200 else "RR", sender_ssrc=sender)
+        blocks_at = pos + 8
+        if ptype == 200 and size >= 28:
+            ntp_hi, ntp_lo, rtp_ts, pkts, octets = struct.unpack_from("!IIIII", data, pos + 8)
+            row.update(ntp_ts=ntp_hi + ntp_lo / 2**32, sr_rtp_ts=rtp_ts, sr_packet_count=pkts, sr_octet_count=octets)
+            blocks_at = pos + 28
+        blocks = 0
+        for b in range(count):
+            at = blocks_at + 24 * b
+            if at + 24 > pos + size:
+                break
+            ssrc, lost_word, highest, jitter, lsr, dlsr = struct.unpack_from("!IIIIII", data, at)
+            cumulative = lost_word & 0xFFFFFF
+            if cumulative & 0x800000:
+                cumulative -= 0x1000000
+            rows.append(dict(row, source_ssrc=ssrc, fraction_lost=lost_word >> 24, cumulative_lost=cumulative,
+                             highest_seq=highest, jitter=jitter, lsr=lsr, dlsr=dlsr))
+            blocks += 1
+        if blocks == 0:
+            rows.append(row)
     return rows
