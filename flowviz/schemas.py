@@ -72,14 +72,19 @@ SIP_MESSAGES_COLUMNS = [
 ]
 SIP_MESSAGES = pl.Schema({name: dtype for name, dtype, _ in SIP_MESSAGES_COLUMNS})
 
-# One row per RTP packet, decoded from the fixed header.
-RTP_PACKETS_COLUMNS = [
+# Where and when a packet was seen: the first columns of every per-packet frame.
+PACKET_COLUMNS = [
     ("frame", pl.UInt32, "frame number (1-based) in the capture"),
     ("ts_ns", pl.Int64, "capture time, ns since the Unix epoch, UTC"),
     ("src_ip", pl.Utf8, "source address (innermost IP header when tunnelled), text form"),
     ("dst_ip", pl.Utf8, "destination address (innermost IP header when tunnelled), text form"),
     ("src_port", pl.UInt16, "source UDP/TCP/SCTP port"),
     ("dst_port", pl.UInt16, "destination UDP/TCP/SCTP port"),
+]
+
+# One row per RTP packet, decoded from the fixed header.
+RTP_PACKETS_COLUMNS = [
+    *PACKET_COLUMNS,
     ("ssrc", pl.UInt32, "synchronization source identifier"),
     ("seq", pl.UInt16, "RTP sequence number"),
     ("rtp_ts", pl.UInt32, "RTP timestamp (clock-rate units)"),
@@ -91,12 +96,7 @@ RTP_PACKETS = pl.Schema({name: dtype for name, dtype, _ in RTP_PACKETS_COLUMNS})
 
 # One row per RTCP SR/RR report block; an SR or RR without blocks gives one row with null block fields.
 RTCP_REPORTS_COLUMNS = [
-    ("frame", pl.UInt32, "frame number (1-based) in the capture"),
-    ("ts_ns", pl.Int64, "capture time, ns since the Unix epoch, UTC"),
-    ("src_ip", pl.Utf8, "source address (innermost IP header when tunnelled), text form"),
-    ("dst_ip", pl.Utf8, "destination address (innermost IP header when tunnelled), text form"),
-    ("src_port", pl.UInt16, "source UDP/TCP/SCTP port"),
-    ("dst_port", pl.UInt16, "destination UDP/TCP/SCTP port"),
+    *PACKET_COLUMNS,
     ("packet_type", pl.Utf8, "\"SR\" or \"RR\""),
     ("sender_ssrc", pl.UInt32, "SSRC of the reporter"),
     ("ntp_ts", pl.Float64, "SR: NTP timestamp, seconds since 1900"),
@@ -115,12 +115,7 @@ RTCP_REPORTS = pl.Schema({name: dtype for name, dtype, _ in RTCP_REPORTS_COLUMNS
 
 # One row per RTCP XR VoIP Metrics report block (RFC 3611 section 4.7): what the endpoint itself measured.
 RTCP_XR_COLUMNS = [
-    ("frame", pl.UInt32, "frame number (1-based) in the capture"),
-    ("ts_ns", pl.Int64, "capture time, ns since the Unix epoch, UTC"),
-    ("src_ip", pl.Utf8, "address of the endpoint that sent the report"),
-    ("dst_ip", pl.Utf8, "address the report was sent to"),
-    ("src_port", pl.UInt16, "source UDP port"),
-    ("dst_port", pl.UInt16, "destination UDP port"),
+    *PACKET_COLUMNS,
     ("sender_ssrc", pl.UInt32, "SSRC of the reporter"),
     ("source_ssrc", pl.UInt32, "SSRC of the stream the metrics are about"),
     ("loss_rate_pct", pl.Float64, "packets lost in the network, percent (loss rate / 256)"),
