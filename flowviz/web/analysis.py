@@ -1,0 +1,110 @@
+"""Analysis for the web: decode and correlate a stored capture in the background, one call's details on demand.
+
+read_capture runs tshark as a subprocess (no pyshark), so a worker thread is safe; progress goes to the
+capture's meta.json, which the pages poll. Results are plain JSON (calls, KPIs, info): stores and
+callbacks only ever hold keys.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+from flowviz.errors import FlowvizError
+from flowviz.settings import Settings
+from flowviz.web.store import Store
+
+CALL_FIELDS = ("call_group_id", "call_ids", "method", "from_user", "to_user", "from_uri", "to_uri", "state",
+               "final_status", "final_reason", "srd_ms", "setup_ms", "duration_s", "hosts", "messages",
+               "retransmissions", "legs")
+
+
+def _iso(ts_ns: int | None) -> str | None:
+    if ts_ns is None:
+        return None
+    return datetime.fromtimestamp(ts_ns / 1e9, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Analyzer:
+    """One worker thread: captures are analysed one after the other, in upload order."""
+
+    def __init__(self, store: Store, settings: Settings | None = None):
+        self.store = store
+        self.settings = settings or Settings()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowviz-analysis")
+
+    def submit(self, folder: Path):
+        return self.pool.submit(self.run, folder)
+
+    def run(self, folder: Path) -> None:
+        last = [0.0]
+
+        def progress(stage: str, fraction: float) -> None:
+            now = time.monotonic()
+            if now - last[0] > 0.2 or fraction >= 1.0:
+                last[0] = now
+                self.store.update(folder, state="running", stage=stage, fraction=round(fraction, 3))
+
+        self.store.update(folder, state="running", stage="starting", fraction=0.0)
+        try:
+            result = analyse(folder / "capture", self.settings, progress)
+        except FlowvizError as exc:
+            self.store.update(folder, state="error", error=exc.message)
+            return
+        except Exception as exc:  # a bug: shown in one line, details in the server log
+            traceback.print_exc()
+            self.store.update(folder, state="error", error=f"internal error: {type(exc).__name__}: {exc}")
+            return
+        self.store.write_result(folder, result)
+        self.store.update(folder, state="done", stage="done", fraction=1.0, calls=len(result["calls"]))
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def analyse(path: Path, settings: Settings, progress=None) -> dict:
+    """Calls (summaries), KPIs and capture info of one capture, as JSON-ready dicts."""
+    from flowviz.analysis.kpis import compute_kpis, register_attempts
+    from flowviz.ingest import read_capture
+    from flowviz.sip.calls import Correlation
+
+    capture = read_capture(path, settings, progress=progress)
+    if progress:
+        progress("correlating calls", 0.95)
+    correlation = Correlation(capture.sip_messages, capture.info.get("last_ts_ns"))
+    summaries = correlation.summaries()
+    forwarded = set(correlation.request_hops["down_msg"].to_list()) if summaries else set()
+    registers = register_attempts(correlation.messages, forwarded)
+    kpis = compute_kpis(summaries, registers)
+    calls = []
+    for s in summaries:
+        call = {k: s.get(k) for k in CALL_FIELDS}
+        call["start_ts"] = _iso(s.get("start_ns"))
+        calls.append(call)
+    info = {k: capture.info.get(k) for k in ("packets", "duration_s", "sip_messages", "rtp_packets", "rtp_streams",
+                                             "decode_seconds", "warnings")}
+    return {"calls": calls, "kpis": kpis, "info": info}
+
+
+def call_details(path: Path, call_ref: str, settings: Settings) -> dict:
+    """The ladder model and summary of one call (frames come from the decode cache, so this is quick)."""
+    from flowviz.errors import NotFoundError
+    from flowviz.ingest import read_capture
+    from flowviz.ladder import build_ladder
+    from flowviz.media.report import streams_report
+    from flowviz.sip.calls import Correlation
+
+    capture = read_capture(path, settings)
+    correlation = Correlation(capture.sip_messages, capture.info.get("last_ts_ns"))
+    call = next((c for c in correlation.summaries() if c["call_group_id"] == call_ref), None)
+    if call is None:
+        raise NotFoundError(f"no call {call_ref!r} in this capture")
+    streams = None
+    if not capture.rtp_packets.is_empty():
+        streams = streams_report(capture.sip_messages, capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
+                                 group_of_call_id=correlation.group_of_call_id(), rtcp=capture.rtcp_reports)
+    ladder = build_ladder(correlation.messages, call, streams)
+    return {"call": call, "ladder": ladder}

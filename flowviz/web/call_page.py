@@ -1,0 +1,60 @@
+"""Call page: one call's summary, ladder figure (click a label for its raw SIP message) and message table."""
+
+from __future__ import annotations
+
+from dash import dash_table, dcc, html
+
+from flowviz.web.pages import TABLE_STYLE
+
+MESSAGE_COLUMNS = [
+    {"name": "#", "id": "seq", "type": "numeric"}, {"name": "time s", "id": "t_s", "type": "numeric"},
+    {"name": "+ms", "id": "delta_ms", "type": "numeric"}, {"name": "from", "id": "src"}, {"name": "to", "id": "dst"},
+    {"name": "message", "id": "label"}, {"name": "CSeq", "id": "cseq"}, {"name": "SDP", "id": "sdp"},
+    {"name": "Call-ID", "id": "call_id"},
+]
+
+
+def call_layout(cid: str, capture_name: str, details: dict) -> html.Div:
+    from flowviz.figures.ladder import create_ladder
+
+    call, ladder = details["call"], details["ladder"]
+    gid = call["call_group_id"]
+    arrows = ladder.arrows.to_dicts()
+    figure = create_ladder(ladder)
+    party = f"{call['from_user'] or call['from_uri']} \u2192 {call['to_user'] or call['to_uri']}"
+    facts = [("state", call["state"]), ("final", f"{call['final_status'] or '-'} {call['final_reason'] or ''}"),
+             ("SRD", _ms(call["srd_ms"])), ("setup", _ms(call["setup_ms"])),
+             ("duration", "-" if call["duration_s"] is None else f"{call['duration_s']:.2f} s"),
+             ("messages", str(call["messages"])), ("hosts", str(len(call["hosts"]))),
+             ("Call-IDs", ", ".join(call["call_ids"]))]
+    return html.Div([
+        dcc.Link(f"< {capture_name}", href=f"/capture/{cid}", className="back"),
+        html.H1([f"Call {gid}", html.Span(party, className="subtitle")]),
+        html.Dl([item for k, v in facts for item in (html.Dt(k), html.Dd(v, id=f"fact-{k.lower().replace('-', '')}"))],
+                className="facts"),
+        html.H2("Ladder"),
+        html.P("Click a message label to see its raw SIP text; drag to zoom, double-click to reset.", className="hint"),
+        html.Div(dcc.Graph(id="ladder", figure=figure, config={"displaylogo": False, "scrollZoom": False}),
+                 className="ladder"),
+        html.Pre("", id="raw-message", className="raw", **{"data-call": gid}),
+        html.H2("Messages"),
+        dash_table.DataTable(id="messages-table", columns=MESSAGE_COLUMNS, data=[_row(a) for a in arrows],
+                             page_action="none", sort_action="native", **TABLE_STYLE),
+    ])
+
+
+def raw_message(details: dict, seq: int) -> str:
+    for a in details["ladder"].arrows.iter_rows(named=True):
+        if a["seq"] == seq:
+            return a["raw"] or a["summary"] or ""
+    return ""
+
+
+def _row(a: dict) -> dict:
+    return {"seq": a["seq"], "t_s": round(a["t_ms"] / 1e3, 3), "delta_ms": round(a["delta_ms"], 1), "src": a["src"],
+            "dst": a["dst"], "label": a["label"] + (" (retransmission)" if a["is_retransmission"] else ""),
+            "cseq": a["cseq"], "sdp": a["sdp"] or "", "call_id": a["call_id"]}
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.1f} ms"

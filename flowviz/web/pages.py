@@ -1,0 +1,148 @@
+"""Pages: the layouts of the captures page, a capture's call list and a call, built from stored results."""
+
+from __future__ import annotations
+
+from dash import dash_table, dcc, html
+
+from flowviz.web.store import human_bytes
+
+KPI_SHOWN = ("SRD", "SDT", "SER", "SEER", "SCR", "ISA")
+TABLE_STYLE = {
+    "style_table": {"overflowX": "auto"},
+    "style_cell": {"fontFamily": "inherit", "fontSize": "13px", "padding": "4px 8px", "textAlign": "left",
+                   "maxWidth": "260px", "overflow": "hidden", "textOverflow": "ellipsis"},
+    "style_header": {"fontWeight": "600", "backgroundColor": "#eef1f5"},
+    "style_data_conditional": [{"if": {"row_index": "odd"}, "backgroundColor": "#f8f9fb"}],
+}
+
+
+def home(max_bytes: int, samples: list[str]) -> html.Div:
+    return html.Div([
+        html.H1("Captures"),
+        html.Div(id="drop-zone", className="drop-zone", **{"data-max-bytes": str(max_bytes)}, children=[
+            html.Span("Drop pcap / pcapng (.gz) files here, or "),
+            html.Button("choose files", id="choose-files", className="primary", n_clicks=0),
+            html.Div(f"Up to {human_bytes(max_bytes)} per file; files stay on this server, visible to this "
+                     "browser session only.", className="hint"),
+        ]),
+        html.Div(id="upload-status", className="upload-status", role="status", **{"aria-live": "polite"}),
+        html.Div([html.Span("Bundled samples: ", className="hint")] + [
+            html.Button(name, id={"type": "sample", "name": name}, className="sample", n_clicks=0) for name in samples
+        ], className="samples"),
+        html.Div(id="sample-status", className="hint"),
+        dcc.Interval(id="captures-poll", interval=700),
+        dcc.Store(id="captures-signature"),
+        html.Div(id="captures-list", className="captures"),
+    ])
+
+
+def captures_list(captures: list[dict]) -> html.Div:
+    if not captures:
+        return html.P("No captures yet: upload one or pick a sample.", className="hint")
+    header = html.Tr([html.Th(h) for h in ("capture", "size", "status", "calls", "")])
+    rows = []
+    for c in captures:
+        cid, state = c["id"], c.get("state")
+        name = dcc.Link(c.get("name"), href=f"/capture/{cid}") if state == "done" else html.Span(c.get("name"))
+        if state == "error":
+            status = html.Span(c.get("error"), className="error")
+        elif state == "done":
+            status = html.Span("analysed", className="ok")
+        else:
+            fraction = float(c.get("fraction") or 0)
+            status = html.Div([html.Progress(value=str(fraction), max="1"),
+                               html.Span(f" {c.get('stage')} {fraction * 100:.0f}%")], className="progress")
+        rows.append(html.Tr([
+            html.Td(name, className="capture-name"), html.Td(human_bytes(c.get("size") or 0)), html.Td(status),
+            html.Td(str(c["calls"]) if c.get("calls") is not None else "-"),
+            html.Td(html.Button("delete", id={"type": "delete", "id": cid}, className="small", n_clicks=0)),
+        ], **{"data-capture": cid, "data-state": state or ""}))
+    return html.Table([html.Thead(header), html.Tbody(rows)], className="list")
+
+
+def capture_page(cid: str) -> html.Div:
+    return html.Div([
+        dcc.Link("< all captures", href="/", className="back"),
+        dcc.Interval(id="capture-poll", interval=700),
+        html.Div(id="capture-body", **{"data-capture": cid}),
+    ])
+
+
+def capture_body(cid: str, meta: dict, result: dict | None) -> list:
+    title = html.H1(meta.get("name", "capture"))
+    if meta.get("state") == "error":
+        return [title, html.P(meta.get("error"), className="error")]
+    if result is None:
+        fraction = float(meta.get("fraction") or 0)
+        return [title, html.Div([html.Progress(value=str(fraction), max="1"),
+                                 html.Span(f" {meta.get('stage')} {fraction * 100:.0f}%")], className="progress")]
+    calls = result["calls"]
+    states: dict[str, int] = {}
+    for c in calls:
+        states[c["state"]] = states.get(c["state"], 0) + 1
+    options = [{"label": f"all ({len(calls)})", "value": ""}] + [
+        {"label": f"{s} ({n})", "value": s} for s, n in sorted(states.items(), key=lambda kv: -kv[1])]
+    info = result.get("info") or {}
+    return [
+        title,
+        html.Div([_card("calls", f"{len(calls):,}"), _card("SIP messages", f"{info.get('sip_messages') or 0:,}"),
+                  _card("RTP streams", f"{info.get('rtp_streams') or 0:,}")]
+                 + [_kpi_card(k) for k in result["kpis"] if k["kpi"] in KPI_SHOWN], className="kpis"),
+        html.Div([
+            dcc.RadioItems(id="state-filter", options=options, value="", inline=True, className="state-filter"),
+            dcc.Input(id="call-search", type="search", placeholder="search Call-ID, user, URI, host",
+                      debounce=True, className="search"),
+        ], className="filters"),
+        dash_table.DataTable(
+            id="calls-table", columns=CALL_COLUMNS, data=[], sort_action="native", page_action="native",
+            page_size=25, markdown_options={"link_target": "_self"}, **TABLE_STYLE),
+    ]
+
+
+CALL_COLUMNS = [
+    {"name": "call", "id": "link", "presentation": "markdown"}, {"name": "start (UTC)", "id": "start"},
+    {"name": "from", "id": "from"}, {"name": "to", "id": "to"}, {"name": "state", "id": "state"},
+    {"name": "code", "id": "final_status", "type": "numeric"}, {"name": "SRD ms", "id": "srd_ms", "type": "numeric"},
+    {"name": "setup ms", "id": "setup_ms", "type": "numeric"},
+    {"name": "duration s", "id": "duration_s", "type": "numeric"}, {"name": "msgs", "id": "messages", "type": "numeric"},
+    {"name": "hosts", "id": "n_hosts", "type": "numeric"}, {"name": "legs", "id": "legs_n", "type": "numeric"},
+]
+
+
+def call_rows(cid: str, calls: list[dict], state: str, search: str) -> list[dict]:
+    needle = (search or "").strip().lower()
+    rows = []
+    for c in calls:
+        if state and c["state"] != state:
+            continue
+        if needle and not any(needle in str(v).lower() for v in [*c["call_ids"], c["from_user"], c["to_user"],
+                                                                  c["from_uri"], c["to_uri"], *c["hosts"]] if v):
+            continue
+        gid = c["call_group_id"]
+        rows.append({
+            "link": f"[{gid}](/capture/{cid}/call/{gid})", "start": (c.get("start_ts") or "")[11:23],
+            "from": c["from_user"] or c["from_uri"], "to": c["to_user"] or c["to_uri"], "state": c["state"],
+            "final_status": c["final_status"], "srd_ms": _round(c["srd_ms"], 1), "setup_ms": _round(c["setup_ms"], 1),
+            "duration_s": _round(c["duration_s"], 2), "messages": c["messages"], "n_hosts": len(c["hosts"]),
+            "legs_n": len(c["call_ids"]),
+        })
+    return rows
+
+
+def _round(value, digits: int):
+    return None if value is None else round(value, digits)
+
+
+def _card(label: str, value: str, title: str | None = None) -> html.Div:
+    return html.Div([html.Div(value, className="kpi-value"), html.Div(label, className="kpi-label")],
+                    className="kpi", title=title)
+
+
+def _kpi_card(k: dict) -> html.Div:
+    if k["value"] is None:
+        value = "-"
+    elif k["kind"] == "ratio":
+        value = f"{k['value']:.1f} %"
+    else:
+        value = f"{k['value']:.1f} {k['unit']}"
+    return _card(k["kpi"], value, title=f"{k['description']} (n={k['count']})")

@@ -1,0 +1,108 @@
+"""Routes on the Dash server: the session cookie, streamed uploads and bundled samples.
+
+Uploads are multipart POSTs that werkzeug spools to disk (RAM stays flat); the file is copied in chunks
+into the session's folder under a random name, checked for a pcap/pcapng/gzip signature, then queued for
+analysis. Errors come back as JSON {"error": one line} with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import flask
+
+from flowviz.web.store import Store, human_bytes, is_capture, new_session_id, valid_session
+
+COOKIE = "flowviz_session"
+CHUNK = 1 << 20
+
+
+def session_id() -> str:
+    """The browser session's id: from its cookie, or a new one set on the response."""
+    sid = getattr(flask.g, "flowviz_sid", None)
+    if sid:
+        return sid
+    sid = flask.request.cookies.get(COOKIE)
+    if not valid_session(sid):
+        sid = new_session_id()
+        flask.g.flowviz_new_sid = True
+    flask.g.flowviz_sid = sid
+    return sid
+
+
+def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, samples: dict[str, Path]) -> None:
+    @server.before_request
+    def _session():
+        session_id()
+
+    @server.after_request
+    def _cookie(response):
+        if getattr(flask.g, "flowviz_new_sid", False):
+            response.set_cookie(COOKIE, flask.g.flowviz_sid, httponly=True, samesite="Lax", max_age=30 * 24 * 3600)
+        return response
+
+    def error(message: str, status: int):
+        return flask.jsonify({"error": message}), status
+
+    @server.post("/api/upload")
+    def upload():
+        length = flask.request.content_length
+        if length is not None and length > max_bytes + (1 << 16):
+            return error(f"file too large: the limit is {human_bytes(max_bytes)}", 413)
+        files = flask.request.files.getlist("file")
+        if not files:
+            return error("no file in the upload", 400)
+        sid = session_id()
+        added, errors = [], []
+        for item in files:
+            name = item.filename or "capture"
+            cid, folder = store.add(sid, name, 0)
+            size, head = _copy(item.stream, folder / "capture", max_bytes)
+            if size > max_bytes:
+                store.discard(folder)
+                errors.append(f"{name}: file too large: the limit is {human_bytes(max_bytes)}")
+            elif not is_capture(head):
+                store.discard(folder)
+                errors.append(f"{name}: not a capture file (expected pcap, pcapng or gzip-compressed pcap)")
+            else:
+                store.publish(folder, name, size)
+                analyzer.submit(folder)
+                added.append(cid)
+        status = 200 if added else 413 if any("too large" in e for e in errors) else 400
+        return flask.jsonify({"added": added, "error": "; ".join(errors) or None}), status
+
+    @server.post("/api/sample/<name>")
+    def sample(name: str):
+        path = samples.get(name)
+        if path is None:
+            return error("no such sample", 404)
+        return flask.jsonify({"added": [add_sample(store, analyzer, session_id(), name, path)]})
+
+    @server.post("/api/capture/<cid>/delete")
+    def delete(cid: str):
+        if not store.delete(session_id(), cid):
+            return error("no such capture", 404)
+        return flask.jsonify({"deleted": cid})
+
+
+def add_sample(store: Store, analyzer, sid: str, name: str, path: Path) -> str:
+    cid, folder = store.add(sid, name, 0)
+    shutil.copyfile(path, folder / "capture")
+    store.publish(folder, name, path.stat().st_size, sample=True)
+    analyzer.submit(folder)
+    return cid
+
+
+def _copy(stream, target: Path, max_bytes: int) -> tuple[int, bytes]:
+    """Copy in chunks, stopping one chunk past the limit; returns (bytes written, first bytes)."""
+    size, head = 0, b""
+    with open(target, "wb") as out:
+        while chunk := stream.read(CHUNK):
+            if not head:
+                head = chunk[:8]
+            size += len(chunk)
+            if size > max_bytes:
+                break
+            out.write(chunk)
+    return size, head

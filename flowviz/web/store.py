@@ -1,0 +1,140 @@
+"""Store: uploaded captures and their results on disk, one folder per browser session.
+
+Layout: <data_dir>/sessions/<session id>/<capture id>/{capture, meta.json, result.json}. Both ids are
+random and checked against strict patterns before they touch a path, so no user text (file names
+included) ever becomes part of a path and no path traversal is possible.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+from flowviz.errors import FlowvizError
+
+SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
+CAPTURE_RE = re.compile(r"^[0-9a-f]{16}$")
+# pcap (both byte orders, micro and nano seconds), pcapng section header, gzip.
+MAGICS = (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1",
+          b"\x0a\x0d\x0d\x0a", b"\x1f\x8b")
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(24)  # 32 characters
+
+
+def valid_session(sid: str | None) -> bool:
+    return bool(sid) and bool(SESSION_RE.match(sid))
+
+
+def is_capture(head: bytes) -> bool:
+    """True when the first bytes are a pcap, pcapng or gzip signature."""
+    return any(head.startswith(m) for m in MAGICS)
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}".replace(".0 ", " ")
+        n /= 1024
+    return str(n)
+
+
+class Store:
+    def __init__(self, data_dir: str | os.PathLike, retention_s: float = 7 * 24 * 3600):
+        self.root = Path(data_dir).resolve()
+        self.retention_s = retention_s
+        (self.root / "sessions").mkdir(parents=True, exist_ok=True)
+
+    def session_dir(self, sid: str) -> Path:
+        if not valid_session(sid):
+            raise FlowvizError("invalid session")
+        return self.root / "sessions" / sid
+
+    def capture_dir(self, sid: str, cid: str) -> Path | None:
+        """The capture's folder, or None when it is not one of this session's captures."""
+        if not valid_session(sid) or not isinstance(cid, str) or not CAPTURE_RE.match(cid):
+            return None
+        folder = self.session_dir(sid) / cid
+        return folder if (folder / "meta.json").is_file() else None
+
+    def add(self, sid: str, name: str, size: int) -> tuple[str, Path]:
+        """A new capture id and the folder to write it to (meta written once the file is in)."""
+        cid = secrets.token_hex(8)
+        folder = self.session_dir(sid) / cid
+        folder.mkdir(parents=True)
+        return cid, folder
+
+    def publish(self, folder: Path, name: str, size: int, sample: bool = False) -> None:
+        display = re.sub(r"[\x00-\x1f]", "", name)[:200] or "capture"
+        self.write_meta(folder, {"name": display, "size": size, "added": time.time(), "sample": sample,
+                                 "state": "queued", "stage": "queued", "fraction": 0.0, "error": None})
+
+    def discard(self, folder: Path) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    @staticmethod
+    def write_meta(folder: Path, meta: dict) -> None:
+        tmp = folder / "meta.json.tmp"
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, folder / "meta.json")
+
+    @staticmethod
+    def meta(folder: Path) -> dict:
+        try:
+            return json.loads((folder / "meta.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def update(self, folder: Path, **changes) -> None:
+        meta = self.meta(folder)
+        meta.update(changes)
+        self.write_meta(folder, meta)
+
+    def captures(self, sid: str) -> list[dict]:
+        """This session's captures, newest first, each meta with its id."""
+        if not valid_session(sid):
+            return []
+        folder = self.session_dir(sid)
+        if not folder.is_dir():
+            return []
+        out = []
+        for sub in folder.iterdir():
+            if CAPTURE_RE.match(sub.name) and (sub / "meta.json").is_file():
+                out.append({"id": sub.name, **self.meta(sub)})
+        return sorted(out, key=lambda m: m.get("added", 0), reverse=True)
+
+    def delete(self, sid: str, cid: str) -> bool:
+        folder = self.capture_dir(sid, cid)
+        if folder is None:
+            return False
+        shutil.rmtree(folder, ignore_errors=True)
+        return True
+
+    def write_result(self, folder: Path, result: dict) -> None:
+        tmp = folder / "result.json.tmp"
+        tmp.write_text(json.dumps(result, default=str))
+        os.replace(tmp, folder / "result.json")
+
+    @staticmethod
+    def result(folder: Path) -> dict | None:
+        try:
+            return json.loads((folder / "result.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def expire(self) -> int:
+        """Remove captures older than the retention time; returns how many."""
+        limit = time.time() - self.retention_s
+        removed = 0
+        for session in (self.root / "sessions").iterdir():
+            for sub in session.iterdir() if session.is_dir() else []:
+                if (sub / "meta.json").is_file() and self.meta(sub).get("added", 0) < limit:
+                    shutil.rmtree(sub, ignore_errors=True)
+                    removed += 1
+        return removed

@@ -1,0 +1,123 @@
+"""The README's main flow in a real browser: upload a capture, see its calls, open one.
+
+Expected values come from how the lab captures were made (sample_pcaps/lab/expected.json): the
+reference capture is 1 call, completed, INVITE / 180 Ringing / 200 OK / ACK / BYE; burst_100 is 100
+calls, 90 completed and 10 busy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+LAB = Path(__file__).resolve().parents[2] / "sample_pcaps" / "lab"
+REFERENCE = LAB / "reference_call.pcap"
+SHOTS = os.environ.get("FLOWVIZ_WEB_SCREENSHOTS")  # a folder: save screenshots of the main pages there
+TIMEOUT = 30_000
+
+pytestmark = pytest.mark.lab
+
+
+def shot(page, name: str) -> None:
+    if SHOTS:
+        page.screenshot(path=str(Path(SHOTS) / name), full_page=False)
+
+
+def upload(page, *paths: Path) -> None:
+    with page.expect_file_chooser() as chooser:
+        page.click("#choose-files")
+    chooser.value.set_files([str(p) for p in paths])
+
+
+def done_row(page, name: str):
+    row = page.locator("tr[data-state='done']", has=page.locator(".capture-name", has_text=name))
+    expect(row).to_have_count(1, timeout=TIMEOUT)
+    return row
+
+
+def test_upload_reference_capture_list_its_call_and_open_it(page, base_url_app):
+    page.goto(base_url_app)
+    upload(page, REFERENCE)
+    expect(page.locator("#upload-status")).to_contain_text("reference_call.pcap: uploaded", timeout=TIMEOUT)
+    row = done_row(page, "reference_call.pcap")
+    expect(row).to_contain_text("analysed")
+    shot(page, "web_captures.png")
+    row.locator("a").click()
+
+    expect(page.locator(".kpi", has_text="calls")).to_contain_text("1", timeout=TIMEOUT)
+    rows = page.locator("#calls-table tr:has(td)")
+    expect(rows).to_have_count(1, timeout=TIMEOUT)
+    expect(rows.first).to_contain_text("completed")
+    expect(rows.first).to_contain_text("ua1")
+    shot(page, "web_calls.png")
+    rows.first.locator("a").click()
+
+    expect(page).to_have_url(re.compile(r"/capture/[0-9a-f]{16}/call/[0-9a-f]+$"))
+    expect(page.locator("#fact-state")).to_have_text("completed", timeout=TIMEOUT)
+    labels = page.locator("#messages-table td[data-dash-column='label']").all_inner_texts()
+    firsts = [next(i for i, t in enumerate(labels) if t == want)
+              for want in ("INVITE", "180 Ringing", "200 OK", "ACK", "BYE")]
+    assert firsts == sorted(firsts), labels
+    assert len(labels) == 21
+    # the ladder figure: labels in order; clicking INVITE shows its raw text with the Call-ID
+    invite = page.locator("#ladder text", has_text=re.compile(r"^INVITE")).first
+    expect(invite).to_be_visible(timeout=TIMEOUT)
+    shot(page, "web_call.png")
+    box = invite.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    raw = page.locator("#raw-message")
+    expect(raw).to_contain_text("INVITE sip:ua2@127.0.0.13:5060 SIP/2.0", timeout=TIMEOUT)
+    expect(raw).to_contain_text("Call-ID: lab")
+
+
+def test_a_non_capture_and_an_over_limit_file_are_refused_and_earlier_results_stay(page, base_url_app, tmp_path):
+    page.goto(base_url_app)
+    page.get_by_role("button", name="busy_486.pcap").click()
+    done_row(page, "busy_486.pcap")
+    text = tmp_path / "notes.pcap"
+    text.write_text("this is not a capture\n")
+    upload(page, text)
+    status = page.locator("#upload-status")
+    expect(status.locator(".error")).to_contain_text("notes.pcap: not a capture file", timeout=TIMEOUT)
+    big = tmp_path / "big.pcap"
+    big.write_bytes(b"\xd4\xc3\xb2\xa1" + bytes(5 << 20))
+    upload(page, big)
+    expect(status.locator(".error", has_text="big.pcap")).to_contain_text("the limit is 4 MiB")
+    done_row(page, "busy_486.pcap")  # still there, still analysed
+    expect(page.locator("tr[data-capture]")).to_have_count(1)
+
+
+def test_a_second_browser_context_does_not_see_the_first_ones_captures(browser, base_url_app):
+    first = browser.new_context()
+    second = browser.new_context()
+    try:
+        page = first.new_page()
+        page.goto(base_url_app)
+        page.get_by_role("button", name="cancel.pcap").click()
+        row = done_row(page, "cancel.pcap")
+        href = row.locator("a").get_attribute("href")
+        other = second.new_page()
+        other.goto(base_url_app)
+        expect(other.locator("#captures-list")).to_contain_text("No captures yet", timeout=TIMEOUT)
+        other.goto(base_url_app + href)
+        expect(other.locator("#page")).to_contain_text("No such capture in this browser session", timeout=TIMEOUT)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_the_hundred_call_capture_lists_every_call_and_filters_by_state(page, base_url_app):
+    page.goto(base_url_app)
+    page.get_by_role("button", name="burst_100.pcap").click()
+    done_row(page, "burst_100.pcap").locator("a").click()
+    expect(page.locator(".kpi", has_text="calls").first).to_contain_text("100", timeout=TIMEOUT)
+    expect(page.locator("#state-filter")).to_contain_text("completed (90)")
+    expect(page.locator("#calls-table")).to_contain_text("1 / 4")  # 100 calls, 25 a page
+    page.get_by_label("busy (10)").check()
+    rows = page.locator("#calls-table tr:has(td)")
+    expect(rows).to_have_count(10, timeout=TIMEOUT)
+    assert set(rows.locator("td[data-dash-column='state']").all_inner_texts()) == {"busy"}

@@ -1,0 +1,98 @@
+"""The web app's server rules without a browser: upload checks, sessions, ids and paths."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import pytest
+
+from flowviz.web.store import Store, is_capture
+
+LAB = Path(__file__).resolve().parents[2] / "sample_pcaps" / "lab"
+PCAP_MAGIC = b"\xd4\xc3\xb2\xa1"
+
+
+@pytest.fixture()
+def app(tmp_path):
+    from flowviz.web import create_app
+
+    app = create_app(tmp_path / "data", max_upload_bytes=1 << 20)
+    yield app
+    app.flowviz["analyzer"].shutdown()
+
+
+def client(app):
+    c = app.server.test_client()
+    c.get("/")
+    return c
+
+
+def upload(c, name: str, data: bytes):
+    return c.post("/api/upload", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+
+
+def wait_done(store: Store, sid: str, timeout: float = 30.0) -> list[dict]:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        found = store.captures(sid)
+        if found and all(c["state"] in ("done", "error") for c in found):
+            return found
+        time.sleep(0.1)
+    raise AssertionError("analysis did not finish")
+
+
+def sid_of(c) -> str:
+    return c.get_cookie("flowviz_session").value
+
+
+def test_magic_numbers():
+    for head in (PCAP_MAGIC, b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\x0a\x0d\x0d\x0a", b"\x1f\x8b\x08"):
+        assert is_capture(head + b"rest")
+    assert not is_capture(b"GIF89a") and not is_capture(b"")
+
+
+def test_a_session_cookie_is_set_once_and_random(app):
+    a, b = client(app), client(app)
+    assert sid_of(a) != sid_of(b) and len(sid_of(a)) == 32
+    r = a.get("/")
+    assert "Set-Cookie" not in r.headers
+
+
+def test_refusals_leave_nothing_behind(app):
+    c = client(app)
+    r = upload(c, "notes.txt", b"hello")
+    assert r.status_code == 400 and "not a capture file" in r.json["error"]
+    r = upload(c, "big.pcap", PCAP_MAGIC + bytes(2 << 20))
+    assert r.status_code == 413 and "the limit is 1 MiB" in r.json["error"]
+    r = c.post("/api/upload", data={}, content_type="multipart/form-data")
+    assert r.status_code == 400
+    assert app.flowviz["store"].captures(sid_of(c)) == []
+    assert list((app.flowviz["store"].session_dir(sid_of(c))).iterdir()) == []
+
+
+def test_file_names_never_become_paths_and_sessions_are_apart(app):
+    c, other = client(app), client(app)
+    store = app.flowviz["store"]
+    r = upload(c, "../../../etc/evil.pcap", (LAB / "busy_486.pcap").read_bytes())
+    assert r.status_code == 200
+    cid = r.json["added"][0]
+    found = wait_done(store, sid_of(c))
+    assert found[0]["name"] == "../../../etc/evil.pcap" and found[0]["calls"] == 1
+    folder = store.capture_dir(sid_of(c), cid)
+    assert folder.parent.parent == store.root / "sessions" and (folder / "capture").is_file()
+    assert not any(p.name == "evil.pcap" for p in store.root.rglob("*"))
+    assert store.capture_dir(sid_of(other), cid) is None
+    for bad in ("../" + cid, cid.upper(), "..", "", "a" * 16):
+        assert store.capture_dir(sid_of(c), bad) is None
+    assert other.post(f"/api/capture/{cid}/delete").status_code == 404
+    assert c.post(f"/api/capture/{cid}/delete").status_code == 200
+    assert store.captures(sid_of(c)) == []
+
+
+def test_a_forged_cookie_is_replaced(app):
+    c = app.server.test_client()
+    c.set_cookie("flowviz_session", "../../etc")
+    c.get("/")
+    assert sid_of(c) != "../../etc" and len(sid_of(c)) == 32
