@@ -95,6 +95,29 @@ print(TAG + json.dumps({"import_s": t1 - t0, "read_s": t2 - t1, "result": descri
       flush=True)
 """
 
+# Ingest + correlation + stream statistics (issue 4's end-to-end figure), timed the same way.
+FLOWVIZ_ANALYSIS = r"""
+import json, sys, time
+TAG = %r
+t0 = time.perf_counter()
+from flowviz.ingest import read_capture
+from flowviz.media.report import streams_report
+from flowviz.sip.calls import Correlation
+t1 = time.perf_counter()
+cap = read_capture(sys.argv[1], use_cache=False)
+t2 = time.perf_counter()
+correlation = Correlation(cap.sip_messages)
+groups = correlation.group_of_call_id()
+t3 = time.perf_counter()
+report = streams_report(cap.sip_messages, cap.rtp_packets, t0_ns=cap.info["first_ts_ns"],
+                        group_of_call_id=groups, rtcp=cap.rtcp_reports, xr=cap.rtcp_xr)
+t4 = time.perf_counter()
+print(TAG + json.dumps({"import_s": t1 - t0, "read_s": t4 - t1,
+                        "result": {"type": "analysis", "ingest_s": round(t2 - t1, 3),
+                                   "correlation_s": round(t3 - t2, 3), "streams_s": round(t4 - t3, 3),
+                                   "streams": report.height}}), flush=True)
+"""
+
 # Equivalent of the console script, used when .venv/bin/flowviz is not installed.
 FLOWVIZ_CLI_SHIM = "import sys; sys.argv[0] = 'flowviz'; from flowviz.cli import main; sys.exit(main())"
 
@@ -300,6 +323,9 @@ def build_tools(path: str) -> list[Tool]:
     # flowviz, in-process timing; the child itself reports if the API is absent
     tools.append(Tool("flowviz", "flowviz read_capture (in-process)",
                       [py, "-c", FLOWVIZ_INPROC % RESULT_TAG, path], inproc=True))
+
+    tools.append(Tool("flowviz-analysis", "flowviz ingest + calls + streams (in-process)",
+                      [py, "-c", FLOWVIZ_ANALYSIS % RESULT_TAG, path], inproc=True))
 
     # flowviz CLI end to end (the console script; or its entry point if not installed)
     label = "flowviz --no-cache info (CLI)"
@@ -527,7 +553,7 @@ def markdown(a, argv: list[str], path: str, summary: dict, results: list[Result]
     L += ["", "### Commands", ""]
     for r in results:
         if r.tool.argv:
-            shown = [c if c != FLOWVIZ_INPROC % RESULT_TAG else "<timing code: see ingest.py>"
+            shown = [c if c not in (FLOWVIZ_INPROC % RESULT_TAG, FLOWVIZ_ANALYSIS % RESULT_TAG) else "<timing code: see ingest.py>"
                      for c in r.tool.argv]
             L.append(f"- {r.tool.label}: `{shlex.join(shown)}`")
         else:
@@ -552,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs per tool (best time is shown)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per run before kill")
     p.add_argument("--only", metavar="KEYS",
-                   help="comma-separated subset: flowviz,flowviz-cli,tshark,tshark-heur,sngrep")
+                   help="comma-separated subset: flowviz,flowviz-analysis,flowviz-cli,tshark,tshark-heur,sngrep")
     p.add_argument("--markdown", metavar="FILE", help="also write the Markdown report here")
     a = p.parse_args(argv)
     exe = sys.executable or "python"
