@@ -11,8 +11,6 @@ from flowviz.analysis.diagnose import FINDING_KEYS, SEVERITIES, Thresholds
 from flowviz.cli import Context, cli, expand_paths
 from flowviz.errors import FlowvizError, NotFoundError
 
-TABLE_WIDTH = 120
-
 
 def _threshold_options(command):
     """One --<name> option per Thresholds field, defaulting to the dataclass default."""
