@@ -53,11 +53,11 @@ def read_capture(
     job = SipDecoder(settings).start(path.stat().st_size)  # tshark starts while the file is read
     packets = None
     try:
-        packets = read_packets(path, settings)
-        report("decoding SIP", 0.5)
+        packets = read_packets(path, settings, progress=lambda done: report("reading packets", 0.6 * done))
+        report("decoding SIP", 0.6)
         candidates = select_candidates(packets, settings)
         job.feed(packets, candidates)  # tshark decodes SIP in the background...
-        report("decoding RTP", 0.6)
+        report("decoding RTP", 0.7)
         rtcp, xr = decode_rtcp(packets, candidates.packet_rows)  # ...while RTCP and RTP are read
         streams = find_streams(packets, candidates.packet_rows)
         info = _packet_info(path, packets, candidates)

@@ -111,7 +111,8 @@ def check_readable(path: Path) -> None:
         raise CaptureError(f"{path} is empty (0 bytes); it is not a capture, record one again")
 
 
-def read_packets(path: str | os.PathLike, settings: Settings) -> Packets:
+def read_packets(path: str | os.PathLike, settings: Settings, progress=None) -> Packets:
+    """All packets of a capture decoded into kernel.PACKET rows; `progress(fraction)` after each chunk."""
     path = Path(path)
     check_readable(path)
     with open(path, "rb") as f:
@@ -131,9 +132,9 @@ def read_packets(path: str | os.PathLike, settings: Settings) -> Packets:
         magic = PCAPNG_SHB
     try:
         if magic in PCAP_MAGICS:
-            packets = _read_pcap(plain, path, settings)
+            packets = _read_pcap(plain, path, settings, progress)
         else:
-            packets = _read_pcapng(plain, path, settings)
+            packets = _read_pcapng(plain, path, settings, progress)
     except BaseException:
         if tmp:
             tmp.cleanup()
@@ -195,7 +196,9 @@ def _capinfos_format(path: Path) -> str:
 class _Chunks:
     """A sliding window over the file: `buf[0:filled]` holds the bytes from file offset `base`."""
 
-    def __init__(self, path: Path, start: int):
+    def __init__(self, path: Path, start: int, size: int, progress=None):
+        self.size = max(size, 1)
+        self.progress = progress
         self.f = open(path, "rb")
         self.f.seek(start)
         self.buf = np.empty(CHUNK_BYTES, dtype=np.uint8)
@@ -211,6 +214,8 @@ class _Chunks:
         self.base += n
         self.filled = rest
         self.fill()
+        if self.progress and n:
+            self.progress(min(1.0, self.base / self.size))
 
     def fill(self) -> None:
         while not self.eof and self.filled < len(self.buf):
@@ -223,6 +228,7 @@ class _Chunks:
         """Make the first n bytes available (growing the window for a big block); False at end of file."""
         if n > len(self.buf):
             self.buf = np.concatenate([self.buf, np.empty(n - len(self.buf), dtype=np.uint8)])
+        if self.filled < n:
             self.fill()
         return self.filled >= n
 
@@ -246,7 +252,7 @@ class _Table:
         return self.rows[: self.k]  # a view: copying would double the peak memory
 
 
-def _read_pcap(plain: Path, shown: Path, settings: Settings) -> Packets:
+def _read_pcap(plain: Path, shown: Path, settings: Settings, progress=None) -> Packets:
     size = plain.stat().st_size
     with open(plain, "rb") as f:
         header = f.read(24)
@@ -254,7 +260,7 @@ def _read_pcap(plain: Path, shown: Path, settings: Settings) -> Packets:
         raise CaptureError(f"{shown}: the pcap header is cut short ({len(header)} bytes); the file is damaged")
     big, ns_per_unit = PCAP_MAGICS[header[:4]]
     link_type = struct.unpack_from(">I" if big else "<I", header, 20)[0] & 0xFFFF
-    chunks = _Chunks(plain, 24)
+    chunks = _Chunks(plain, 24, size, progress)
     table = _Table(size // 200)
     warning = ""
     try:
@@ -274,6 +280,8 @@ def _read_pcap(plain: Path, shown: Path, settings: Settings) -> Packets:
                 if chunks.filled:
                     warning = f"the file is cut in the middle of record {table.k + 1} (byte {chunks.base})"
                 break
+            elif used == 0:  # one record longer than the window: widen it
+                chunks.ensure(2 * len(chunks.buf))
             else:
                 chunks.consume(used)
     finally:
@@ -285,9 +293,9 @@ def _read_pcap(plain: Path, shown: Path, settings: Settings) -> Packets:
     return packets
 
 
-def _read_pcapng(plain: Path, shown: Path, settings: Settings) -> Packets:
+def _read_pcapng(plain: Path, shown: Path, settings: Settings, progress=None) -> Packets:
     size = plain.stat().st_size
-    chunks = _Chunks(plain, 0)
+    chunks = _Chunks(plain, 0, size, progress)
     table = _Table(size // 200)
     interfaces: list[tuple[int, int, int]] = []  # (link type, tsresol code, tsoffset seconds)
     section_base = 0
@@ -311,13 +319,14 @@ def _read_pcapng(plain: Path, shown: Path, settings: Settings) -> Packets:
             if status == kernel.BAD_LENGTH:
                 warning = f"block at byte {chunks.base} has an impossible length or interface"
                 break
-            if status == kernel.NEED_MORE and chunks.eof:
-                if chunks.filled:
-                    warning = f"the file is cut in the middle of a block (byte {chunks.base})"
-                break
             if status == kernel.NEED_MORE:
-                if not chunks.ensure(chunks.filled + 1):
-                    continue
+                if used:
+                    continue  # consume() read more behind what is left: walk again
+                if chunks.eof:
+                    if chunks.filled:
+                        warning = f"the file is cut in the middle of a block (byte {chunks.base})"
+                    break
+                chunks.ensure(2 * len(chunks.buf))  # the next block is longer than the window: widen it
                 continue
             # another block type: read it here
             if not chunks.ensure(12):
