@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections import OrderedDict
 from pathlib import Path
 
 import dash
@@ -17,7 +16,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html
 from flowviz.errors import FlowvizError
 from flowviz.settings import Settings
 from flowviz.web import call_page, pages
-from flowviz.web.analysis import Analyzer, call_details
+from flowviz.web.analysis import Analyzer, CallCache
 from flowviz.web.routes import add_sample, register, session_id
 from flowviz.web.store import Store
 
@@ -47,29 +46,26 @@ def create_app(data_dir: str | os.PathLike | None = None, *, max_upload_bytes: i
     app = dash.Dash(__name__, title="flowviz", assets_folder=str(Path(__file__).with_name("assets")),
                     suppress_callback_exceptions=True, update_title=None)
     app.server.config["MAX_CONTENT_LENGTH"] = max_bytes + (1 << 20)
-    register(app.server, store, analyzer, max_bytes, samples)
-    app.flowviz = {"store": store, "analyzer": analyzer, "max_bytes": max_bytes}
+    calls = CallCache()
+    register(app.server, store, analyzer, max_bytes, samples, calls)
+    app.flowviz = {"store": store, "analyzer": analyzer, "max_bytes": max_bytes, "calls": calls}
     app.layout = html.Div([
         dcc.Location(id="url"),
         html.Header([dcc.Link("flowviz", href="/", className="brand"),
                      html.Span("SIP/RTP capture analyzer", className="tagline")], className="top"),
         html.Main(id="page", className="page"),
     ])
-    _callbacks(app, store, settings, max_bytes, samples)
+    _callbacks(app, store, settings, max_bytes, samples, calls)
     return app
 
 
-def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int, samples: dict[str, Path]) -> None:
-    details_cache: OrderedDict = OrderedDict()
-
+def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int, samples: dict[str, Path],
+               calls: CallCache) -> None:
     def details(cid: str, gid: str) -> dict:
-        key = (session_id(), cid, gid)
-        if key not in details_cache:
-            folder = store.capture_dir(session_id(), cid)
-            details_cache[key] = call_details(folder / "capture", gid, settings)
-            while len(details_cache) > 8:
-                details_cache.popitem(last=False)
-        return details_cache[key]
+        folder = store.capture_dir(session_id(), cid)
+        if folder is None:
+            raise FlowvizError("no such capture in this browser session")
+        return calls.get((session_id(), cid, gid), folder / "capture", gid, settings)
 
     @app.callback(Output("page", "children"), Input("url", "pathname"))
     def route(pathname: str | None):
@@ -143,7 +139,10 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
         if not isinstance(seq, int) or seq < 0:
             return dash.no_update
         parts = pathname.split("/")
-        return call_page.raw_message(details(parts[2], parts[4]), seq)
+        try:
+            return call_page.raw_message(details(parts[2], parts[4]), seq)
+        except FlowvizError as exc:
+            return exc.message
 
 
 def _not_found(message: str) -> html.Div:

@@ -7,8 +7,10 @@ callbacks only ever hold keys.
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -90,7 +92,9 @@ def analyse(path: Path, settings: Settings, progress=None) -> dict:
 
 
 def call_details(path: Path, call_ref: str, settings: Settings) -> dict:
-    """The ladder model and summary of one call (frames come from the decode cache, so this is quick)."""
+    """The ladder model, summary and streams of one call (frames come from the decode cache, so this is quick)."""
+    import polars as pl
+
     from flowviz.errors import NotFoundError
     from flowviz.ingest import read_capture
     from flowviz.ladder import build_ladder
@@ -107,4 +111,27 @@ def call_details(path: Path, call_ref: str, settings: Settings) -> dict:
         streams = streams_report(capture.sip_messages, capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
                                  group_of_call_id=correlation.group_of_call_id(), rtcp=capture.rtcp_reports)
     ladder = build_ladder(correlation.messages, call, streams)
-    return {"call": call, "ladder": ladder}
+    mine = (streams.filter(pl.col("call_group_id") == call_ref)
+            if streams is not None and "call_group_id" in streams.columns else None)
+    return {"call": call, "ladder": ladder, "streams": mine, "capture": capture, "path": path}
+
+
+class CallCache:
+    """The last few opened calls, so a click on the ladder or an export does not correlate again."""
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple, path: Path, call_ref: str, settings: Settings) -> dict:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        details = call_details(path, call_ref, settings)
+        with self.lock:
+            self.items[key] = details
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return details

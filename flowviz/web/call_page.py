@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash import dash_table, dcc, html
 
+from flowviz.web.exports import FORMATS
 from flowviz.web.pages import TABLE_STYLE
 
 MESSAGE_COLUMNS = [
@@ -32,15 +33,38 @@ def call_layout(cid: str, capture_name: str, details: dict) -> html.Div:
         html.H1([f"Call {gid}", html.Span(party, className="subtitle")]),
         html.Dl([item for k, v in facts for item in (html.Dt(k), html.Dd(v, id=f"fact-{k.lower().replace('-', '')}"))],
                 className="facts"),
+        html.Div([html.Span("Download: ", className="hint")] + [
+            html.A(label, href=f"/capture/{cid}/call/{gid}/export/{fmt}", download=f"call-{gid}{suffix}",
+                   className="button", id=f"export-{fmt}") for fmt, (suffix, _, label) in FORMATS.items()],
+            className="exports"),
         html.H2("Ladder"),
         html.P("Click a message label to see its raw SIP text; drag to zoom, double-click to reset.", className="hint"),
         html.Div(dcc.Graph(id="ladder", figure=figure, config={"displaylogo": False, "scrollZoom": False}),
                  className="ladder"),
         html.Pre("", id="raw-message", className="raw", **{"data-call": gid}),
+        html.H2("Media"),
+        _media(ladder.media.to_dicts()),
         html.H2("Messages"),
         dash_table.DataTable(id="messages-table", columns=MESSAGE_COLUMNS, data=[_row(a) for a in arrows],
                              page_action="none", sort_action="native", **TABLE_STYLE),
     ])
+
+
+MEDIA_COLUMNS = [
+    {"name": "stream", "id": "stream_id"}, {"name": "from", "id": "src"}, {"name": "to", "id": "dst"},
+    {"name": "SSRC", "id": "ssrc"}, {"name": "codec", "id": "codec"}, {"name": "packets", "id": "packets", "type": "numeric"},
+    {"name": "lost", "id": "lost", "type": "numeric"}, {"name": "loss %", "id": "lost_pct", "type": "numeric"},
+    {"name": "jitter mean ms", "id": "mean_jitter_ms", "type": "numeric"},
+    {"name": "jitter max ms", "id": "max_jitter_ms", "type": "numeric"}, {"name": "MOS", "id": "mos", "type": "numeric"},
+]
+
+
+def _media(streams: list[dict]):
+    if not streams:
+        return html.P("No RTP stream of this call in the capture.", className="hint", id="media-table")
+    rows = [{c["id"]: (round(s[c["id"]], 2) if isinstance(s.get(c["id"]), float) else s.get(c["id"]))
+             for c in MEDIA_COLUMNS} for s in streams]
+    return dash_table.DataTable(id="media-table", columns=MEDIA_COLUMNS, data=rows, page_action="none", **TABLE_STYLE)
 
 
 def raw_message(details: dict, seq: int) -> str:

@@ -7,15 +7,18 @@ analysis. Errors come back as JSON {"error": one line} with a 4xx status.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import flask
 
+from flowviz.errors import FlowvizError, NotFoundError
 from flowviz.web.store import Store, human_bytes, is_capture, new_session_id, valid_session
 
 COOKIE = "flowviz_session"
 CHUNK = 1 << 20
+CALL_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def session_id() -> str:
@@ -31,7 +34,7 @@ def session_id() -> str:
     return sid
 
 
-def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, samples: dict[str, Path]) -> None:
+def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, samples: dict[str, Path], calls) -> None:
     @server.before_request
     def _session():
         session_id()
@@ -78,6 +81,24 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
         if path is None:
             return error("no such sample", 404)
         return flask.jsonify({"added": [add_sample(store, analyzer, session_id(), name, path)]})
+
+    @server.get("/capture/<cid>/call/<gid>/export/<fmt>")
+    def export(cid: str, gid: str, fmt: str):
+        from flowviz.web.exports import FORMATS, export_bytes
+
+        folder = store.capture_dir(session_id(), cid)
+        if folder is None or fmt not in FORMATS or not CALL_RE.match(gid):
+            return error("no such capture, call or format in this browser session", 404)
+        try:
+            details = calls.get((session_id(), cid, gid), folder / "capture", gid, analyzer.settings)
+            data = export_bytes(details, fmt, analyzer.settings)
+        except FlowvizError as exc:
+            return error(exc.message, 404 if isinstance(exc, NotFoundError) else 500)
+        suffix, mime, _ = FORMATS[fmt]
+        if fmt == "pcap" and data[:4] == b"\x0a\x0d\x0d\x0a":
+            suffix = ".pcapng"
+        name = f"call-{gid}{suffix}"
+        return flask.Response(data, mimetype=mime, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @server.post("/api/capture/<cid>/delete")
     def delete(cid: str):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from playwright.sync_api import expect
@@ -72,6 +73,25 @@ def test_upload_reference_capture_list_its_call_and_open_it(page, base_url_app):
     raw = page.locator("#raw-message")
     expect(raw).to_contain_text("INVITE sip:ua2@127.0.0.13:5060 SIP/2.0", timeout=TIMEOUT)
     expect(raw).to_contain_text("Call-ID: lab")
+    # the media panel: the two RTP directions, 334 packets each
+    media = page.locator("#media-table tr:has(td)")
+    expect(media).to_have_count(2)
+    assert media.locator("td[data-dash-column='packets']").all_inner_texts() == ["334", "334"]
+    # downloads: the ladder as SVG and the call's own pcap
+    with page.expect_download(timeout=TIMEOUT) as svg:
+        page.click("#export-svg")
+    svg_text = Path(svg.value.path()).read_text()
+    ElementTree.fromstring(svg_text)  # well-formed
+    assert svg.value.suggested_filename.endswith(".svg")
+    positions = [svg_text.index(label) for label in ("INVITE", "180 Ringing", "200 OK", "ACK", "BYE")]
+    assert positions == sorted(positions)
+    with page.expect_download(timeout=TIMEOUT) as pcap:
+        page.click("#export-pcap")
+    assert pcap.value.suggested_filename.endswith(".pcap")
+    from flowviz.ingest import read_capture
+
+    call = read_capture(pcap.value.path(), use_cache=False)
+    assert (len(call.sip_messages), len(call.rtp_packets)) == (21, 668)
 
 
 def test_a_non_capture_and_an_over_limit_file_are_refused_and_earlier_results_stay(page, base_url_app, tmp_path):

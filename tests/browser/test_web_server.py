@@ -86,6 +86,14 @@ def test_file_names_never_become_paths_and_sessions_are_apart(app):
     assert store.capture_dir(sid_of(other), cid) is None
     for bad in ("../" + cid, cid.upper(), "..", "", "a" * 16):
         assert store.capture_dir(sid_of(c), bad) is None
+    gid = store.result(folder)["calls"][0]["call_group_id"]
+    url = f"/capture/{cid}/call/{gid}/export/"
+    r = c.get(url + "txt")
+    assert r.status_code == 200 and "486 Busy Here" in r.text
+    assert r.headers["Content-Disposition"] == f'attachment; filename="call-{gid}.txt"'
+    assert other.get(url + "txt").status_code == 404
+    assert c.get(url + "exe").status_code == 404
+    assert c.get(f"/capture/{cid}/call/nosuchcall/export/txt").status_code == 404
     assert other.post(f"/api/capture/{cid}/delete").status_code == 404
     assert c.post(f"/api/capture/{cid}/delete").status_code == 200
     assert store.captures(sid_of(c)) == []
