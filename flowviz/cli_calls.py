@@ -20,6 +20,7 @@ CALL_KEYS = [
     "start_ts", "srd_ms", "setup_ms", "duration_s", "hosts", "hop_delays_ms", "legs", "messages", "retransmissions",
     "final_reason", "from_display", "to_display", "answer_ts", "end_ts", "failed_srd_ms", "disconnect_ms",
     "hung_up_by", "host_roles", "host_names", "forwarding", "forks", "in_dialog", "dialogs", "first_frame", "capture",
+    "problems",
 ]
 
 
@@ -36,12 +37,22 @@ def _calls_of(obj: Context, path: str) -> tuple[list[dict], object]:
     # the capture may run on (RTP, other traffic) after its last SIP message: timers count to its end
     correlation = Correlation(capture.sip_messages, capture.info.get("last_ts_ns"))
     calls = correlation.summaries()
+    problems = _problems(capture)
     for call in calls:
+        call["problems"] = problems.get(call["call_group_id"], [])
         call["start_ts"] = _iso(call.pop("start_ns"))
         call["answer_ts"] = _iso(call.pop("answer_ns"))
         call["end_ts"] = _iso(call.pop("end_ns"))
         call["capture"] = path
     return [{key: call.get(key) for key in CALL_KEYS} for call in calls], correlation
+
+
+def _problems(capture) -> dict[str, list[dict]]:
+    """call_group_id -> its diagnostics (rule, severity, title), as `flowviz diagnose` finds them."""
+    from flowviz.analysis.diagnose import diagnose_capture, problems_by_call
+
+    by_call = problems_by_call(diagnose_capture(capture))
+    return {gid: [{k: f[k] for k in ("rule", "severity", "title")} for f in found] for gid, found in by_call.items()}
 
 
 def _matches(call: dict, text: str) -> bool:
@@ -103,10 +114,10 @@ def _calls_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-# (header, width, right-aligned): 12 columns + 11 separating spaces = 120 characters.
-COLUMNS = [("ID", 10, False), ("START", 12, False), ("METHOD", 9, False), ("FROM", 14, False), ("TO", 14, False),
+# (header, width, right-aligned): 14 columns + 13 separating spaces = 120 characters.
+COLUMNS = [("ID", 10, False), ("START", 12, False), ("METHOD", 8, False), ("FROM", 12, False), ("TO", 12, False),
            ("STATE", 9, False), ("CODE", 4, True), ("SRD ms", 7, True), ("SETUP ms", 8, True), ("DUR s", 7, True),
-           ("MSGS", 5, True), ("HOSTS", 5, True), ("LEGS", 4, True)]
+           ("MSGS", 5, True), ("HOSTS", 5, True), ("LEGS", 4, True), ("PROB", 4, True)]
 
 
 def _calls_table(rows: list[dict]) -> str:
@@ -119,11 +130,18 @@ def _calls_table(rows: list[dict]) -> str:
             r["state"], r["final_status"] if r["final_status"] is not None else "-", _num(r["srd_ms"], 1),
             _num(r["setup_ms"], 1), _num(r["duration_s"], 1),
             f"{r['messages']}" + ("*" if r["retransmissions"] else ""), len(r["hosts"]), len(r["call_ids"]),
+            _problem_count(r["problems"]),
         ]
         cells = [_cell(v, w, right) for v, (_, w, right) in zip(values, COLUMNS)]
         lines.append(" ".join(cells).rstrip()[:TABLE_WIDTH])
-    lines.append(f"{len(rows)} call(s); MSGS* = includes retransmissions; details: --format json")
+    lines.append(f"{len(rows)} call(s); MSGS* = includes retransmissions; PROB = warnings and errors "
+                 "(flowviz diagnose); details: --format json")
     return "\n".join(lines)
+
+
+def _problem_count(problems: list[dict]) -> str:
+    faults = sum(1 for p in problems if p["severity"] in ("warning", "error"))
+    return str(faults) if faults else "-"
 
 
 def _party(r: dict, side: str) -> str:
