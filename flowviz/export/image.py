@@ -41,12 +41,16 @@ def render(fig, fmt: str) -> bytes:
     if path is None:
         raise ToolMissingError(f"{fmt.upper()} export needs Chromium (apt-get install chromium); SVG works without it")
     with _LOCK:
-        if not _STARTED:
-            kaleido.start_sync_server(mathjax=False, silence_warnings=True)
-            atexit.register(kaleido.stop_sync_server, silence_warnings=True)
-            _STARTED = True
-        opts = {"format": fmt, "width": fig.layout.width, "height": fig.layout.height}
-        return kaleido.calc_fig_sync(fig, opts=opts)
+        try:
+            if not _STARTED:
+                kaleido.start_sync_server(mathjax=False, silence_warnings=True)
+                atexit.register(kaleido.stop_sync_server, silence_warnings=True)
+                _STARTED = True
+            opts = {"format": fmt, "width": fig.layout.width, "height": fig.layout.height}
+            return kaleido.calc_fig_sync(fig, opts=opts)
+        except Exception as exc:  # Chromium missing libraries, sandbox refused, crashed...
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FlowvizError(f"{fmt.upper()} export failed in kaleido/Chromium ({path}): {first}") from exc
 
 
 def write_image(ladder: Ladder, output: str | Path, fmt: str, *, theme: Theme = LIGHT) -> None:

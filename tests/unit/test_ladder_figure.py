@@ -79,3 +79,21 @@ def test_diagnostics_are_diamonds_beside_their_arrow_or_listed_under_the_ladder(
     assert list(marks.marker.color) == [LIGHT.severities["warning"], LIGHT.severities["error"]]
     texts = [t.text for t in ET.fromstring(to_svg(ladder)).iter("{http://www.w3.org/2000/svg}text")]
     assert "!1" in texts and texts[-1] == "!2 error: No media"
+
+
+def test_a_kaleido_failure_is_a_one_line_flowviz_error(monkeypatch):
+    import kaleido
+    import pytest
+
+    from flowviz.errors import FlowvizError
+    from flowviz.export import image
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Chromium exited: missing libnss3.so\nstack...")
+
+    monkeypatch.setattr(image, "browser_path", lambda: "/usr/bin/chromium")
+    monkeypatch.setattr(image, "_STARTED", True)
+    monkeypatch.setattr(kaleido, "calc_fig_sync", broken)
+    with pytest.raises(FlowvizError, match=r"^PNG export failed in kaleido/Chromium \(/usr/bin/chromium\): "
+                                           r"Chromium exited: missing libnss3.so$"):
+        image.render(create_ladder(build_ladder(MESSAGES, CALL)), "png")
