@@ -13,6 +13,17 @@ TEXT_FORMATS = ("txt", "mermaid", "plantuml")
 FILE_FORMATS = ("svg", "png", "pdf", "html")
 
 
+def check_output(output: str, force: bool) -> None:
+    """An output file may be written: its folder exists, and it does not exist unless --force."""
+    path = Path(output)
+    if path.is_dir():
+        raise FlowvizError(f"{output} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise FlowvizError(f"{path.parent}: no such folder for {path.name}")
+    if path.exists() and not force:
+        raise FlowvizError(f"{output} exists; use --force to overwrite it")
+
+
 def load_ladder(obj: Context, path: str, call_ref: str, *, aliases: dict[str, str] | None = None,
                 merge_ports: bool = False, diagnostics: bool = True):
     """The ladder of the call whose call_group_id or one of whose Call-IDs is `call_ref`, with its
@@ -83,8 +94,8 @@ def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | No
 
     if fmt not in TEXT_FORMATS and output is None:
         raise FlowvizError(f"--format {fmt} writes a file: give one with -o FILE")
-    if output is not None and Path(output).exists() and not force:
-        raise FlowvizError(f"{output} exists; use --force to overwrite it")
+    if output is not None:
+        check_output(output, force)
     aliases = parse_aliases(Path(alias_file).read_text(encoding="utf-8")) if alias_file else None
     model = load_ladder(obj, capture, call_ref, aliases=aliases, merge_ports=merge_ports,
                         diagnostics=not no_diagnostics)
@@ -134,8 +145,7 @@ def export(obj: Context, capture: str, call_ref: str, pcap_out: str | None, json
     if not pcap_out and not json_out:
         raise FlowvizError("nothing to write: give --pcap FILE and/or --json FILE")
     for out in filter(None, (pcap_out, json_out)):
-        if Path(out).exists() and not force:
-            raise FlowvizError(f"{out} exists; use --force to overwrite it")
+        check_output(out, force)
     model = load_ladder(obj, capture, call_ref)
     calls, _ = _calls_of(obj, capture)
     call = next(c for c in calls if c["call_group_id"] == model.call_group_id)

@@ -291,6 +291,10 @@ def test_cli_file_rules(env, capsys):
     assert out.read_text() == GOLDEN_TXT
     assert main(["ladder", str(LAB_CALL), "--call", "no-such-call"]) == 2
     assert "no call 'no-such-call'" in capsys.readouterr().err
+    assert run("-o", str(env / "no-such-folder" / "x.txt")) == 2
+    assert "no-such-folder: no such folder for x.txt" in capsys.readouterr().err
+    assert run("-o", str(env)) == 2
+    assert "is a directory" in capsys.readouterr().err  # click refuses it (dir_okay=False)
 
 
 def test_call_group_id_and_aliases(env, capsys, tmp_path):
