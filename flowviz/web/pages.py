@@ -13,6 +13,8 @@ TABLE_STYLE = {
                    "maxWidth": "260px", "overflow": "hidden", "textOverflow": "ellipsis"},
     "style_header": {"fontWeight": "600", "backgroundColor": "#eef1f5"},
     "style_data_conditional": [{"if": {"row_index": "odd"}, "backgroundColor": "#f8f9fb"}],
+    "css": [{"selector": ".dash-cell-value p", "rule": "margin: 0"},
+            {"selector": ".dash-cell-value a", "rule": "color: #1f5fbf"}],
 }
 
 

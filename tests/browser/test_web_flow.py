@@ -54,7 +54,6 @@ def test_upload_reference_capture_list_its_call_and_open_it(page, base_url_app):
     expect(rows).to_have_count(1, timeout=TIMEOUT)
     expect(rows.first).to_contain_text("completed")
     expect(rows.first).to_contain_text("ua1")
-    shot(page, "web_calls.png")
     rows.first.locator("a").click()
 
     expect(page).to_have_url(re.compile(r"/capture/[0-9a-f]{16}/call/[0-9a-f]+$"))
@@ -137,6 +136,7 @@ def test_the_hundred_call_capture_lists_every_call_and_filters_by_state(page, ba
     expect(page.locator(".kpi", has_text="calls").first).to_contain_text("100", timeout=TIMEOUT)
     expect(page.locator("#state-filter")).to_contain_text("completed (90)")
     expect(page.locator("#calls-table")).to_contain_text("1 / 4")  # 100 calls, 25 a page
+    shot(page, "web_calls.png")
     page.get_by_label("busy (10)").check()
     rows = page.locator("#calls-table tr:has(td)")
     expect(rows).to_have_count(10, timeout=TIMEOUT)
