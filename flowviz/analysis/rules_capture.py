@@ -49,11 +49,19 @@ def capture_findings(info: dict) -> list[dict]:
     """Findings about the file itself (call_group_id null): records cut or unreadable."""
     truncated = {k: v for k, v in (info.get("skipped") or {}).items() if "truncated" in k}
     cut = [w for w in info.get("warnings") or [] if "cut in the middle" in w or "impossible length" in w]
-    if not truncated and not cut:
+    gaps = info.get("tcp_gap_frames") or []
+    short = info.get("short_frames") or 0
+    if not truncated and not cut and not gaps and not short:
         return []
     parts = [f"{n} packet(s) with {k}" for k, n in truncated.items()] + cut
+    if short:
+        parts.append(f"{short} frame(s) cut short by the capture's snapshot length")
+    if gaps:
+        parts.append(f"{len(gaps)} gap(s) in SIP TCP streams (a segment missing before frame(s) "
+                     + ", ".join(map(str, gaps[:10])) + ("..." if len(gaps) > 10 else "") + ")")
     return [{"call_group_id": None, "rule": "capture.truncated", "severity": "warning",
              "title": "Capture damaged or cut", "explanation": "The capture lost data: " + "; ".join(parts) + ".",
-             "evidence": {"frames": [], "values": {"skipped": truncated, "warnings": cut}},
+             "evidence": {"frames": gaps[:50], "values": {"skipped": truncated, "warnings": cut,
+                                                          "short_frames": short, "tcp_gaps": len(gaps)}},
              "hint": "Packets were dropped or cut short by the capture (snaplen, disk full, copy interrupted): "
                      "findings about missing messages may come from the capture, not the network."}]

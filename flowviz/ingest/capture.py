@@ -67,7 +67,7 @@ def read_capture(
         sip = job.result()
         rtp, n_streams = select_streams(rtp_shaped, streams, sdp_endpoints(sip), settings.rtp_min_packets)
         info.update(sip_messages=len(sip), rtp_packets=len(rtp), rtp_streams=n_streams, rtcp_reports=len(rtcp),
-                    rtcp_xr_blocks=len(xr))
+                    rtcp_xr_blocks=len(xr), tcp_gap_frames=sorted(job.gap_frames))
     finally:
         job.cancel()
         if packets is not None:
@@ -137,6 +137,8 @@ def _packet_info(path, packets: Packets, candidates) -> dict:
         "duration_s": round((int(ts.max()) - int(ts.min())) / 1e9, 6) if len(ts) else 0.0,
         "link_types": {str(k): v for k, v in link_types.items()},
         "sip_candidate_packets": int(len(candidates.packet_rows)),
+        # frames the capture cut short (snapshot length): their end is missing
+        "short_frames": int(np.count_nonzero(packets.table["caplen"] < packets.table["orig_len"])),
         "skipped": _skipped(packets),
         "warnings": list(packets.warnings),
         "from_cache": False,

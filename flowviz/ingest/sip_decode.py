@@ -110,6 +110,7 @@ class SipDecoder:
         self.process: subprocess.Popen | None = None
         self.inline: TsharkRun | None = None
         self.fed = False
+        self.gap_frames: list[int] = []  # set by result(): frames after a TCP segment the capture missed
 
     def start(self, capture_bytes: int) -> "SipDecoder":
         if capture_bytes >= self.settings.sip_worker_min_bytes:
@@ -143,7 +144,9 @@ class SipDecoder:
             self.cancel()
             return schemas.empty(schemas.SIP_MESSAGES)
         if self.inline is not None:
-            return self.inline.result()
+            frame = self.inline.result()
+            self.gap_frames = self.inline.gap_frames
+            return frame
         try:
             out = self.process.stdout.read()
             self.writer.join()
@@ -155,6 +158,7 @@ class SipDecoder:
         except (pickle.UnpicklingError, EOFError, ValueError):
             raise CaptureError("the SIP decoding process stopped unexpectedly; run again with --no-cache") from None
         if reply[0] == "ok":
+            self.gap_frames = reply[2]
             return pl.read_ipc(io.BytesIO(reply[1]))
         kind, message = reply[1], reply[2]
         raise {"ToolMissingError": ToolMissingError}.get(kind, CaptureError)(message)

@@ -28,7 +28,10 @@ TSHARK_FIELDS = [
     "frame.number", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "udp.srcport", "udp.dstport",
     "tcp.srcport", "tcp.dstport", "sctp.srcport", "sctp.dstport", "frame.protocols",
     "tcp.segment", "ip.fragment", "ipv6.fragment", "sip.Request-Line", "sip.Status-Line", "sip.msg_hdr",
+    "tcp.analysis.lost_segment",
 ]
+# SIP messages, and TCP segments of SIP conversations that follow a gap the capture missed.
+DISPLAY_FILTER = "sip or tcp.analysis.lost_segment"
 class TsharkRun:
     """tshark decoding a sub-capture from its standard input; `result()` waits and returns sip_messages.
 
@@ -43,6 +46,7 @@ class TsharkRun:
         self.decode_as: list[str] = []
         self.sub_bytes = b""
         self.rows_out: list[dict] = []
+        self.gap_frames: list[int] = []  # capture frames right after a TCP segment the capture missed
         self.mixed: list[int] = []
         self.error: BaseException | None = None
         self.threads: list[threading.Thread] = []
@@ -53,7 +57,7 @@ class TsharkRun:
             return self  # only an error if there turns out to be SIP to decode: see feed()
         self.tshark_used = tshark
         self.decode_as = [a for d in decode_as for a in ("-d", d)]
-        args = [tshark, "-r", "-", "-n", "-Y", "sip", *self.decode_as, "-T", "fields",
+        args = [tshark, "-r", "-", "-n", "-Y", DISPLAY_FILTER, *self.decode_as, "-T", "fields",
                 "-E", "separator=/t", "-E", "occurrence=a", "-E", f"aggregator={AGGREGATOR}", "-E", "quote=n"]
         for f in TSHARK_FIELDS:
             args += ["-e", f]
@@ -138,6 +142,8 @@ class TsharkRun:
         if len(cols) < len(TSHARK_FIELDS):
             return
         f = dict(zip(TSHARK_FIELDS, cols))
+        if f["tcp.analysis.lost_segment"]:
+            self.gap_frames.append(int(self.rows[int(f["frame.number"]) - 1]) + 1)
         headers = _occurrences(f["sip.msg_hdr"])
         requests = _occurrences(f["sip.Request-Line"])
         statuses = _occurrences(f["sip.Status-Line"])
@@ -274,7 +280,7 @@ def main() -> None:
         frame = run.result()
         buffer = io.BytesIO()
         frame.write_ipc(buffer)
-        reply = ("ok", buffer.getvalue())
+        reply = ("ok", buffer.getvalue(), run.gap_frames)
     except FlowvizError as exc:
         reply = ("error", type(exc).__name__, exc.message)
     except Exception as exc:  # a bug: carried to the main process to be reported there
