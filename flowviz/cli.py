@@ -110,6 +110,15 @@ def info(obj: Context, captures: tuple[str, ...], fmt: str) -> None:
         raise FlowvizError(f"{failed} of {len(paths)} captures could not be read (see above)")
 
 
+def _losses(data: dict) -> str:
+    parts = []
+    if data.get("short_frames"):
+        parts.append(f"{data['short_frames']:,} frames cut by the snapshot length")
+    if data.get("tcp_gap_frames"):
+        parts.append(f"{len(data['tcp_gap_frames']):,} missing TCP segments in SIP streams")
+    return ", ".join(parts) or "none seen"
+
+
 def _info_table(data: dict) -> str:
     rows = [
         ("file", data["file"]),
@@ -124,6 +133,7 @@ def _info_table(data: dict) -> str:
         ("RTP packets", f"{data['rtp_packets']:,} in {data['rtp_streams']} streams"),
         ("RTCP reports", f"{data['rtcp_reports']:,}"),
         ("skipped", ", ".join(f"{v:,} {k}" for k, v in data["skipped"].items()) or "none"),
+        ("capture losses", _losses(data)),
         ("decode time", f"{data['decode_seconds']:.3f} s" + (" (from cache)" if data.get("from_cache") else "")),
     ]
     width = max(len(k) for k, _ in rows)
