@@ -42,6 +42,8 @@ def call_layout(cid: str, capture_name: str, details: dict) -> html.Div:
         html.Div(dcc.Graph(id="ladder", figure=figure, config={"displaylogo": False, "scrollZoom": False}),
                  className="ladder"),
         html.Pre("", id="raw-message", className="raw", **{"data-call": gid}),
+        html.H2("Path and legs"),
+        _path(call),
         html.H2("Media"),
         _media(ladder.media.to_dicts()),
         html.H2("Messages"),
@@ -67,11 +69,34 @@ def _media(streams: list[dict]):
     return dash_table.DataTable(id="media-table", columns=MEDIA_COLUMNS, data=rows, page_action="none", **TABLE_STYLE)
 
 
-def raw_message(details: dict, seq: int) -> str:
+def raw_message(details: dict, seq: int) -> list:
+    """The message's text, its SDP body (after the blank line) in its own highlighted span."""
     for a in details["ladder"].arrows.iter_rows(named=True):
         if a["seq"] == seq:
-            return a["raw"] or a["summary"] or ""
-    return ""
+            text = (a["raw"] or a["summary"] or "").replace("\r\n", "\n")
+            head, blank, body = text.partition("\n\n")
+            if a["sdp"] and body:
+                return [html.Span(head + blank), html.Span(body, className="sdp", title="SDP body")]
+            return [html.Span(text)]
+    return []
+
+
+def _path(call: dict) -> html.Div:
+    """Hosts in path order with role, name and the delay of the hop to the next one; the call's legs."""
+    hosts, delays = call["hosts"], call.get("hop_delays_ms") or []
+    roles, names = call.get("host_roles") or [], call.get("host_names") or []
+    rows = [html.Tr([html.Td(h), html.Td(roles[i] if i < len(roles) else ""),
+                     html.Td(names[i] if i < len(names) and names[i] else ""),
+                     html.Td("" if i >= len(delays) or delays[i] is None else f"{delays[i]:.3f} ms")])
+            for i, h in enumerate(hosts)]
+    legs = [html.Tr([html.Td(leg["call_id"]), html.Td(leg.get("link_kind") or ""), html.Td(leg.get("evidence") or "")])
+            for leg in call.get("legs") or []]
+    return html.Div([
+        html.Table([html.Thead(html.Tr([html.Th(h) for h in ("host", "role", "name", "hop delay to next host")])),
+                    html.Tbody(rows)], className="list", id="path-table"),
+        html.Table([html.Thead(html.Tr([html.Th(h) for h in ("leg Call-ID", "joined as", "evidence")])),
+                    html.Tbody(legs)], className="list", id="legs-table"),
+    ])
 
 
 def _row(a: dict) -> dict:

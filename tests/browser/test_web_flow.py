@@ -72,6 +72,11 @@ def test_upload_reference_capture_list_its_call_and_open_it(page, base_url_app):
     raw = page.locator("#raw-message")
     expect(raw).to_contain_text("INVITE sip:ua2@127.0.0.13:5060 SIP/2.0", timeout=TIMEOUT)
     expect(raw).to_contain_text("Call-ID: lab")
+    expect(raw.locator(".sdp")).to_contain_text("m=audio")
+    # path: the four hosts in order with their roles; one leg
+    expect(page.locator("#path-table tbody tr")).to_have_count(4)
+    assert page.locator("#path-table tbody td:nth-child(2)").all_inner_texts() == ["UA", "proxy", "proxy", "UA"]
+    expect(page.locator("#legs-table tbody tr")).to_have_count(1)
     # the media panel: the two RTP directions, 334 packets each
     media = page.locator("#media-table tr:has(td)")
     expect(media).to_have_count(2)
