@@ -123,13 +123,19 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
         finished = meta.get("state") in ("done", "error")
         return pages.capture_body(cid, meta, result), finished
 
-    @app.callback(Output("calls-table", "data"), Input("state-filter", "value"), Input("call-search", "value"),
-                  State("url", "pathname"))
-    def calls_table(state, search, pathname):
+    @app.callback(Output("calls-table", "data"), Output("calls-table", "page_count"),
+                  Output("calls-table", "page_current"), Input("state-filter", "value"), Input("call-search", "value"),
+                  Input("calls-table", "page_current"), Input("calls-table", "sort_by"), State("url", "pathname"))
+    def calls_table(state, search, page, sort_by, pathname):
         cid = pathname.split("/")[2]
         folder = store.capture_dir(session_id(), cid)
         result = store.result(folder) if folder else None
-        return pages.call_rows(cid, result["calls"], state, search) if result else []
+        if result is None:
+            return [], 1, 0
+        if ctx.triggered_id in ("state-filter", "call-search"):
+            page = 0
+        rows, n_pages = pages.call_page_rows(cid, result["calls"], state, search, sort_by, page)
+        return rows, n_pages, min(page or 0, n_pages - 1)
 
     @app.callback(Output("raw-message", "children"), Input("ladder", "clickData"), State("url", "pathname"),
                   prevent_initial_call=True)

@@ -81,14 +81,33 @@ def analyse(path: Path, settings: Settings, progress=None) -> dict:
     forwarded = set(correlation.request_hops["down_msg"].to_list()) if summaries else set()
     registers = register_attempts(correlation.messages, forwarded)
     kpis = compute_kpis(summaries, registers)
+    worst = _worst_mos(capture, correlation) if summaries else {}
     calls = []
     for s in summaries:
         call = {k: s.get(k) for k in CALL_FIELDS}
         call["start_ts"] = _iso(s.get("start_ns"))
+        call["mos_worst"] = worst.get(s["call_group_id"])
         calls.append(call)
     info = {k: capture.info.get(k) for k in ("packets", "duration_s", "sip_messages", "rtp_packets", "rtp_streams",
                                              "decode_seconds", "warnings")}
     return {"calls": calls, "kpis": kpis, "info": info}
+
+
+def _worst_mos(capture, correlation) -> dict[str, float]:
+    """call_group_id -> the lowest MOS of its RTP streams (calls without a scored stream are left out)."""
+    import polars as pl
+
+    from flowviz.media.report import streams_report
+
+    if capture.rtp_packets.is_empty():
+        return {}
+    streams = streams_report(capture.sip_messages, capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
+                             group_of_call_id=correlation.group_of_call_id(), rtcp=capture.rtcp_reports)
+    if streams.is_empty() or "call_group_id" not in streams.columns:
+        return {}
+    worst = (streams.filter(pl.col("call_group_id").is_not_null() & pl.col("mos").is_not_null())
+             .group_by("call_group_id").agg(pl.col("mos").min()))
+    return dict(zip(worst["call_group_id"].to_list(), worst["mos"].to_list()))
 
 
 def call_details(path: Path, call_ref: str, settings: Settings) -> dict:

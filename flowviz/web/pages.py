@@ -96,8 +96,9 @@ def capture_body(cid: str, meta: dict, result: dict | None) -> list:
                       debounce=True, className="search"),
         ], className="filters"),
         dash_table.DataTable(
-            id="calls-table", columns=CALL_COLUMNS, data=[], sort_action="native", page_action="native",
-            page_size=25, markdown_options={"link_target": "_self"}, **TABLE_STYLE),
+            id="calls-table", columns=CALL_COLUMNS, data=[], sort_action="custom", sort_mode="single", sort_by=[],
+            page_action="custom", page_current=0, page_size=PAGE_SIZE, page_count=1,
+            markdown_options={"link_target": "_self"}, **TABLE_STYLE),
     ]
 
 
@@ -108,7 +109,23 @@ CALL_COLUMNS = [
     {"name": "setup ms", "id": "setup_ms", "type": "numeric"},
     {"name": "duration s", "id": "duration_s", "type": "numeric"}, {"name": "msgs", "id": "messages", "type": "numeric"},
     {"name": "hosts", "id": "n_hosts", "type": "numeric"}, {"name": "legs", "id": "legs_n", "type": "numeric"},
+    {"name": "MOS (worst stream)", "id": "mos", "type": "numeric"},
 ]
+PAGE_SIZE = 25
+
+
+def call_page_rows(cid: str, calls: list[dict], state: str, search: str, sort_by: list[dict] | None,
+                   page: int) -> tuple[list[dict], int]:
+    """Server-side filter, sort and paging: (the page's rows, number of pages); 10,000 calls stay quick."""
+    rows = call_rows(cid, calls, state, search)
+    for sort in reversed(sort_by or []):
+        column = "call_id_sort" if sort["column_id"] == "link" else sort["column_id"]
+        present = [r for r in rows if r.get(column) is not None]
+        present.sort(key=lambda r: r[column], reverse=sort["direction"] == "desc")
+        rows = present + [r for r in rows if r.get(column) is None]  # blanks last either way
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = min(max(page or 0, 0), pages - 1)
+    return rows[page * PAGE_SIZE:(page + 1) * PAGE_SIZE], pages
 
 
 def call_rows(cid: str, calls: list[dict], state: str, search: str) -> list[dict]:
@@ -126,7 +143,7 @@ def call_rows(cid: str, calls: list[dict], state: str, search: str) -> list[dict
             "from": c["from_user"] or c["from_uri"], "to": c["to_user"] or c["to_uri"], "state": c["state"],
             "final_status": c["final_status"], "srd_ms": _round(c["srd_ms"], 1), "setup_ms": _round(c["setup_ms"], 1),
             "duration_s": _round(c["duration_s"], 2), "messages": c["messages"], "n_hosts": len(c["hosts"]),
-            "legs_n": len(c["call_ids"]),
+            "legs_n": len(c["call_ids"]), "mos": c.get("mos_worst"), "call_id_sort": gid,
         })
     return rows
 

@@ -49,6 +49,7 @@ class Store:
     def __init__(self, data_dir: str | os.PathLike, retention_s: float = 7 * 24 * 3600):
         self.root = Path(data_dir).resolve()
         self.retention_s = retention_s
+        self._results: dict[Path, tuple[int, dict]] = {}
         (self.root / "sessions").mkdir(parents=True, exist_ok=True)
 
     def session_dir(self, sid: str) -> Path:
@@ -121,12 +122,21 @@ class Store:
         tmp.write_text(json.dumps(result, default=str))
         os.replace(tmp, folder / "result.json")
 
-    @staticmethod
-    def result(folder: Path) -> dict | None:
+    def result(self, folder: Path) -> dict | None:
+        """The stored result, parsed once per version of the file (paging a big call list stays quick)."""
+        path = folder / "result.json"
         try:
-            return json.loads((folder / "result.json").read_text())
+            stamp = path.stat().st_mtime_ns
+            cached = self._results.get(path)
+            if cached and cached[0] == stamp:
+                return cached[1]
+            data = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
+        self._results[path] = (stamp, data)
+        while len(self._results) > 8:
+            self._results.pop(next(iter(self._results)))
+        return data
 
     def expire(self) -> int:
         """Remove captures older than the retention time; returns how many."""

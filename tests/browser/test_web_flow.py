@@ -146,3 +146,14 @@ def test_the_hundred_call_capture_lists_every_call_and_filters_by_state(page, ba
     rows = page.locator("#calls-table tr:has(td)")
     expect(rows).to_have_count(10, timeout=TIMEOUT)
     assert set(rows.locator("td[data-dash-column='state']").all_inner_texts()) == {"busy"}
+    assert set(rows.locator("td[data-dash-column='mos']").all_inner_texts()) == {""}  # no media, no MOS
+    page.get_by_label("all (100)").check()
+    expect(page.locator("#calls-table")).to_contain_text("1 / 4")
+    code_sort = page.locator("th[data-dash-column='final_status'] .column-header--sort")
+    code_sort.click()
+    code_sort.click()  # descending: the busy calls first
+    expect(rows.first.locator("td[data-dash-column='final_status']")).to_have_text("486")
+    page.get_by_role("button", name="Next").or_(page.locator(".next-page")).first.click()
+    expect(page.locator("#calls-table")).to_contain_text("2 / 4")
+    assert set(rows.locator("td[data-dash-column='final_status']").all_inner_texts()) == {"200"}
+    assert all(float(m) > 4 for m in rows.locator("td[data-dash-column='mos']").all_inner_texts())

@@ -104,3 +104,20 @@ def test_a_forged_cookie_is_replaced(app):
     c.set_cookie("flowviz_session", "../../etc")
     c.get("/")
     assert sid_of(c) != "../../etc" and len(sid_of(c)) == 32
+
+
+def test_ten_thousand_calls_are_filtered_sorted_and_paged_on_the_server():
+    from flowviz.web.pages import PAGE_SIZE, call_page_rows
+
+    calls = [{"call_group_id": f"{i:010x}", "call_ids": [f"c{i}"], "from_user": f"u{i % 7}", "to_user": "b",
+              "from_uri": None, "to_uri": None, "hosts": ["10.0.0.1:5060"], "state": "busy" if i % 10 else "completed",
+              "final_status": 486 if i % 10 else 200, "srd_ms": None if i % 3 else float(i), "setup_ms": None,
+              "duration_s": None, "messages": 3, "start_ts": None, "mos_worst": None} for i in range(10_000)]
+    started = time.perf_counter()
+    rows, pages = call_page_rows("0" * 16, calls, "completed", "", [{"column_id": "srd_ms", "direction": "desc"}], 3)
+    assert time.perf_counter() - started < 1.0
+    assert pages == 1000 // PAGE_SIZE and len(rows) == PAGE_SIZE
+    srd = [r["srd_ms"] for r in rows]
+    assert srd == sorted(srd, reverse=True) and all(r["state"] == "completed" for r in rows)
+    rows, pages = call_page_rows("0" * 16, calls, "", "u3", None, 10**6)  # past the end: the last page
+    assert pages == -(-sum(1 for i in range(10_000) if i % 7 == 3) // PAGE_SIZE) and rows
