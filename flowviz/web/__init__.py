@@ -17,7 +17,7 @@ from flowviz.errors import FlowvizError
 from flowviz.settings import Settings
 from flowviz.web import call_page, pages
 from flowviz.web.analysis import Analyzer, CallCache
-from flowviz.web.routes import add_sample, register, session_id
+from flowviz.web.routes import add_sample, delete_capture, register, session_id
 from flowviz.web.store import Store
 
 DEFAULT_MAX_BYTES = 2 << 30  # 2 GiB
@@ -108,8 +108,18 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
     def delete(clicks):
         if not ctx.triggered_id or not any(clicks):
             return dash.no_update
-        store.delete(session_id(), ctx.triggered_id["id"])
+        delete_capture(store, app.flowviz["analyzer"], session_id(), ctx.triggered_id["id"])
         return "Capture deleted."
+
+    @app.callback(Output("sample-status", "children", allow_duplicate=True),
+                  Input({"type": "cancel", "id": ALL}, "n_clicks"), prevent_initial_call=True)
+    def cancel(clicks):
+        if not ctx.triggered_id or not any(clicks):
+            return dash.no_update
+        folder = store.capture_dir(session_id(), ctx.triggered_id["id"])
+        if folder is None or not app.flowviz["analyzer"].cancel(folder):
+            return "Nothing to cancel: the analysis had finished."
+        return "Analysis cancelled."
 
     @app.callback(Output("capture-body", "children"), Output("capture-poll", "disabled"),
                   Input("capture-poll", "n_intervals"), State("url", "pathname"))
@@ -120,7 +130,7 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
             return html.P("No such capture in this browser session.", className="error"), True
         meta = store.meta(folder)
         result = store.result(folder) if meta.get("state") == "done" else None
-        finished = meta.get("state") in ("done", "error")
+        finished = meta.get("state") in ("done", "error", "cancelled")
         return pages.capture_body(cid, meta, result), finished
 
     @app.callback(Output("calls-table", "data"), Output("calls-table", "page_count"),

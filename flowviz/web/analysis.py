@@ -1,12 +1,15 @@
 """Analysis for the web: decode and correlate a stored capture in the background, one call's details on demand.
 
-read_capture runs tshark as a subprocess (no pyshark), so a worker thread is safe; progress goes to the
-capture's meta.json, which the pages poll. Results are plain JSON (calls, KPIs, info): stores and
+Each capture is analysed in its own `spawn` process (never in a request thread, and cancellable); progress
+goes to the capture's meta.json, which the pages poll. Results are plain JSON (calls, KPIs, info): stores and
 callbacks only ever hold keys.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
+import sys
 import threading
 import time
 import traceback
@@ -31,40 +34,94 @@ def _iso(ts_ns: int | None) -> str | None:
 
 
 class Analyzer:
-    """One worker thread: captures are analysed one after the other, in upload order."""
+    """One worker thread feeding one `spawn` process per capture, one capture after the other in upload
+    order: decoding uses another core and a running analysis can be cancelled by stopping its process."""
 
     def __init__(self, store: Store, settings: Settings | None = None):
         self.store = store
         self.settings = settings or Settings()
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowviz-analysis")
+        self.running: dict[Path, multiprocessing.Process] = {}
+        self.cancelled: set[Path] = set()
+        self.lock = threading.Lock()
 
     def submit(self, folder: Path):
         return self.pool.submit(self.run, folder)
 
     def run(self, folder: Path) -> None:
-        last = [0.0]
+        with self.lock:
+            if self.store.meta(folder).get("state") != "queued":  # cancelled or deleted while queued
+                return
+            self.store.update(folder, state="running", stage="starting", fraction=0.0)
+            process = multiprocessing.get_context("spawn").Process(
+                target=_analyse_in_process, args=(str(folder), self.settings), daemon=True)
+            process.start()
+            self.running[folder] = process
+        process.join()
+        with self.lock:
+            self.running.pop(folder, None)
+            cancelled = folder in self.cancelled
+            self.cancelled.discard(folder)
+        meta = self.store.meta(folder)
+        if meta and cancelled:  # the child may have written its progress over the cancel mark
+            self.store.update(folder, state="cancelled", stage="cancelled", error="analysis cancelled")
+        elif meta and meta.get("state") not in ("done", "error", "cancelled"):
+            self.store.update(folder, state="error", error=f"analysis stopped unexpectedly (exit {process.exitcode})")
 
-        def progress(stage: str, fraction: float) -> None:
-            now = time.monotonic()
-            if now - last[0] > 0.2 or fraction >= 1.0:
-                last[0] = now
-                self.store.update(folder, state="running", stage=stage, fraction=round(fraction, 3))
-
-        self.store.update(folder, state="running", stage="starting", fraction=0.0)
-        try:
-            result = analyse(folder / "capture", self.settings, progress)
-        except FlowvizError as exc:
-            self.store.update(folder, state="error", error=exc.message)
-            return
-        except Exception as exc:  # a bug: shown in one line, details in the server log
-            traceback.print_exc()
-            self.store.update(folder, state="error", error=f"internal error: {type(exc).__name__}: {exc}")
-            return
-        self.store.write_result(folder, result)
-        self.store.update(folder, state="done", stage="done", fraction=1.0, calls=len(result["calls"]))
+    def cancel(self, folder: Path) -> bool:
+        """Stop the capture's analysis (queued or running); False when it is not queued nor running."""
+        with self.lock:
+            if self.store.meta(folder).get("state") not in ("queued", "running"):
+                return False
+            self.store.update(folder, state="cancelled", stage="cancelled", error="analysis cancelled")
+            process = self.running.get(folder)
+            if process is not None:
+                self.cancelled.add(folder)
+        if process is not None:
+            _stop(process)
+        return True
 
     def shutdown(self) -> None:
+        with self.lock:
+            processes = list(self.running.values())
+        for process in processes:
+            _stop(process)
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _stop(process) -> None:
+    process.terminate()  # SIGTERM: the child's handler exits through read_capture's cleanup (tshark stopped)
+    process.join(5)
+    if process.is_alive():
+        process.kill()
+        process.join(5)
+
+
+def _analyse_in_process(folder_name: str, settings: Settings) -> None:
+    """Child process: analyse, write result.json and the final state to meta.json."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    folder = Path(folder_name)
+    store = Store(folder.parents[2])
+    last = [0.0]
+
+    def progress(stage: str, fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] > 0.2 or fraction >= 1.0:
+            last[0] = now
+            if store.meta(folder).get("state") == "running":
+                store.update(folder, stage=stage, fraction=round(fraction, 3))
+
+    try:
+        result = analyse(folder / "capture", settings, progress)
+    except FlowvizError as exc:
+        store.update(folder, state="error", error=exc.message)
+        return
+    except Exception as exc:  # a bug: shown in one line, details in the server log
+        traceback.print_exc()
+        store.update(folder, state="error", error=f"internal error: {type(exc).__name__}: {exc}")
+        return
+    store.write_result(folder, result)
+    store.update(folder, state="done", stage="done", fraction=1.0, calls=len(result["calls"]))
 
 
 def analyse(path: Path, settings: Settings, progress=None) -> dict:

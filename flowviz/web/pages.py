@@ -46,7 +46,7 @@ def captures_list(captures: list[dict]) -> html.Div:
     for c in captures:
         cid, state = c["id"], c.get("state")
         name = dcc.Link(c.get("name"), href=f"/capture/{cid}") if state == "done" else html.Span(c.get("name"))
-        if state == "error":
+        if state in ("error", "cancelled"):
             status = html.Span(c.get("error"), className="error")
         elif state == "done":
             status = html.Span("analysed", className="ok")
@@ -57,7 +57,9 @@ def captures_list(captures: list[dict]) -> html.Div:
         rows.append(html.Tr([
             html.Td(name, className="capture-name"), html.Td(human_bytes(c.get("size") or 0)), html.Td(status),
             html.Td(str(c["calls"]) if c.get("calls") is not None else "-"),
-            html.Td(html.Button("delete", id={"type": "delete", "id": cid}, className="small", n_clicks=0)),
+            html.Td([html.Button("cancel", id={"type": "cancel", "id": cid}, className="small", n_clicks=0)
+                     if state in ("queued", "running") else None,
+                     html.Button("delete", id={"type": "delete", "id": cid}, className="small", n_clicks=0)]),
         ], **{"data-capture": cid, "data-state": state or ""}))
     return html.Table([html.Thead(header), html.Tbody(rows)], className="list")
 
@@ -72,7 +74,7 @@ def capture_page(cid: str) -> html.Div:
 
 def capture_body(cid: str, meta: dict, result: dict | None) -> list:
     title = html.H1(meta.get("name", "capture"))
-    if meta.get("state") == "error":
+    if meta.get("state") in ("error", "cancelled"):
         return [title, html.P(meta.get("error"), className="error")]
     if result is None:
         fraction = float(meta.get("fraction") or 0)

@@ -102,9 +102,27 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
 
     @server.post("/api/capture/<cid>/delete")
     def delete(cid: str):
-        if not store.delete(session_id(), cid):
+        if not delete_capture(store, analyzer, session_id(), cid):
             return error("no such capture", 404)
         return flask.jsonify({"deleted": cid})
+
+    @server.post("/api/capture/<cid>/cancel")
+    def cancel(cid: str):
+        folder = store.capture_dir(session_id(), cid)
+        if folder is None:
+            return error("no such capture", 404)
+        if not analyzer.cancel(folder):
+            return error("the analysis is not running", 409)
+        return flask.jsonify({"cancelled": cid})
+
+
+def delete_capture(store: Store, analyzer, sid: str, cid: str) -> bool:
+    """Stop its analysis if any, then remove the capture and its results."""
+    folder = store.capture_dir(sid, cid)
+    if folder is None:
+        return False
+    analyzer.cancel(folder)
+    return store.delete(sid, cid)
 
 
 def add_sample(store: Store, analyzer, sid: str, name: str, path: Path) -> str:

@@ -58,7 +58,9 @@ def test_upload_reference_capture_list_its_call_and_open_it(page, base_url_app):
 
     expect(page).to_have_url(re.compile(r"/capture/[0-9a-f]{16}/call/[0-9a-f]+$"))
     expect(page.locator("#fact-state")).to_have_text("completed", timeout=TIMEOUT)
-    labels = page.locator("#messages-table td[data-dash-column='label']").all_inner_texts()
+    label_cells = page.locator("#messages-table td[data-dash-column='label']")
+    expect(label_cells).to_have_count(21, timeout=TIMEOUT)
+    labels = label_cells.all_inner_texts()
     firsts = [next(i for i, t in enumerate(labels) if t == want)
               for want in ("INVITE", "180 Ringing", "200 OK", "ACK", "BYE")]
     assert firsts == sorted(firsts), labels
@@ -155,5 +157,6 @@ def test_the_hundred_call_capture_lists_every_call_and_filters_by_state(page, ba
     expect(rows.first.locator("td[data-dash-column='final_status']")).to_have_text("486")
     page.get_by_role("button", name="Next").or_(page.locator(".next-page")).first.click()
     expect(page.locator("#calls-table")).to_contain_text("2 / 4")
+    expect(rows.first.locator("td[data-dash-column='final_status']")).to_have_text("200")  # page 2's data is in
     assert set(rows.locator("td[data-dash-column='final_status']").all_inner_texts()) == {"200"}
     assert all(float(m) > 4 for m in rows.locator("td[data-dash-column='mos']").all_inner_texts())

@@ -121,3 +121,43 @@ def test_ten_thousand_calls_are_filtered_sorted_and_paged_on_the_server():
     assert srd == sorted(srd, reverse=True) and all(r["state"] == "completed" for r in rows)
     rows, pages = call_page_rows("0" * 16, calls, "", "u3", None, 10**6)  # past the end: the last page
     assert pages == -(-sum(1 for i in range(10_000) if i % 7 == 3) // PAGE_SIZE) and rows
+
+
+def test_a_running_analysis_can_be_cancelled(tmp_path):
+    """A tshark that never answers keeps the analysis running until it is cancelled: its process stops."""
+    from flowviz.settings import Settings
+    from flowviz.web import create_app
+
+    slow = tmp_path / "slow-tshark"
+    slow.write_text("#!/bin/sh\nexec sleep 120\n")
+    slow.chmod(0o755)
+    app = create_app(tmp_path / "data", settings=Settings(tshark_path=str(slow)))
+    analyzer, store = app.flowviz["analyzer"], app.flowviz["store"]
+    try:
+        c = client(app)
+        cid = upload(c, "x.pcap", (LAB / "busy_486.pcap").read_bytes()).json["added"][0]
+        folder = store.capture_dir(sid_of(c), cid)
+        end = time.monotonic() + 30
+        while folder not in analyzer.running and time.monotonic() < end:
+            time.sleep(0.05)
+        process = analyzer.running[folder]
+        time.sleep(0.5)
+        assert process.is_alive() and store.meta(folder)["state"] == "running"
+        assert other_cannot_cancel(app, cid)
+        assert c.post(f"/api/capture/{cid}/cancel").status_code == 200
+        assert not process.is_alive()
+        wait_done_or_cancelled(store, folder)
+        assert store.meta(folder)["state"] == "cancelled" and store.result(folder) is None
+        assert c.post(f"/api/capture/{cid}/cancel").status_code == 409
+    finally:
+        analyzer.shutdown()
+
+
+def other_cannot_cancel(app, cid: str) -> bool:
+    return client(app).post(f"/api/capture/{cid}/cancel").status_code == 404
+
+
+def wait_done_or_cancelled(store: Store, folder, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while store.meta(folder).get("state") not in ("done", "error", "cancelled") and time.monotonic() < end:
+        time.sleep(0.05)
