@@ -10,6 +10,7 @@ run: system-deps venv
 	$(VENV)/bin/flowviz messages sample_pcaps/lab/reference_call.pcap
 
 test: system-deps-test venv
+	@scripts/install-test-tools.sh
 	$(VENV)/bin/python -m pytest -q -ra
 
 setup: system-deps venv

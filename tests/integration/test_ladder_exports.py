@@ -200,7 +200,8 @@ def test_mermaid_is_valid(env, tmp_path):
 
 def mermaid_renders(text: str, folder: Path) -> str | None:
     """SVG text from mermaid-cli with the system Chromium; None when mmdc is not installed."""
-    mmdc = shutil.which("mmdc") or next((p for p in [Path("/tmp/mmdc/node_modules/.bin/mmdc")] if p.exists()), None)
+    local = Path(__file__).resolve().parents[2] / ".tools" / "mermaid" / "node_modules" / ".bin" / "mmdc"
+    mmdc = shutil.which("mmdc") or (local if local.exists() else None)  # scripts/install-test-tools.sh
     if mmdc is None:
         return None
     (folder / "in.mmd").write_text(text)
