@@ -1,14 +1,15 @@
 """Analysis for the web: decode and correlate a stored capture in the background, one call's details on demand.
 
-Each capture is analysed in its own `spawn` process (never in a request thread, and cancellable); progress
+Each capture is analysed in its own worker process (never in a request thread, and cancellable); progress
 goes to the capture's meta.json, which the pages poll. Results are plain JSON (calls, KPIs, info): stores and
 callbacks only ever hold keys.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
+import os
+import pickle
+import subprocess
 import sys
 import threading
 import time
@@ -34,14 +35,15 @@ def _iso(ts_ns: int | None) -> str | None:
 
 
 class Analyzer:
-    """One worker thread feeding one `spawn` process per capture, one capture after the other in upload
-    order: decoding uses another core and a running analysis can be cancelled by stopping its process."""
+    """One worker thread running one worker process (`python -m flowviz.web.worker`) per capture, one after
+    the other in upload order: decoding uses another core and a running analysis is cancelled by stopping
+    its process."""
 
     def __init__(self, store: Store, settings: Settings | None = None):
         self.store = store
         self.settings = settings or Settings()
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowviz-analysis")
-        self.running: dict[Path, multiprocessing.Process] = {}
+        self.running: dict[Path, subprocess.Popen] = {}
         self.cancelled: set[Path] = set()
         self.lock = threading.Lock()
 
@@ -53,11 +55,17 @@ class Analyzer:
             if self.store.meta(folder).get("state") != "queued":  # cancelled or deleted while queued
                 return
             self.store.update(folder, state="running", stage="starting", fraction=0.0)
-            process = multiprocessing.get_context("spawn").Process(
-                target=_analyse_in_process, args=(str(folder), self.settings), daemon=True)
-            process.start()
+            package_root = str(Path(__file__).resolve().parents[2])  # the child imports this same flowviz
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+            process = subprocess.Popen([sys.executable, "-m", "flowviz.web.worker", str(folder)],
+                                       stdin=subprocess.PIPE, env=env)
             self.running[folder] = process
-        process.join()
+        try:
+            process.stdin.write(pickle.dumps(self.settings))
+            process.stdin.close()
+        except OSError:  # the child died at once: its exit code says more below
+            pass
+        process.wait()
         with self.lock:
             self.running.pop(folder, None)
             cancelled = folder in self.cancelled
@@ -66,7 +74,7 @@ class Analyzer:
         if meta and cancelled:  # the child may have written its progress over the cancel mark
             self.store.update(folder, state="cancelled", stage="cancelled", error="analysis cancelled")
         elif meta and meta.get("state") not in ("done", "error", "cancelled"):
-            self.store.update(folder, state="error", error=f"analysis stopped unexpectedly (exit {process.exitcode})")
+            self.store.update(folder, state="error", error=f"analysis stopped unexpectedly (exit {process.returncode})")
 
     def cancel(self, folder: Path) -> bool:
         """Stop the capture's analysis (queued or running); False when it is not queued nor running."""
@@ -89,18 +97,17 @@ class Analyzer:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _stop(process) -> None:
-    process.terminate()  # SIGTERM: the child's handler exits through read_capture's cleanup (tshark stopped)
-    process.join(5)
-    if process.is_alive():
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()  # SIGTERM: the worker exits through read_capture's cleanup (tshark stopped)
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
         process.kill()
-        process.join(5)
+        process.wait(5)
 
 
-def _analyse_in_process(folder_name: str, settings: Settings) -> None:
-    """Child process: analyse, write result.json and the final state to meta.json."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    folder = Path(folder_name)
+def analyse_folder(folder: Path, settings: Settings) -> None:
+    """In the worker process: analyse a stored capture, write result.json and the final state to meta.json."""
     store = Store(folder.parents[2])
     last = [0.0]
 

@@ -123,10 +123,12 @@ def test_ten_thousand_calls_are_filtered_sorted_and_paged_on_the_server():
     assert pages == -(-sum(1 for i in range(10_000) if i % 7 == 3) // PAGE_SIZE) and rows
 
 
-def test_a_running_analysis_can_be_cancelled(tmp_path):
+def test_a_running_analysis_can_be_cancelled(tmp_path, monkeypatch):
     """A tshark that never answers keeps the analysis running until it is cancelled: its process stops."""
     from flowviz.settings import Settings
     from flowviz.web import create_app
+
+    monkeypatch.setenv("FLOWVIZ_CACHE_DIR", str(tmp_path / "cache"))  # no decode cache hit: tshark must run
 
     slow = tmp_path / "slow-tshark"
     slow.write_text("#!/bin/sh\nexec sleep 120\n")
@@ -142,10 +144,10 @@ def test_a_running_analysis_can_be_cancelled(tmp_path):
             time.sleep(0.05)
         process = analyzer.running[folder]
         time.sleep(0.5)
-        assert process.is_alive() and store.meta(folder)["state"] == "running"
+        assert process.poll() is None and store.meta(folder)["state"] == "running"
         assert other_cannot_cancel(app, cid)
         assert c.post(f"/api/capture/{cid}/cancel").status_code == 200
-        assert not process.is_alive()
+        assert process.poll() is not None
         wait_done_or_cancelled(store, folder)
         assert store.meta(folder)["state"] == "cancelled" and store.result(folder) is None
         assert c.post(f"/api/capture/{cid}/cancel").status_code == 409
@@ -161,3 +163,23 @@ def wait_done_or_cancelled(store: Store, folder, timeout: float = 10.0) -> None:
     end = time.monotonic() + timeout
     while store.meta(folder).get("state") not in ("done", "error", "cancelled") and time.monotonic() < end:
         time.sleep(0.05)
+
+
+def test_flowviz_serve_listens_on_127_0_0_1_and_answers(tmp_path):
+    import re
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "flowviz", "serve", "--port", "0", "--data-dir", str(tmp_path)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        port = re.search(r"http://127\.0\.0\.1:(\d+)/", line).group(1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as answer:
+            assert answer.status == 200 and "flowviz" in answer.read().decode()
+        assert (tmp_path / "sessions").is_dir()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stderr.close()

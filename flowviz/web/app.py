@@ -1,0 +1,165 @@
+"""App: create_app() builds the Dash app (upload, captures, call list, call page) over a data directory.
+
+Callbacks are thin: they read the browser session's id from its cookie, load stored results by key and
+format them. Decoding runs in a background worker (flowviz.web.analysis), never in a request.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import dash
+from dash import ALL, Input, Output, State, ctx, dcc, html
+
+from flowviz.errors import FlowvizError
+from flowviz.settings import Settings
+from flowviz.web import call_page, pages
+from flowviz.web.analysis import Analyzer, CallCache
+from flowviz.web.routes import add_sample, delete_capture, register, session_id
+from flowviz.web.store import Store
+
+DEFAULT_MAX_BYTES = 2 << 30  # 2 GiB
+REPO = Path(__file__).resolve().parents[2]
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("FLOWVIZ_DATA_DIR") or Path(tempfile.gettempdir()) / "flowviz-web")
+
+
+def bundled_samples(folder: Path | None = None) -> dict[str, Path]:
+    folder = folder or REPO / "sample_pcaps" / "lab"
+    if not folder.is_dir():
+        return {}
+    return {p.name: p for p in sorted(folder.iterdir()) if p.suffix in (".pcap", ".pcapng", ".gz")}
+
+
+def create_app(data_dir: str | os.PathLike | None = None, *, max_upload_bytes: int | None = None,
+               settings: Settings | None = None, samples_dir: str | os.PathLike | None = None) -> dash.Dash:
+    max_bytes = max_upload_bytes or int(os.environ.get("FLOWVIZ_MAX_UPLOAD_BYTES") or DEFAULT_MAX_BYTES)
+    settings = settings or Settings()
+    store = Store(data_dir or default_data_dir())
+    store.expire()
+    analyzer = Analyzer(store, settings)
+    samples = bundled_samples(Path(samples_dir) if samples_dir else None)
+    app = dash.Dash(__name__, title="flowviz", assets_folder=str(Path(__file__).with_name("assets")),
+                    suppress_callback_exceptions=True, update_title=None)
+    app.server.config["MAX_CONTENT_LENGTH"] = max_bytes + (1 << 20)
+    calls = CallCache()
+    register(app.server, store, analyzer, max_bytes, samples, calls)
+    app.flowviz = {"store": store, "analyzer": analyzer, "max_bytes": max_bytes, "calls": calls}
+    app.layout = html.Div([
+        dcc.Location(id="url"),
+        html.Header([dcc.Link("flowviz", href="/", className="brand"),
+                     html.Span("SIP/RTP capture analyzer", className="tagline")], className="top"),
+        html.Main(id="page", className="page"),
+    ])
+    _callbacks(app, store, settings, max_bytes, samples, calls)
+    return app
+
+
+def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int, samples: dict[str, Path],
+               calls: CallCache) -> None:
+    def details(cid: str, gid: str) -> dict:
+        folder = store.capture_dir(session_id(), cid)
+        if folder is None:
+            raise FlowvizError("no such capture in this browser session")
+        return calls.get((session_id(), cid, gid), folder / "capture", gid, settings)
+
+    @app.callback(Output("page", "children"), Input("url", "pathname"))
+    def route(pathname: str | None):
+        parts = [p for p in (pathname or "/").split("/") if p]
+        if not parts:
+            return pages.home(max_bytes, list(samples))
+        if parts[0] == "capture" and len(parts) in (2, 4):
+            folder = store.capture_dir(session_id(), parts[1])
+            if folder is None:
+                return _not_found("No such capture in this browser session.")
+            if len(parts) == 2:
+                return pages.capture_page(parts[1])
+            if parts[2] == "call":
+                try:
+                    return call_page.call_layout(parts[1], store.meta(folder).get("name", ""), details(parts[1], parts[3]))
+                except FlowvizError as exc:
+                    return _not_found(exc.message)
+        return _not_found("No such page.")
+
+    @app.callback(Output("captures-list", "children"), Output("captures-signature", "data"),
+                  Input("captures-poll", "n_intervals"), State("captures-signature", "data"))
+    def captures(_, signature):
+        found = store.captures(session_id())
+        current = repr([(c["id"], c.get("state"), c.get("stage"), c.get("fraction")) for c in found])
+        if current == signature:
+            return dash.no_update, dash.no_update
+        return pages.captures_list(found), current
+
+    @app.callback(Output("sample-status", "children"), Input({"type": "sample", "name": ALL}, "n_clicks"),
+                  prevent_initial_call=True)
+    def pick_sample(clicks):
+        if not ctx.triggered_id or not any(clicks):
+            return dash.no_update
+        name = ctx.triggered_id["name"]
+        add_sample(store, app.flowviz["analyzer"], session_id(), name, samples[name])
+        return f"{name} added."
+
+    @app.callback(Output("sample-status", "children", allow_duplicate=True),
+                  Input({"type": "delete", "id": ALL}, "n_clicks"), prevent_initial_call=True)
+    def delete(clicks):
+        if not ctx.triggered_id or not any(clicks):
+            return dash.no_update
+        delete_capture(store, app.flowviz["analyzer"], session_id(), ctx.triggered_id["id"])
+        return "Capture deleted."
+
+    @app.callback(Output("sample-status", "children", allow_duplicate=True),
+                  Input({"type": "cancel", "id": ALL}, "n_clicks"), prevent_initial_call=True)
+    def cancel(clicks):
+        if not ctx.triggered_id or not any(clicks):
+            return dash.no_update
+        folder = store.capture_dir(session_id(), ctx.triggered_id["id"])
+        if folder is None or not app.flowviz["analyzer"].cancel(folder):
+            return "Nothing to cancel: the analysis had finished."
+        return "Analysis cancelled."
+
+    @app.callback(Output("capture-body", "children"), Output("capture-poll", "disabled"),
+                  Input("capture-poll", "n_intervals"), State("url", "pathname"))
+    def capture_body(_, pathname):
+        cid = (pathname or "").split("/")[2] if (pathname or "").startswith("/capture/") else ""
+        folder = store.capture_dir(session_id(), cid)
+        if folder is None:
+            return html.P("No such capture in this browser session.", className="error"), True
+        meta = store.meta(folder)
+        result = store.result(folder) if meta.get("state") == "done" else None
+        finished = meta.get("state") in ("done", "error", "cancelled")
+        return pages.capture_body(cid, meta, result), finished
+
+    @app.callback(Output("calls-table", "data"), Output("calls-table", "page_count"),
+                  Output("calls-table", "page_current"), Input("state-filter", "value"), Input("call-search", "value"),
+                  Input("calls-table", "page_current"), Input("calls-table", "sort_by"), State("url", "pathname"))
+    def calls_table(state, search, page, sort_by, pathname):
+        cid = pathname.split("/")[2]
+        folder = store.capture_dir(session_id(), cid)
+        result = store.result(folder) if folder else None
+        if result is None:
+            return [], 1, 0
+        if ctx.triggered_id in ("state-filter", "call-search"):
+            page = 0
+        rows, n_pages = pages.call_page_rows(cid, result["calls"], state, search, sort_by, page)
+        return rows, n_pages, min(page or 0, n_pages - 1)
+
+    @app.callback(Output("raw-message", "children"), Input("ladder", "clickData"), State("url", "pathname"),
+                  prevent_initial_call=True)
+    def show_raw(click, pathname):
+        point = (click or {}).get("points", [{}])[0]
+        seq = point.get("customdata")
+        if not isinstance(seq, int) or seq < 0:
+            return dash.no_update
+        parts = pathname.split("/")
+        try:
+            return call_page.raw_message(details(parts[2], parts[4]), seq)
+        except FlowvizError as exc:
+            return exc.message
+
+
+def _not_found(message: str) -> html.Div:
+    return html.Div([html.H1("Not found"), html.P(message, className="error"), dcc.Link("< all captures", href="/")])
