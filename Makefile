@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 .PHONY: run test setup system-deps system-deps-test venv samples lab clean
 
 run: system-deps venv
-	$(VENV)/bin/flowviz info sample_pcaps/lab
-	$(VENV)/bin/flowviz messages sample_pcaps/lab/reference_call.pcap
+	$(VENV)/bin/flowviz calls sample_pcaps/lab/reference_call.pcap sample_pcaps/lab/busy_486.pcap sample_pcaps/lab/cancel.pcap
+	@echo "Web UI on http://127.0.0.1:8050 (the bundled samples are one click away; Ctrl-C stops it)"
+	$(VENV)/bin/flowviz serve --host 127.0.0.1 --port 8050
 
 test: system-deps-test venv
 	@scripts/install-test-tools.sh
