@@ -1,18 +1,15 @@
 #!/usr/bin/env bash
 # Install the system programs flowviz needs, when missing, on Debian/Ubuntu.
 # Usage: scripts/install-system-deps.sh [run|test]
-#   run:  tshark (decoding)
-#   test: tshark, plus what the test suite drives for real (Chromium for browser tests)
+#   run:  tshark (decoding), Chromium (PNG/PDF exports of the web UI and `flowviz ladder`)
+#   test: the same; the test suite drives Chromium for real (browser tests, image exports)
 set -euo pipefail
-want=${1:-run}
 
 need=()
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v editcap >/dev/null 2>&1 || need+=(tshark)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
-if [ "$want" = test ]; then
-  command -v chromium >/dev/null 2>&1 || need+=(chromium)
-fi
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 
