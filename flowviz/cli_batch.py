@@ -1,0 +1,117 @@
+"""`flowviz batch`: many captures in worker processes -> one Parquet/CSV dataset and a report (docs/batch.md)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import click
+
+from flowviz import batch
+from flowviz.cli import Context, cli
+from flowviz.errors import FlowvizError
+
+
+class ProblemsFound(FlowvizError):
+    exit_code = 1
+
+
+def _progress(done: int, total: int, failed: int, last: str) -> None:
+    text = f"[{done}/{total}] {done * 100 // max(total, 1):3d}%  {failed} failed  {last}"
+    click.echo("\r" + f"{text[:78]:<78}", nl=False, err=True)
+
+
+def _about(path: str, message: str) -> str:
+    """One line naming the capture once."""
+    return " ".join((message if path in message else f"{path}: {message}").split())
+
+
+def run_batch(files: list[Path], ids: list[str], obj: Context, workers: int, tty: bool) -> list[dict]:
+    """analyze_capture for every file in a spawn process pool; results in input order."""
+    results: dict[int, dict] = {}
+    failed = 0
+    if tty:
+        _progress(0, len(files), 0, "")
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(files))), mp_context=context) as pool:
+        futures = {pool.submit(batch.analyze_capture, str(path), cid, obj.settings, obj.use_cache): i
+                   for i, (path, cid) in enumerate(zip(files, ids))}
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                res = future.result()
+            except BrokenProcessPool:
+                res = batch.failed_result(str(files[i]), ids[i], "the worker process died (out of memory?)")
+            except Exception as exc:  # pickling and other pool trouble: that capture only
+                res = batch.failed_result(str(files[i]), ids[i], f"internal error: {type(exc).__name__}: {exc}")
+            results[i] = res
+            if tty:
+                click.echo("\r" + " " * 78 + "\r", nl=False, err=True)
+            for warning in res["warnings"]:
+                click.echo(f"flowviz: warning: {_about(res['capture'], warning)}", err=True)
+            if not res["ok"]:
+                failed += 1
+                click.echo(f"flowviz: error: {_about(res['capture'], res['error'] or '')}", err=True)
+            if tty:
+                _progress(len(results), len(files), failed, res["capture_id"])
+    if tty:
+        click.echo("\r" + " " * 78 + "\r", nl=False, err=True)
+    return [results[i] for i in range(len(files))]
+
+
+@cli.command("batch")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), metavar="OUTDIR",
+              help="Folder for the dataset and the report (must be new or empty, unless --force).")
+@click.option("--workers", type=click.IntRange(1, 256), default=None, metavar="N",
+              help="Worker processes (default: one per core).")
+@click.option("--fail-on", "fail_on", multiple=True, metavar="COND",
+              help="Exit 1 when a call or stream matches, e.g. mos<3.5, state=rejected, severity>=warning "
+                   "(repeatable; fields: mos, lost_pct, max_jitter_ms, state, severity, rule, status, srd_ms, "
+                   "setup_ms, duration_s; see docs/batch.md).")
+@click.option("--force", is_flag=True, help="Replace the outputs of an earlier batch in OUTDIR.")
+@click.pass_obj
+def batch_command(obj: Context, paths: tuple[str, ...], outdir: str, workers: int | None, fail_on: tuple[str, ...],
+                  force: bool) -> None:
+    """Analyse many captures: calls, RTP streams and KPIs per capture and across all, written to
+    OUTDIR as a Parquet dataset partitioned by capture plus CSV, and a report (report.md, report.html).
+
+    PATHS are files, folders (searched for capture files) and globs. A capture that cannot be read
+    is reported and the others go on. Exit code: 0 fine, 1 a --fail-on condition matched, 2 no
+    input usable. Columns: docs/batch.md.
+    """
+    from flowviz.analysis.kpis import combine_register_attempts, compute_kpis
+
+    conditions = [batch.parse_condition(text) for text in fail_on]
+    out = Path(outdir)
+    batch.check_outdir(out, force)
+    started = time.perf_counter()
+    files, bad_inputs = batch.find_inputs(paths)
+    for name, why in bad_inputs:
+        click.echo(f"flowviz: error: {name}: {why}", err=True)
+    if not files:
+        raise FlowvizError("no capture to analyse in " + " ".join(paths))
+    ids = batch.capture_ids(files)
+    results = run_batch(files, ids, obj, workers or os.cpu_count() or 1, sys.stderr.isatty())
+    results = [batch.enrich(r) for r in results]
+    ok = [r for r in results if r["ok"]]
+    all_calls = [c for r in ok for c in r["calls"]]
+    kpis_all = compute_kpis(all_calls, combine_register_attempts([r["registers"] for r in ok])) if ok else []
+    matches = batch.match_conditions(conditions, ok)
+    seconds = time.perf_counter() - started
+    model = batch.report_model(results, kpis_all, matches, bad_inputs, seconds)
+    batch.write_outputs(out, results, kpis_all, model)
+    matched = [m for m in matches if m["matched"]]
+    click.echo(f"flowviz batch: {len(results)} captures ({len(ok)} ok, {len(results) - len(ok)} failed), "
+               f"{len(all_calls)} calls, {sum(len(r['streams']) for r in ok)} streams in {seconds:.1f} s -> "
+               f"{out / 'report.md'}", err=True)
+    if not ok:
+        raise FlowvizError(f"none of the {len(results)} captures could be analysed (see above)")
+    if matched:
+        raise ProblemsFound("--fail-on matched: " + "; ".join(f"{m['condition']} ({m['matched']} {m['table']})"
+                                                             for m in matched))
