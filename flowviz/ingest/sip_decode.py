@@ -2,7 +2,7 @@
 
 tshark does what only a full dissector does right (TCP reassembly, IP fragments,
 tunnels, WebSocket, several messages per segment); it runs on the sub-capture only,
-driven by a worker process (tshark_sip.py) while this process decodes the packets.
+in a thread or a worker process (tshark_sip.py, sip_worker.py) while this process decodes the packets.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class SipDecoder:
 
     start() before the capture is read (tshark loads its dissectors meanwhile), feed() once the
     candidates are known, result() for the frame; cancel() after an error elsewhere.
-    For a big capture the decode runs in a worker process (`python -m flowviz.ingest.tshark_sip`),
+    For a big capture the decode runs in a worker process (`python -m flowviz.ingest.sip_worker`),
     so parsing tshark's output (Python) uses the other core while this process reads packets;
     for a small one a thread does, and the ~0.3 s start of a Python process is saved. The worker
     is a plain subprocess, not multiprocessing: the caller's main module is never imported again.
@@ -114,7 +114,7 @@ class SipDecoder:
 
     def start(self, capture_bytes: int) -> "SipDecoder":
         if capture_bytes >= self.settings.sip_worker_min_bytes:
-            self.process = subprocess.Popen([sys.executable, "-m", "flowviz.ingest.tshark_sip"],
+            self.process = subprocess.Popen([sys.executable, "-m", "flowviz.ingest.sip_worker"],
                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         else:
             self.inline = TsharkRun(self.settings).start()

@@ -1,16 +1,7 @@
-"""tshark's SIP decode, run in a worker process: sub-capture in, `sip_messages` out.
-
-The worker is spawned when a capture starts to be read, so tshark's start-up and the
-parsing of its output (Python, holding the GIL) happen on the other core while the main
-process decodes packets. It imports only what parsing needs (no numba).
-"""
+"""tshark's SIP decode: sub-capture in, `sip_messages` out, in a thread or in the worker (sip_worker.py)."""
 
 from __future__ import annotations
 
-import io
-import os
-import pickle
-import sys
 import re
 import subprocess
 import threading
@@ -19,19 +10,11 @@ import numpy as np
 import polars as pl
 
 from flowviz import schemas
-from flowviz.errors import CaptureError, FlowvizError, ToolMissingError
+from flowviz.errors import CaptureError, ToolMissingError
 from flowviz.ingest.sip_text import parse_message
+from flowviz.ingest.tshark_cmd import AGGREGATOR, TSHARK_FIELDS, start_tshark
 from flowviz.settings import Settings
 
-AGGREGATOR = "\x1e"
-TSHARK_FIELDS = [
-    "frame.number", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "udp.srcport", "udp.dstport",
-    "tcp.srcport", "tcp.dstport", "sctp.srcport", "sctp.dstport", "frame.protocols",
-    "tcp.segment", "ip.fragment", "ipv6.fragment", "sip.Request-Line", "sip.Status-Line", "sip.msg_hdr",
-    "tcp.analysis.lost_segment",
-]
-# SIP messages, and TCP segments of SIP conversations that follow a gap the capture missed.
-DISPLAY_FILTER = "sip or tcp.analysis.lost_segment"
 class TsharkRun:
     """tshark decoding a sub-capture from its standard input; `result()` waits and returns sip_messages.
 
@@ -44,6 +27,7 @@ class TsharkRun:
         self.settings = settings
         self.proc: subprocess.Popen | None = None
         self.decode_as: list[str] = []
+        self.tshark_used = ""
         self.sub_bytes = b""
         self.rows_out: list[dict] = []
         self.gap_frames: list[int] = []  # capture frames right after a TCP segment the capture missed
@@ -52,18 +36,13 @@ class TsharkRun:
         self.threads: list[threading.Thread] = []
 
     def start(self, decode_as: list[str] = ()) -> "TsharkRun":
-        tshark = self.settings.tshark()
-        if not tshark:
-            return self  # only an error if there turns out to be SIP to decode: see feed()
-        self.tshark_used = tshark
         self.decode_as = [a for d in decode_as for a in ("-d", d)]
-        args = [tshark, "-r", "-", "-n", "-Y", DISPLAY_FILTER, *self.decode_as, "-T", "fields",
-                "-E", "separator=/t", "-E", "occurrence=a", "-E", f"aggregator={AGGREGATOR}", "-E", "quote=n"]
-        for f in TSHARK_FIELDS:
-            args += ["-e", f]
-        env = dict(os.environ, LC_ALL="C.UTF-8")
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=env)
+        self.proc, self.tshark_used = start_tshark(self.settings, decode_as)
+        return self  # a missing tshark is only an error if there is SIP to decode: see feed()
+
+    def adopt(self, proc: subprocess.Popen | None, tshark: str) -> "TsharkRun":
+        """Use a tshark already started by start_tshark() with no -d options."""
+        self.proc, self.tshark_used = proc, tshark
         return self
 
     def feed(self, sub_bytes: bytes, rows: np.ndarray, ts_of_row: np.ndarray, decode_as: list[str]) -> None:
@@ -76,7 +55,7 @@ class TsharkRun:
         if not self.settings.tshark():
             where = f" at {self.settings.tshark_path}" if self.settings.tshark_path else ""
             raise ToolMissingError(f"tshark{where} is not found; install it with: apt-get install tshark")
-        if self.proc is None or decode_as or getattr(self, "tshark_used", None) != self.settings.tshark():
+        if self.proc is None or decode_as or self.tshark_used != self.settings.tshark():
             self._stop()
             self.start(decode_as)
         self.sub_bytes = sub_bytes
@@ -260,36 +239,3 @@ def _unescape(text: str) -> str:
         return _SIMPLE.get(code, "\\" + code)
 
     return _ESCAPE.sub(repl, text)
-
-
-def main() -> None:
-    """Worker entry: start tshark at once, read the pickled job from stdin, write the pickled reply to stdout.
-
-    Job: (settings, sub-capture bytes, capture rows, their times, decode-as list).
-    Reply: ("ok", Arrow IPC bytes) or ("error", error class name, one-line message).
-    """
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    run = TsharkRun(Settings()).start()  # default tshark; replaced below if the job names another
-    try:
-        data = stdin.read()
-        if not data:
-            return  # the capture had no SIP candidates, or the caller gave up
-        settings, sub_bytes, rows, ts_of_row, decode_as = pickle.loads(data)
-        run.settings = settings  # feed() restarts tshark if these settings need another one
-        run.feed(sub_bytes, rows, ts_of_row, decode_as)
-        frame = run.result()
-        buffer = io.BytesIO()
-        frame.write_ipc(buffer)
-        reply = ("ok", buffer.getvalue(), run.gap_frames)
-    except FlowvizError as exc:
-        reply = ("error", type(exc).__name__, exc.message)
-    except Exception as exc:  # a bug: carried to the main process to be reported there
-        reply = ("error", "RuntimeError", f"SIP decoding failed: {type(exc).__name__}: {exc}")
-    finally:
-        run.cancel()
-    stdout.write(pickle.dumps(reply))
-    stdout.flush()
-
-
-if __name__ == "__main__":
-    main()
