@@ -268,3 +268,4 @@ from flowviz import cli_ladder  # noqa: E402,F401
 from flowviz import cli_diagnose  # noqa: E402,F401
 from flowviz import cli_serve  # noqa: E402,F401
 from flowviz import cli_batch  # noqa: E402,F401
+from flowviz import cli_redact  # noqa: E402,F401

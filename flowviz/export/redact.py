@@ -1,0 +1,741 @@
+"""Redaction: consistent, same-length pseudonyms for the personal data of a capture or an export.
+
+One `Redactor` holds the maps (original -> pseudonym) for one export: IPv4/IPv6 addresses, users and numbers
+(sip:/sips:/tel: URIs, Digest usernames, SDP o= usernames), display names and Digest secrets (realm, nonce,
+cnonce, response, opaque). The same original always gets the same pseudonym, in packets and in text, so a
+redacted capture still correlates (Call-IDs, tags and branches change the same way in every message) and a
+redacted ladder or JSON names the same hosts and parties as the redacted pcap.
+
+Every pseudonym has the byte length of what it replaces: SIP Content-Length, UDP/IP lengths and TCP
+sequence numbers stay valid. Addresses are 10.x.y.z (100.x.y.z for 15-character addresses, 0.x.y.z for
+7-character ones) and 2001:db8::/32 (fd00::/8 or ::/96 for short ones), never one of the originals seen.
+
+Redacting a whole file is two passes (`redact_capture`): the first learns every original (so that the
+pseudonyms avoid them, and so that users found in one message are also replaced where they appear bare
+elsewhere: Call-ID, tags, branches, Subject), the second rewrites. Docs: docs/redact.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shutil
+import struct
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from flowviz.errors import CaptureError, ToolMissingError
+
+SIP_PORTS = frozenset({5060, 5061})
+
+# --- text ------------------------------------------------------------------------------------------------
+
+IPV4_TEXT = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")
+IPV6_TEXT = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?![\w:])")
+URI_USER = re.compile(r"(?i)\b(sips?:)([^@\s;>?,:\"<]+)(:[^@\s;>?,\"<]*)?@")
+TEL_URI = re.compile(r"(?i)\b(tel:)([^\s;>?,\"<]+)")
+QUOTED_NAME = re.compile(r'"((?:[^"\\\r\n]|\\.)*)"(?=\s*<)')
+UNQUOTED_NAME = re.compile(r"(^|,)(\s*)([^\s<>\",;:][^<>\",;:]*?)(\s*<)")
+AUTH_PARAM = re.compile(r"(?i)\b(username|realm|nonce|cnonce|response|opaque|nextnonce|rspauth)(\s*=\s*)"
+                        r"(\"[^\"]*\"|[^\s,\"]+)")
+BASIC_CRED = re.compile(r"(?i)(\bBasic\s+)([A-Za-z0-9+/=]+)")
+HEADER_NAME = re.compile(r"^([A-Za-z0-9!%*_+`'~.-]+)\s*:")
+SIP_START = re.compile(rb"^(?:SIP/2\.0 \d{3}|[A-Z]+ \S+ SIP/2\.0\r?\n)")
+
+AUTH_HEADERS = {"authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate",
+                "authentication-info", "proxy-authentication-info"}
+NAME_ADDR_HEADERS = {"from", "f", "to", "t", "contact", "m", "p-asserted-identity", "p-preferred-identity",
+                     "remote-party-id", "diversion", "refer-to", "r", "referred-by", "b", "reply-to",
+                     "history-info", "p-called-party-id", "route", "record-route", "path", "service-route"}
+# header values that are numbers or fixed syntax: bare user tokens are not searched there
+PROTECTED_HEADERS = {"content-length", "l", "cseq", "max-forwards", "expires", "min-expires", "session-expires",
+                     "x", "min-se", "rseq", "rack", "retry-after", "content-type", "c", "allow", "supported", "k",
+                     "require", "accept", "date", "timestamp", "content-encoding", "e"}
+SDP_NAMED_LINES = set("osiuep")  # SDP lines whose text may name people (o= username, s=, i=, u=, e=, p=)
+KEEP_IPV4 = {"0.0.0.0", "255.255.255.255"}
+
+
+def _latin(text: str) -> str:
+    """The bytes of `text` (UTF-8) as one character each: lengths in characters are lengths in bytes."""
+    return text.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def _unlatin(text: str) -> str:
+    return text.encode("latin-1").decode("utf-8", "replace")
+
+
+def _ipv4_ok(text: str) -> bool:
+    parts = text.split(".")
+    return all(len(p) == 1 or (p[0] != "0" and int(p) <= 255) for p in parts)
+
+
+class Redactor:
+    """Consistent same-length pseudonyms within one export. Not thread-safe."""
+
+    def __init__(self, sip_ports: Iterable[int] = SIP_PORTS):
+        self.sip_ports = frozenset(sip_ports) | SIP_PORTS
+        self.ip4: dict[bytes, bytes] = {}
+        self.ip6: dict[bytes, bytes] = {}
+        self.users: dict[str, str] = {}      # user parts, numbers, Digest usernames (latin-1 view of bytes)
+        self.names: dict[str, str] = {}      # display names
+        self.secrets: dict[str, str] = {}    # realm, nonce, response... and Basic credentials
+        self._orig_ip4: set[bytes] = set()
+        self._orig_ip6: set[bytes] = set()
+        self._orig_tokens: set[str] = set()
+        self._counters: dict[str, int] = {}
+        self._token_re: re.Pattern | None = None
+        self._learned: dict[str, str] = {}   # user or name token -> its kind, as learned
+        self._frag_sip: set[tuple] = set()   # (src, dst, id) of IP datagrams whose first fragment is SIP
+
+    # --- public API --------------------------------------------------------------------------------------
+
+    def learn_text(self, text: str) -> None:
+        """Record the originals of one SIP message (or any SIP text) without rewriting it."""
+        self._sip_text(_latin(text), learn=True)
+
+    def learn_messages(self, sip) -> None:
+        """Record the originals of every message of a SIP frame (its `raw` column), as read_capture gives it."""
+        for raw in sip["raw"].to_list():
+            if raw:
+                self.learn_text(raw)
+
+    def redact_text(self, text: str) -> str:
+        """A text export (ladder, Mermaid, JSON string...) with the same pseudonyms as the packets: SIP URIs,
+        display names, Digest parameters, IP addresses and every learned user and name (as a whole word)."""
+        return _unlatin(self._sip_text(_latin(text), learn=False))
+
+    def redact_obj(self, obj):
+        """A JSON-like value (dicts, lists, strings) with every string (not keys) passed through redact_text."""
+        if isinstance(obj, str):
+            return self.redact_text(obj)
+        if isinstance(obj, dict):
+            return {k: self.redact_obj(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [self.redact_obj(v) for v in obj]
+        return obj
+
+    def learn_packet(self, data: bytes, link_type: int) -> None:
+        self._packet(bytearray(data), link_type, learn=True)
+
+    def redact_packet(self, data: bytes, link_type: int) -> bytes:
+        """One captured frame (as in the file, from the link-layer header) with its IPv4/IPv6/ARP addresses,
+        ICMP-quoted headers and SIP payloads (UDP, TCP) redacted; same length; IPv4 header, UDP, TCP and
+        ICMP checksums recomputed (a UDP/IPv4 checksum that was 0, or that covers missing bytes, is 0).
+        Frames it does not understand come back unchanged."""
+        buf = bytearray(data)
+        self._packet(buf, link_type, learn=False)
+        return bytes(buf)
+
+    def pseudonym_ip(self, text: str) -> str:
+        """The pseudonym of one address in text form (IPv4 or IPv6)."""
+        return self._ip_text(text, learn=False)
+
+    # --- pseudonyms --------------------------------------------------------------------------------------
+
+    def _next(self, kind: str) -> int:
+        self._counters[kind] = self._counters.get(kind, 0) + 1
+        return self._counters[kind]
+
+    def _token(self, value: str, table: dict[str, str], kind: str, learn: bool) -> str:
+        if not value:
+            return value
+        if learn:
+            self._orig_tokens.add(value)
+            if kind in ("user", "name") and value not in self._learned:
+                self._learned[value] = kind
+                self._token_re = None
+            return value
+        if value in table:
+            return table[value]
+        if value in table.values():  # already a pseudonym (text redacted twice)
+            return value
+        width = len(value)
+        while True:
+            n = self._next(kind)
+            if value.lstrip("+").isdigit():
+                digits = width - (1 if value.startswith("+") else 0)
+                fake = ("+" if value.startswith("+") else "") + str(n % 10**digits).zfill(digits)
+            else:
+                fake = _word(kind, n, width)
+            if fake not in self._orig_tokens and fake != value and (n > 10**min(width, 6) or fake not in table.values()):
+                break
+        table[value] = fake
+        self._orig_tokens.add(value)
+        if kind in ("user", "name") and value not in self._learned:
+            self._learned[value] = kind
+            self._token_re = None
+        return fake
+
+    def _ip4(self, raw: bytes, learn: bool) -> bytes:
+        if learn:
+            self._orig_ip4.add(raw)
+            return raw
+        if raw in self.ip4:
+            return self.ip4[raw]
+        text = str(ipaddress.IPv4Address(raw))
+        if text in KEEP_IPV4 or raw[0] >= 224 or raw in self.ip4.values():
+            return raw
+        used = set(self.ip4.values())
+        length = len(text)
+        while True:
+            fake = _ipv4_of_length(length, self._next(f"ip4-{length}"))
+            if fake not in self._orig_ip4 and fake not in used and fake != raw:
+                break
+        self.ip4[raw] = fake
+        self._orig_ip4.add(raw)
+        return fake
+
+    def _ip6(self, raw: bytes, learn: bool, length: int | None = None) -> bytes:
+        if learn:
+            self._orig_ip6.add(raw)
+            return raw
+        if raw in self.ip6:
+            return self.ip6[raw]
+        addr = ipaddress.IPv6Address(raw)
+        if addr.is_unspecified or addr.is_multicast or raw in self.ip6.values():
+            return raw
+        used = set(self.ip6.values())
+        length = length or len(str(addr))
+        while True:
+            fake = _ipv6_of_length(length, self._next(f"ip6-{length}"))
+            if fake is None:  # no address of that length: any
+                fake = _ipv6_of_length(len(str(addr)) if length != len(str(addr)) else 12, self._next("ip6-any"))
+            if fake not in self._orig_ip6 and fake not in used and fake != raw:
+                break
+        self.ip6[raw] = fake
+        self._orig_ip6.add(raw)
+        return fake
+
+    def _ip_text(self, text: str, learn: bool) -> str:
+        if ":" in text:
+            try:
+                addr = ipaddress.IPv6Address(text)
+            except ValueError:
+                return text
+            fake = ipaddress.IPv6Address(self._ip6(addr.packed, learn, len(text)))
+            out = str(fake)
+            if len(out) < len(text):
+                out = _pad_ipv6(fake, len(text)) or out
+            return out if not learn else text
+        if not _ipv4_ok(text):
+            return text
+        fake = self._ip4(ipaddress.IPv4Address(text).packed, learn)
+        return text if learn else str(ipaddress.IPv4Address(fake))
+
+    # --- SIP text ----------------------------------------------------------------------------------------
+
+    def _sip_text(self, text: str, learn: bool) -> str:
+        lines = text.split("\n")
+        in_body = False
+        for i, line in enumerate(lines):
+            stripped = line.rstrip("\r")
+            if stripped.startswith("SIP/2.0 ") or re.match(r"^[A-Z]+ \S+ SIP/2\.0$", stripped):
+                in_body = False
+                lines[i] = self._line(line, None, first=True, learn=learn)
+                continue
+            if not stripped:
+                in_body = True
+                continue
+            if in_body and re.match(r"^[a-z]=", stripped):
+                lines[i] = self._line(line, "sdp-" + stripped[0], first=False, learn=learn)
+                continue
+            match = HEADER_NAME.match(stripped)
+            name = match.group(1).lower() if match and not in_body else None
+            lines[i] = self._line(line, name, first=False, learn=learn)
+        return "\n".join(lines)
+
+    def _line(self, line: str, header: str | None, first: bool, learn: bool) -> str:
+        if header in AUTH_HEADERS:
+            line = self._auth(line, learn)
+        line = URI_USER.sub(lambda m: m.group(1) + self._token(m.group(2), self.users, "user", learn)
+                            + (":" + self._token(m.group(3)[1:], self.secrets, "secret", learn) if m.group(3) else "")
+                            + "@", line)
+        line = TEL_URI.sub(lambda m: m.group(1) + self._token(m.group(2), self.users, "user", learn), line)
+        line = QUOTED_NAME.sub(lambda m: '"' + self._token(m.group(1), self.names, "name", learn) + '"', line)
+        if header in NAME_ADDR_HEADERS:
+            colon = line.index(":") + 1
+            line = line[:colon] + UNQUOTED_NAME.sub(
+                lambda m: m.group(1) + m.group(2) + self._token(m.group(3), self.names, "name", learn) + m.group(4),
+                line[colon:])
+        if header == "sdp-o":  # o=<username> <sess-id> <sess-version> IN IP4 <address>
+            parts = line.split(" ", 1)
+            if len(parts) == 2 and len(parts[0]) > 2 and parts[0][2:] != "-":
+                line = "o=" + self._token(parts[0][2:], self.users, "user", learn) + " " + parts[1]
+        line = IPV4_TEXT.sub(lambda m: self._ip_text(m.group(0), learn), line)
+        line = IPV6_TEXT.sub(lambda m: self._ip_text(m.group(0), learn), line)
+        if learn or first or header in PROTECTED_HEADERS:
+            return line
+        if header and header.startswith("sdp-") and header[4] not in SDP_NAMED_LINES:
+            return line
+        return self._bare_tokens(line)
+
+    def _auth(self, line: str, learn: bool) -> str:
+        def param(m: re.Match) -> str:
+            key, value = m.group(1).lower(), m.group(3)
+            quoted = value.startswith('"') and value.endswith('"') and len(value) >= 2
+            inner = value[1:-1] if quoted else value
+            if key == "username":
+                fake = self._token(inner, self.users, "user", learn)
+            else:
+                fake = self._token(inner, self.secrets, "secret", learn)
+            return m.group(1) + m.group(2) + (f'"{fake}"' if quoted else fake)
+
+        line = AUTH_PARAM.sub(param, line)
+        return BASIC_CRED.sub(lambda m: m.group(1) + self._token(m.group(2), self.secrets, "secret", learn), line)
+
+    def _bare_tokens(self, line: str) -> str:
+        """Users and names learned elsewhere, where they stand as a word (Call-ID, tags, branches, Subject,
+        X- headers): non-numeric tokens of 3+ characters, numbers of 4+ digits."""
+        if self._token_re is None:
+            words = sorted((t for t in self._learned if _bare_ok(t)), key=len, reverse=True)
+            self._token_re = re.compile(
+                r"(?<![A-Za-z0-9])(" + "|".join(map(re.escape, words)) + r")(?![A-Za-z0-9])") if words else False
+        if not self._token_re:
+            return line
+
+        def swap(m: re.Match) -> str:
+            word = m.group(1)
+            if self._learned[word] == "user":
+                return self._token(word, self.users, "user", False)
+            return self._token(word, self.names, "name", False)
+
+        return self._token_re.sub(swap, line)
+
+    def _payload(self, payload: bytes, learn: bool) -> bytes:
+        text = payload.decode("latin-1")
+        out = self._sip_text(text, learn)
+        if learn:
+            return payload
+        data = out.encode("latin-1")
+        if len(data) != len(payload):  # a pseudonym of another length would break lengths and TCP: keep bytes
+            raise AssertionError("redaction changed a payload length")
+        return data
+
+    # --- packets -----------------------------------------------------------------------------------------
+
+    def _packet(self, buf: bytearray, link_type: int, learn: bool) -> None:
+        offset, ethertype = _link_offset(buf, link_type)
+        if offset is None:
+            return
+        if ethertype == 0x0806:
+            self._arp(buf, offset, learn)
+        elif ethertype in (0x0800, 0x86DD, None) and len(buf) > offset:
+            version = buf[offset] >> 4
+            if version == 4:
+                self._ipv4(buf, offset, learn)
+            elif version == 6:
+                self._ipv6(buf, offset, learn)
+
+    def _arp(self, buf: bytearray, o: int, learn: bool) -> None:
+        if len(buf) < o + 28 or buf[o + 2:o + 4] != b"\x08\x00" or buf[o + 4] != 6 or buf[o + 5] != 4:
+            return
+        for at in (o + 14, o + 24):
+            buf[at:at + 4] = self._ip4(bytes(buf[at:at + 4]), learn)
+
+    def _ipv4(self, buf: bytearray, o: int, learn: bool, inner: bool = False) -> None:
+        ihl = (buf[o] & 0x0F) * 4
+        if ihl < 20 or len(buf) < o + ihl:
+            return
+        old_addrs = bytes(buf[o + 12:o + 20])
+        buf[o + 12:o + 16] = self._ip4(old_addrs[:4], learn)
+        buf[o + 16:o + 20] = self._ip4(old_addrs[4:], learn)
+        if not learn:
+            buf[o + 10:o + 12] = b"\0\0"
+            buf[o + 10:o + 12] = struct.pack("!H", _checksum(bytes(buf[o:o + ihl])))
+        if inner:
+            return
+        total = struct.unpack("!H", buf[o + 2:o + 4])[0]
+        end = min(len(buf), o + total) if total >= ihl else len(buf)
+        frag = struct.unpack("!H", buf[o + 6:o + 8])[0]
+        more, frag_offset = bool(frag & 0x2000), frag & 0x1FFF
+        proto = buf[o + 9]
+        key = (old_addrs, bytes(buf[o + 4:o + 6]), proto)
+        if frag_offset:  # a later fragment: SIP text if the first fragment was (its checksum is in the first)
+            if key in self._frag_sip:
+                buf[o + ihl:end] = self._payload(bytes(buf[o + ihl:end]), learn)
+            return
+        pseudo = [(old_addrs, bytes(buf[o + 12:o + 20]))]
+        if proto == 1:
+            self._icmp(buf, o + ihl, end, [], learn, v6=False)
+        elif self._l4(buf, o + ihl, end, proto, pseudo, learn, v6=False) and more:
+            self._frag_sip.add(key)
+
+    def _ipv6(self, buf: bytearray, o: int, learn: bool, inner: bool = False) -> None:
+        if len(buf) < o + 40:
+            return
+        old_addrs = bytes(buf[o + 8:o + 40])
+        for at in (o + 8, o + 24):
+            buf[at:at + 16] = self._ip6(bytes(buf[at:at + 16]), learn)
+        if inner:
+            return
+        plen = struct.unpack("!H", buf[o + 4:o + 6])[0]
+        end = min(len(buf), o + 40 + plen)
+        nxt, at = buf[o + 6], o + 40
+        while nxt in (0, 43, 60, 44) and at + 8 <= end:
+            if nxt == 44 and struct.unpack("!H", buf[at + 2:at + 4])[0] & 0xFFF8:
+                return  # a later fragment
+            nxt, at = buf[at], at + 8 + (0 if nxt == 44 else buf[at + 1] * 8)
+        if at > end:
+            return
+        pseudo = [(old_addrs, bytes(buf[o + 8:o + 40]))]
+        if nxt == 58:
+            self._icmp(buf, at, end, pseudo, learn, v6=True)
+        else:
+            self._l4(buf, at, end, nxt, pseudo, learn, v6=True)
+
+    def _l4(self, buf: bytearray, o: int, end: int, proto: int, pseudo: list, learn: bool, v6: bool) -> bool:
+        """UDP or TCP: SIP payloads redacted; the checksum adjusted for the changed addresses and bytes (RFC
+        1624: a right checksum stays right, even when the capture cut the packet; a wrong one, e.g. from
+        checksum offload, stays wrong the same way). Returns whether the payload is SIP."""
+        if proto == 17 and end - o >= 8:
+            sum_at, header = o + 6, 8
+        elif proto == 6 and end - o >= 20:
+            sum_at, header = o + 16, (buf[o + 12] >> 4) * 4
+        else:
+            return False
+        sport, dport = struct.unpack("!HH", buf[o:o + 4])
+        payload = bytes(buf[o + header:end])
+        is_sip = bool(payload) and (bool(SIP_START.match(payload)) or (
+            (sport in self.sip_ports or dport in self.sip_ports) and _texty(payload)))
+        if is_sip:
+            buf[o + header:end] = self._payload(payload, learn)
+        if learn or len(buf) < sum_at + 2:
+            return is_sip
+        old_sum = struct.unpack("!H", buf[sum_at:sum_at + 2])[0]
+        if proto == 17 and old_sum == 0 and not v6:
+            return is_sip  # no checksum
+        changes = list(pseudo)
+        if is_sip and header % 2 == 0:
+            changes.append((payload, bytes(buf[o + header:end])))
+        new_sum = _adjust(old_sum, changes)
+        if proto == 17 and new_sum == 0:
+            new_sum = 0xFFFF
+        buf[sum_at:sum_at + 2] = struct.pack("!H", new_sum)
+        return is_sip
+
+    def _icmp(self, buf: bytearray, o: int, end: int, pseudo: list, learn: bool, v6: bool) -> None:
+        """ICMP errors quote the offending IP header: its addresses (and its checksum) are rewritten too."""
+        if end - o < 8 + 20 or buf[o] not in ((1, 2, 3, 4) if v6 else (3, 4, 5, 11, 12)):
+            if pseudo and not learn and end - o >= 4:  # ICMPv6: the pseudo header has the addresses
+                old_sum = struct.unpack("!H", buf[o + 2:o + 4])[0]
+                buf[o + 2:o + 4] = struct.pack("!H", _adjust(old_sum, pseudo))
+            return
+        inner = o + 8
+        old_inner = bytes(buf[inner:end])
+        if v6 and buf[inner] >> 4 == 6:
+            self._ipv6(buf, inner, learn, inner=True)
+        elif not v6 and buf[inner] >> 4 == 4:
+            self._ipv4(buf, inner, learn, inner=True)
+        if learn:
+            return
+        old_sum = struct.unpack("!H", buf[o + 2:o + 4])[0]
+        buf[o + 2:o + 4] = struct.pack("!H", _adjust(old_sum, [*pseudo, (old_inner, bytes(buf[inner:end]))]))
+
+
+def _adjust(checksum: int, changes: list[tuple[bytes, bytes]]) -> int:
+    """Internet checksum updated for replaced data (RFC 1624 eqn. 3): each (old, new) pair of equal length
+    starts at an even offset of the checksummed data."""
+    total = ~checksum & 0xFFFF
+    for old, new in changes:
+        if len(old) % 2:
+            old, new = old + b"\0", new + b"\0"
+        n = len(old) // 2
+        total += sum(~w & 0xFFFF for w in struct.unpack(f"!{n}H", old)) + sum(struct.unpack(f"!{n}H", new))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _bare_ok(token: str) -> bool:
+    if token.lstrip("+").isdigit():
+        return len(token) >= 4
+    return len(token) >= 3
+
+
+def _texty(payload: bytes) -> bool:
+    sample = payload[:200]
+    if not sample:
+        return False
+    printable = sum(1 for b in sample if 32 <= b < 127 or b in (9, 10, 13))
+    return printable >= 0.9 * len(sample)
+
+
+def _word(kind: str, n: int, width: int) -> str:
+    """A same-width pseudonym word: kind letter, then the counter zero-padded (base 36 when narrow)."""
+    letter = {"user": "u", "name": "N", "secret": "x"}.get(kind, "z")
+    if width == 1:
+        return "abcdefghijklmnopqrstuvwxyz"[n % 26] if kind != "name" else "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[n % 26]
+    digits = str(n)
+    if len(digits) > width - 1:
+        digits = _base36(n % 36 ** (width - 1))
+    return letter + digits.zfill(width - 1)
+
+
+def _base36(n: int) -> str:
+    chars = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = chars[r] + out
+        if not n:
+            return out
+
+
+def _ipv4_of_length(length: int, n: int) -> bytes:
+    """The n-th pseudonym IPv4 address whose dotted text has `length` characters (7..15)."""
+    def octet(width: int, k: int) -> tuple[int, int]:  # value, radix
+        lo, hi = {1: (0, 9), 2: (10, 99), 3: (100, 254)}[width]
+        return lo + k % (hi - lo + 1), hi - lo + 1
+
+    if length == 7:
+        first, widths = 0, [1, 1, 1]
+    elif length == 15:
+        first, widths = 100, [3, 3, 3]
+    else:
+        first, rest = 10, length - 5  # "10." and two dots
+        widths = []
+        for slots in (3, 2, 1):
+            w = min(3, rest - (slots - 1))
+            widths.append(w)
+            rest -= w
+        widths.reverse()  # the counter runs in the last octet first
+    values = []
+    k = n
+    for w in reversed(widths):
+        v, radix = octet(w, k)
+        if w == 1 and len(values) == 0:
+            v = 1 + (k % 9)  # last octet of one digit: 1..9
+            radix = 9
+        values.append(v)
+        k //= radix
+    values.reverse()
+    if first == 100:
+        values[0] = 100 + values[0] % 28  # 100.100-127.x.y: inside 100.64.0.0/10
+    return bytes([first, *values])
+
+
+def _ipv6_of_length(length: int, n: int) -> bytes | None:
+    """The n-th pseudonym IPv6 address whose canonical text has `length` characters, or None."""
+    for prefix, groups in (("2001:db8::", 6), ("fd00::", 7), ("::", 6)):
+        rest = length - len(prefix)
+        if rest < 1:
+            continue
+        for k in range(1, groups + 1):
+            width_sum = rest - (k - 1)
+            if width_sum < k or width_sum > 4 * k:
+                continue
+            widths = [4] * (width_sum // 4)
+            if width_sum % 4:
+                widths.append(width_sum % 4)
+            while len(widths) < k:  # split a wide group to reach k groups
+                i = max(range(len(widths)), key=lambda j: widths[j])
+                if widths[i] < 2:
+                    break
+                widths[i] -= 1
+                widths.append(1)
+            if len(widths) != k:
+                continue
+            values = []
+            m = n
+            for w in reversed(widths):
+                lo = 1 if w == 1 else 16 ** (w - 1)
+                span = 16 ** w - lo
+                values.append(lo + m % span)
+                m //= span
+            values.reverse()
+            text = prefix + ":".join(f"{v:x}" for v in values)
+            try:
+                addr = ipaddress.IPv6Address(text)
+            except ValueError:
+                continue
+            if str(addr) == text and not addr.ipv4_mapped and len(text) == length:
+                return addr.packed
+    return None
+
+
+def _pad_ipv6(addr: ipaddress.IPv6Address, length: int) -> str | None:
+    """A valid (non-canonical) text of `addr` as long as `length`, by leading zeros in its groups."""
+    text = str(addr)
+    if "::" in text:
+        head, tail = text.split("::")
+        groups = [g for g in head.split(":") if g] + ["::"] + [g for g in tail.split(":") if g]
+    else:
+        groups = text.split(":")
+    missing = length - len(text)
+    out = []
+    for g in groups:
+        if g != "::" and missing > 0:
+            pad = min(4 - len(g), missing)
+            g, missing = "0" * pad + g, missing - pad
+        out.append(g)
+    if missing:
+        return None
+    joined = ":".join(out).replace(":::", "::")
+    return joined if len(joined) == length else None
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _link_offset(buf: bytearray, link_type: int) -> tuple[int | None, int | None]:
+    """Where the network header starts, and its ethertype (None: look at the IP version)."""
+    if link_type == 1:  # Ethernet, with VLAN tags
+        at, ethertype = 12, None
+        while len(buf) >= at + 2:
+            ethertype = struct.unpack("!H", buf[at:at + 2])[0]
+            if ethertype in (0x8100, 0x88A8, 0x9100):
+                at += 4
+                continue
+            return at + 2, ethertype
+        return None, None
+    if link_type in (101, 228, 229, 12, 14):
+        return 0, None
+    if link_type in (0, 108):
+        return 4, None
+    if link_type == 113 and len(buf) >= 16:
+        return 16, struct.unpack("!H", buf[14:16])[0]
+    if link_type == 276 and len(buf) >= 20:
+        return 20, struct.unpack("!H", buf[0:2])[0]
+    return None, None
+
+
+# --- files -----------------------------------------------------------------------------------------------
+
+PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+DROPPED_BLOCKS = (0x00000004, 0x0000000A)  # name resolution (addresses -> names), decryption secrets
+
+
+def redact_capture(source: str | Path, output: str | Path, redactor: Redactor | None = None,
+                   tshark: str = "") -> dict:
+    """Write a redacted copy of a whole capture: pcap stays pcap (same header, timestamps, lengths), pcapng
+    stays pcapng (packet blocks rewritten; name resolution and decryption secrets blocks dropped). gzip input
+    is written uncompressed; other formats are converted to pcapng by tshark first. Two passes: learn, then
+    rewrite. `output` may be `source`. Returns counts: packets, addresses, users, names."""
+    from flowviz.export.pcap import _open
+
+    redactor = redactor or Redactor()
+    source, output = Path(source), Path(output)
+    with tempfile.TemporaryDirectory(prefix="flowviz-redact-") as tmp:
+        with _open(source) as f:
+            magic = f.read(4)
+        if magic not in PCAP_MAGICS and magic != PCAPNG_SHB:
+            tool = tshark or shutil.which("tshark") or ""
+            if not tool:
+                raise ToolMissingError("redacting this capture format needs tshark (to convert it to pcapng)")
+            converted = Path(tmp) / "converted.pcapng"
+            done = subprocess.run([tool, "-r", str(source), "-F", "pcapng", "-w", str(converted)],
+                                  capture_output=True, text=True, timeout=3600)
+            if done.returncode != 0:
+                raise CaptureError(f"tshark could not convert {source}: {done.stderr.strip()[:200]}")
+            source = converted
+        for data, link in _records(source, None):
+            redactor.learn_packet(data, link)
+        target = Path(tmp) / "out"
+        count = _rewrite(source, target, redactor)
+        shutil.move(str(target), str(output))
+    return {"packets": count, "addresses": len(redactor.ip4) + len(redactor.ip6), "users": len(redactor.users),
+            "names": len(redactor.names)}
+
+
+def _records(source: Path, out):
+    """(frame bytes, link type) of every packet; with `out` (a file), every record is also written there,
+    packet data replaced by what the caller sends back into the generator."""
+    from flowviz.export.pcap import _open
+
+    with _open(source) as src:
+        magic = src.read(4)
+        if magic in PCAP_MAGICS:
+            endian = ">" if magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d") else "<"
+            rest = src.read(20)
+            link = struct.unpack(endian + "I", rest[16:20])[0] & 0x0FFFFFFF
+            if out:
+                out.write(magic + rest)
+            while True:
+                header = src.read(16)
+                if len(header) < 16:
+                    return
+                caplen = struct.unpack(endian + "I", header[8:12])[0]
+                data = src.read(caplen)
+                new = yield data, link
+                if out:
+                    out.write(header + (new if new is not None else data))
+            return
+        if magic != PCAPNG_SHB:
+            raise CaptureError(f"{source}: not a pcap or pcapng file")
+        head, endian, links = magic, "<", []
+        while True:
+            if head is None:
+                head = src.read(4)
+            if len(head) < 4:
+                return
+            length_bytes = src.read(4)
+            if len(length_bytes) < 4:
+                return
+            if head == PCAPNG_SHB:
+                bom = src.read(4)
+                endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
+                length = struct.unpack(endian + "I", length_bytes)[0]
+                block = bytearray(head + length_bytes + bom + src.read(length - 12))
+                links = []
+            else:
+                length = struct.unpack(endian + "I", length_bytes)[0]
+                block = bytearray(head + length_bytes + src.read(length - 8))
+            btype = struct.unpack(endian + "I", head)[0]
+            head = None
+            if btype == 1 and len(block) >= 10:  # interface description
+                links.append(struct.unpack(endian + "H", block[8:10])[0])
+            elif btype in DROPPED_BLOCKS:
+                continue
+            elif btype in (6, 2, 3):
+                if btype == 6:
+                    iface = struct.unpack(endian + "I", block[8:12])[0]
+                    caplen = struct.unpack(endian + "I", block[20:24])[0]
+                    start = 28
+                elif btype == 2:
+                    iface = struct.unpack(endian + "H", block[8:10])[0]
+                    caplen = struct.unpack(endian + "I", block[20:24])[0]
+                    start = 28
+                else:
+                    iface = 0
+                    origlen = struct.unpack(endian + "I", block[8:12])[0]
+                    caplen = min(origlen, len(block) - 16)
+                    start = 12
+                link = links[iface] if iface < len(links) else 1
+                data = bytes(block[start:start + caplen])
+                new = yield data, link
+                if new is not None:
+                    block[start:start + caplen] = new
+            if out:
+                out.write(block)
+
+
+def _rewrite(source: Path, target: Path, redactor: Redactor) -> int:
+    count = 0
+    with open(target, "wb") as out:
+        gen = _records(source, out)
+        try:
+            item = next(gen)
+            while True:
+                data, link = item
+                count += 1
+                item = gen.send(redactor.redact_packet(data, link))
+        except StopIteration:
+            pass
+    return count
+
+
+def redact_file_in_place(path: str | Path, redactor: Redactor) -> dict:
+    """Redact a file just written (e.g. the per-call pcap of `flowviz export`) with an existing Redactor."""
+    return redact_capture(path, path, redactor)
+
+
+__all__ = ["Redactor", "redact_capture", "redact_file_in_place"]
