@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -31,37 +32,75 @@ def _about(path: str, message: str) -> str:
     return " ".join((message if path in message else f"{path}: {message}").split())
 
 
-def run_batch(files: list[Path], ids: list[str], obj: Context, workers: int, tty: bool) -> list[dict]:
-    """analyze_capture for every file in a spawn process pool; results in input order."""
+def _quiet_worker() -> None:
+    """Workers shrug off Ctrl-C (no traceback each): the parent stops them and says so once. A handler,
+    not SIG_IGN, so that the programs they run (tshark) still stop on Ctrl-C."""
+    signal.signal(signal.SIGINT, _ignore)
+
+
+def _ignore(signum, frame) -> None:
+    pass
+
+
+def run_batch(files: list[Path], ids: list[str], obj: Context, workers: int, tty: bool,
+              task=None) -> list[dict]:
+    """task(path, capture_id, settings, use_cache) (default: batch.analyze_capture) for every file in a
+    spawn process pool; results in input order. When a worker dies (killed, out of memory) the pool
+    breaks: the captures it had not finished run again, each in a pool of its own, so only the one that
+    kills its worker is reported failed."""
+    task = task or batch.analyze_capture
     results: dict[int, dict] = {}
-    failed = 0
+    state = {"failed": 0}
+
+    def done(i: int, res: dict) -> None:
+        results[i] = res
+        if tty:
+            click.echo("\r" + " " * 78 + "\r", nl=False, err=True)
+        for warning in res["warnings"]:
+            click.echo(f"flowviz: warning: {_about(res['capture'], warning)}", err=True)
+        if not res["ok"]:
+            state["failed"] += 1
+            click.echo(f"flowviz: error: {_about(res['capture'], res['error'] or '')}", err=True)
+        if tty:
+            _progress(len(results), len(files), state["failed"], res["capture_id"])
+
     if tty:
         _progress(0, len(files), 0, "")
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(files))), mp_context=context) as pool:
-        futures = {pool.submit(batch.analyze_capture, str(path), cid, obj.settings, obj.use_cache): i
-                   for i, (path, cid) in enumerate(zip(files, ids))}
+    todo = list(range(len(files)))
+    broken = _run_pool(files, ids, obj, todo, max(1, min(workers, len(files))), task, done)
+    for i in broken:  # alone now: a crash here is this capture's own
+        if _run_pool(files, ids, obj, [i], 1, task, done):
+            done(i, batch.failed_result(str(files[i]), ids[i], "the worker process died (out of memory? killed?)"))
+    if tty:
+        click.echo("\r" + " " * 78 + "\r", nl=False, err=True)
+    return [results[i] for i in range(len(files))]
+
+
+def _run_pool(files, ids, obj: Context, todo: list[int], workers: int, task, done) -> list[int]:
+    """Runs `todo` in one pool; returns the ones lost to a broken pool."""
+    lost: list[int] = []
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_quiet_worker)
+    try:
+        futures = {pool.submit(task, str(files[i]), ids[i], obj.settings, obj.use_cache): i for i in todo}
         for future in as_completed(futures):
             i = futures[future]
             try:
                 res = future.result()
             except BrokenProcessPool:
-                res = batch.failed_result(str(files[i]), ids[i], "the worker process died (out of memory?)")
+                lost.append(i)
+                continue
             except Exception as exc:  # pickling and other pool trouble: that capture only
                 res = batch.failed_result(str(files[i]), ids[i], f"internal error: {type(exc).__name__}: {exc}")
-            results[i] = res
-            if tty:
-                click.echo("\r" + " " * 78 + "\r", nl=False, err=True)
-            for warning in res["warnings"]:
-                click.echo(f"flowviz: warning: {_about(res['capture'], warning)}", err=True)
-            if not res["ok"]:
-                failed += 1
-                click.echo(f"flowviz: error: {_about(res['capture'], res['error'] or '')}", err=True)
-            if tty:
-                _progress(len(results), len(files), failed, res["capture_id"])
-    if tty:
-        click.echo("\r" + " " * 78 + "\r", nl=False, err=True)
-    return [results[i] for i in range(len(files))]
+            done(i, res)
+    except BaseException:  # Ctrl-C: drop the queue, stop the workers this pool started
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        raise
+    pool.shutdown(wait=True)
+    return sorted(lost)
 
 
 @cli.command("batch")

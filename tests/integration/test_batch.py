@@ -6,6 +6,7 @@ Counts come from the lab's construction (sample_pcaps/lab/expected.json), never 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -208,3 +209,23 @@ def test_corpus_every_capture_processed(tmp_path, tshark):
     calls = batch.read_dataset(out, "calls")
     assert calls.schema == batch.CALL_SCHEMA
     assert set(calls["capture_id"]) <= set(captures.filter(pl.col("ok"))["capture_id"])
+
+
+def _crashing_task(path: str, capture_id: str, settings, use_cache: bool) -> dict:
+    """A worker that dies on one capture (as if killed or out of memory), in the spawned process."""
+    if "busy_486" in path:
+        os._exit(1)
+    return batch.analyze_capture(path, capture_id, settings, use_cache)
+
+
+def test_a_dying_worker_fails_only_its_capture(tshark, capsys):
+    from flowviz.cli import Context
+    from flowviz.cli_batch import run_batch
+    from flowviz.settings import Settings
+
+    files = [LAB / "busy_486.pcap", LAB / "cancel.pcap", LAB / "reference_call.pcap"]
+    results = run_batch(files, batch.capture_ids(files), Context(True, Settings()), 2, False, task=_crashing_task)
+    assert [r["ok"] for r in results] == [False, True, True]
+    assert "worker process died" in results[0]["error"]
+    assert [r["calls"][0]["state"] for r in results[1:]] == ["cancelled", "completed"]
+    assert capsys.readouterr().err.count("flowviz: error: ") == 1
