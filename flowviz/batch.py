@@ -510,7 +510,8 @@ def read_dataset(outdir: str | Path, name: str) -> pl.DataFrame:
     root = Path(outdir) / name
     if not any(root.glob("capture_id=*/part.parquet")):
         return pl.DataFrame(schema=DATASETS[name])
-    return pl.read_parquet(root / "**" / "*.parquet", hive_partitioning=True).select(list(DATASETS[name]))
+    frame = pl.read_parquet(root / "**" / "*.parquet", hive_partitioning=True, hive_schema={"capture_id": pl.Utf8})
+    return frame.select(list(DATASETS[name]))
 
 
 def schema_markdown() -> str:

@@ -27,6 +27,14 @@ def _progress(done: int, total: int, failed: int, last: str) -> None:
     click.echo("\r" + f"{text[:78]:<78}", nl=False, err=True)
 
 
+def _cores() -> int:
+    """Cores this process may run on (a container or taskset may allow fewer than the machine has)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def _about(path: str, message: str) -> str:
     """One line naming the capture once."""
     return " ".join((message if path in message else f"{path}: {message}").split())
@@ -136,7 +144,7 @@ def batch_command(obj: Context, paths: tuple[str, ...], outdir: str, workers: in
     if not files:
         raise FlowvizError("no capture to analyse in " + " ".join(paths))
     ids = batch.capture_ids(files)
-    results = run_batch(files, ids, obj, workers or os.cpu_count() or 1, sys.stderr.isatty())
+    results = run_batch(files, ids, obj, workers or _cores(), sys.stderr.isatty())
     results = [batch.enrich(r) for r in results]
     ok = [r for r in results if r["ok"]]
     all_calls = [c for r in ok for c in r["calls"]]

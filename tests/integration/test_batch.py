@@ -229,3 +229,12 @@ def test_a_dying_worker_fails_only_its_capture(tshark, capsys):
     assert "worker process died" in results[0]["error"]
     assert [r["calls"][0]["state"] for r in results[1:]] == ["cancelled", "completed"]
     assert capsys.readouterr().err.count("flowviz: error: ") == 1
+
+
+def test_inputs_files_folders_globs_once_each(tmp_path):
+    files, bad = batch.find_inputs([str(LAB), str(LAB / "cancel.pcap"), str(SYNTH / "tunnel_*.pcap"),
+                                    str(tmp_path / "nothing*.pcap"), str(tmp_path)])
+    names = [p.name for p in files]
+    assert names[:4] == sorted(EXPECTED) and names.count("cancel.pcap") == 1
+    assert names[4:] == ["tunnel_gre.pcap", "tunnel_gtpu.pcap", "tunnel_ipip.pcap", "tunnel_vxlan.pcap"]
+    assert [why for _, why in bad] == ["no file matches this pattern", bad[1][1]] and "no capture files" in bad[1][1]
