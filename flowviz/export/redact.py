@@ -55,6 +55,12 @@ PROTECTED_HEADERS = {"content-length", "l", "cseq", "max-forwards", "expires", "
                      "require", "accept", "date", "timestamp", "content-encoding", "e"}
 SDP_NAMED_LINES = set("osiuep")  # SDP lines whose text may name people (o= username, s=, i=, u=, e=, p=)
 KEEP_IPV4 = {"0.0.0.0", "255.255.255.255"}
+MAX_TRIES = 100_000
+STOP_WORDS = {"sip", "sips", "tel", "udp", "tcp", "tls", "sctp", "wss", "invite", "ack", "bye", "cancel",
+              "options", "register", "prack", "subscribe", "notify", "publish", "info", "refer", "message",
+              "update", "branch", "tag", "transport", "user", "phone", "received", "rport", "maddr", "ttl",
+              "method", "lr", "expires", "audio", "video", "rtp", "avp", "savp", "ip4", "ip6", "digest",
+              "sendrecv", "sendonly", "recvonly", "inactive", "application", "sdp"}
 
 
 def _latin(text: str) -> str:
@@ -107,11 +113,12 @@ class Redactor:
         return _unlatin(self._sip_text(_latin(text), learn=False))
 
     def redact_obj(self, obj):
-        """A JSON-like value (dicts, lists, strings) with every string (not keys) passed through redact_text."""
+        """A JSON-like value (dicts, lists, strings) with every string passed through redact_text, dict keys
+        too (host_names and the like are keyed by address)."""
         if isinstance(obj, str):
             return self.redact_text(obj)
         if isinstance(obj, dict):
-            return {k: self.redact_obj(v) for k, v in obj.items()}
+            return {(self.redact_text(k) if isinstance(k, str) else k): self.redact_obj(v) for k, v in obj.items()}
         if isinstance(obj, (list, tuple)):
             return [self.redact_obj(v) for v in obj]
         return obj
@@ -179,15 +186,17 @@ class Redactor:
             return raw
         used = set(self.ip4.values())
         length = len(text)
-        while True:
+        for _ in range(MAX_TRIES):
             fake = _ipv4_of_length(length, self._next(f"ip4-{length}"))
             if fake not in self._orig_ip4 and fake not in used and fake != raw:
                 break
+        else:
+            raise CaptureError(f"too many different IPv4 addresses of {length} characters to redact")
         self.ip4[raw] = fake
         self._orig_ip4.add(raw)
         return fake
 
-    def _ip6(self, raw: bytes, learn: bool, length: int | None = None) -> bytes:
+    def _ip6(self, raw: bytes, learn: bool) -> bytes:
         if learn:
             self._orig_ip6.add(raw)
             return raw
@@ -197,13 +206,13 @@ class Redactor:
         if addr.is_unspecified or addr.is_multicast or raw in self.ip6.values():
             return raw
         used = set(self.ip6.values())
-        length = length or len(str(addr))
-        while True:
-            fake = _ipv6_of_length(length, self._next(f"ip6-{length}"))
-            if fake is None:  # no address of that length: any
-                fake = _ipv6_of_length(len(str(addr)) if length != len(str(addr)) else 12, self._next("ip6-any"))
+        length = len(str(addr))
+        for _ in range(MAX_TRIES):
+            fake = _ipv6_of_length(length, self._next(f"ip6-{length}")) or _ipv6_of_length(12, self._next("ip6"))
             if fake not in self._orig_ip6 and fake not in used and fake != raw:
                 break
+        else:
+            raise CaptureError(f"too many different IPv6 addresses of {length} characters to redact")
         self.ip6[raw] = fake
         self._orig_ip6.add(raw)
         return fake
@@ -214,11 +223,13 @@ class Redactor:
                 addr = ipaddress.IPv6Address(text)
             except ValueError:
                 return text
-            fake = ipaddress.IPv6Address(self._ip6(addr.packed, learn, len(text)))
+            fake = ipaddress.IPv6Address(self._ip6(addr.packed, learn))
+            if learn:
+                return text
             out = str(fake)
-            if len(out) < len(text):
-                out = _pad_ipv6(fake, len(text)) or out
-            return out if not learn else text
+            if len(out) != len(text):  # the text was not in canonical form: leading zeros, else all zeros
+                out = _pad_ipv6(fake, len(text)) or re.sub(r"[0-9A-Fa-f]", "0", text)
+            return out
         if not _ipv4_ok(text):
             return text
         fake = self._ip4(ipaddress.IPv4Address(text).packed, learn)
@@ -361,6 +372,8 @@ class Redactor:
             self._icmp(buf, o + ihl, end, [], learn, v6=False)
         elif self._l4(buf, o + ihl, end, proto, pseudo, learn, v6=False) and more:
             self._frag_sip.add(key)
+            if proto == 17 and not learn:  # later fragments change too: the checksum cannot follow them
+                buf[o + ihl + 6:o + ihl + 8] = b"\0\0"
 
     def _ipv6(self, buf: bytearray, o: int, learn: bool, inner: bool = False) -> None:
         if len(buf) < o + 40:
@@ -449,6 +462,8 @@ def _adjust(checksum: int, changes: list[tuple[bytes, bytes]]) -> int:
 
 
 def _bare_ok(token: str) -> bool:
+    if token.lower() in STOP_WORDS:
+        return False
     if token.lstrip("+").isdigit():
         return len(token) >= 4
     return len(token) >= 3
@@ -518,7 +533,7 @@ def _ipv4_of_length(length: int, n: int) -> bytes:
 
 def _ipv6_of_length(length: int, n: int) -> bytes | None:
     """The n-th pseudonym IPv6 address whose canonical text has `length` characters, or None."""
-    for prefix, groups in (("2001:db8::", 6), ("fd00::", 7), ("::", 6)):
+    for prefix, groups in (("2001:db8::", 6), ("fd00::", 7), ("::", 6), ("2001:db8:", 6), ("fd00:", 7)):
         rest = length - len(prefix)
         if rest < 1:
             continue

@@ -5,6 +5,7 @@ does not have: TCP, IPv6, ICMP, Digest credentials, tel: numbers, checksums that
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import subprocess
 from collections import Counter
@@ -235,3 +236,46 @@ def test_pseudonym_addresses_have_the_original_text_length():
         assert redactor.pseudonym_ip(text) == fake
     assert redactor.pseudonym_ip("0.0.0.0") == "0.0.0.0"  # SDP hold address kept
 
+
+
+def test_every_ipv6_text_length_has_a_pseudonym_and_odd_texts_keep_their_length():
+    from flowviz.export.redact import _ipv6_of_length
+
+    for length in range(3, 40):
+        assert len(str(ipaddress.IPv6Address(_ipv6_of_length(length, 7)))) == length
+    redactor = Redactor()
+    for text in ["2001:0DB8:0000:0000:0000:0000:0000:0010", "0:0:0:0:0:0:0:1", "FE80::0001"]:
+        fake = redactor.redact_text(f"c=IN IP6 {text}")[len("c=IN IP6 "):]
+        assert len(fake) == len(text) and ipaddress.IPv6Address(fake) != ipaddress.IPv6Address(text)
+
+
+def test_fragmented_sip_datagram_is_redacted_in_every_fragment():
+    udp = dpkt.udp.UDP(sport=5060, dport=5060, data=_sip("UDP"))
+    udp.ulen = len(udp)
+    datagram = bytes(udp)
+    cut = 200  # a multiple of 8, inside the headers
+    frames = []
+    for offset, part, more in ((0, datagram[:cut], True), (cut, datagram[cut:], False)):
+        ip = dpkt.ip.IP(src=socket.inet_aton("192.168.1.10"), dst=socket.inet_aton("192.168.1.20"), p=17, id=77,
+                        _flags_offset=(dpkt.ip.IP_MF if more else 0) | offset // 8)
+        ip.data = part
+        ip.len = 20 + len(part)
+        frames.append(_eth(ip))
+    redactor = Redactor()
+    for frame in frames:
+        redactor.learn_packet(frame, 1)
+    out = [redactor.redact_packet(frame, 1) for frame in frames]
+    whole = b"".join(bytes(dpkt.ethernet.Ethernet(f).data.data) for f in out)
+    for secret in SECRETS:
+        assert secret not in whole, secret
+    assert len(whole) == len(datagram)
+    message = dpkt.sip.Request(whole[8:])
+    assert int(message.headers["content-length"]) == len(message.body)
+
+
+def test_keywords_are_not_replaced_as_bare_words():
+    redactor = Redactor()
+    redactor.learn_text("INVITE sip:udp@10.1.1.1 SIP/2.0\r\nFrom: <sip:alice@10.1.1.2>;tag=1\r\n\r\n")
+    text = "Via: SIP/2.0/UDP 10.1.1.2;branch=z9hG4bK-alice\r\nSubject: call from alice\r\n"
+    out = redactor.redact_text(text)
+    assert "SIP/2.0/UDP " in out and "alice" not in out
