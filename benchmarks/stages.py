@@ -15,11 +15,11 @@ import sys
 
 STAGES = r"""
 import json, sys, time
-from pathlib import Path
 from flowviz.settings import Settings
 from flowviz.ingest import kernel
 from flowviz.ingest.capture_file import read_packets
-from flowviz.ingest.sip_decode import SipDecoder, select_candidates
+from flowviz.ingest.sip_decode import feed, select_candidates
+from flowviz.ingest.tshark_sip import TsharkRun
 from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtp_columns, rtp_frame, select_streams
 from flowviz.ingest.capture import sdp_endpoints
 import numpy as np
@@ -30,9 +30,9 @@ def lap(name):
     now = time.perf_counter(); laps[name] = round(now - t, 3); t = now
 kernel.walk_pcap(np.zeros(64, np.uint8), 0, 0, False, 1000, 1, 1, np.zeros(1, kernel.PACKET), 0)
 lap("kernel load")
-job = SipDecoder(settings).start(Path(path).stat().st_size)
+job = TsharkRun(settings).start()
 packets = read_packets(path, settings); lap("packets")
-candidates = select_candidates(packets, settings); job.feed(packets, candidates); lap("sip candidates")
+candidates = select_candidates(packets, settings); feed(job, packets, candidates); lap("sip candidates")
 rtcp, xr = decode_rtcp(packets, candidates.packet_rows); lap("rtcp")
 streams = find_streams(packets, candidates.packet_rows)
 columns = rtp_columns(packets, streams); packets.release_table()

@@ -23,9 +23,6 @@ class Settings:
     rtp_min_packets: int = 4
     # Largest record length accepted as real (bigger ones mean a broken file).
     max_record_bytes: int = 262_144
-    # Captures at least this big get their SIP parsed in a worker process (another core);
-    # smaller ones in a thread, which starts faster. Changes speed only, never results.
-    sip_worker_min_bytes: int = 32 << 20
     extra: tuple[tuple[str, str], ...] = field(default=())
 
     def tshark(self) -> str:
@@ -41,6 +38,5 @@ class Settings:
         values = dataclasses.asdict(self)
         values.pop("tshark_path")
         values.pop("editcap_path")
-        values.pop("sip_worker_min_bytes")
         text = json.dumps(values, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

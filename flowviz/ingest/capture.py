@@ -14,7 +14,8 @@ from flowviz import schemas
 from flowviz.ingest import cache, kernel
 from flowviz.ingest.capture_file import Packets, check_readable, read_packets
 from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtp_columns, rtp_frame, select_streams
-from flowviz.ingest.sip_decode import SipDecoder, select_candidates
+from flowviz.ingest.sip_decode import feed, select_candidates
+from flowviz.ingest.tshark_sip import TsharkRun
 from flowviz.settings import Settings
 
 Progress = Callable[[str, float], None]  # (stage, fraction done 0..1)
@@ -50,13 +51,13 @@ def read_capture(
         info = dict(info, from_cache=True, decode_seconds=round(time.perf_counter() - started, 3))
         return Capture(path, sip, rtp, rtcp, info, xr)
 
-    job = SipDecoder(settings).start(path.stat().st_size)  # tshark starts while the file is read
+    job = TsharkRun(settings).start()  # tshark loads its dissectors while the file is read
     packets = None
     try:
         packets = read_packets(path, settings, progress=lambda done: report("reading packets", 0.6 * done))
         report("decoding SIP", 0.6)
         candidates = select_candidates(packets, settings)
-        job.feed(packets, candidates)  # tshark decodes SIP in the background...
+        feed(job, packets, candidates)  # tshark decodes SIP, a thread parses its output...
         report("decoding RTP", 0.7)
         rtcp, xr = decode_rtcp(packets, candidates.packet_rows)  # ...while RTCP and RTP are read
         streams = find_streams(packets, candidates.packet_rows)

@@ -1,18 +1,12 @@
-"""SIP decoding: pick the SIP candidates, write them to a small sub-capture, let tshark decode it exactly.
+"""SIP decoding: pick the SIP candidates and write them to a small sub-capture for tshark (tshark_sip.py).
 
 tshark does what only a full dissector does right (TCP reassembly, IP fragments,
-tunnels, WebSocket, several messages per segment); it runs on the sub-capture only,
-in a thread or a worker process (tshark_sip.py, sip_worker.py) while this process decodes the packets.
+tunnels, WebSocket, several messages per segment); it runs on the sub-capture only.
 """
 
 from __future__ import annotations
 
-import io
-import pickle
 import struct
-import subprocess
-import sys
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,86 +88,8 @@ def _block(btype: int, body: bytes) -> bytes:
     return struct.pack("<II", btype, length) + body + struct.pack("<I", length)
 
 
-class SipDecoder:
-    """The SIP decode of one capture: tshark on the sub-capture, its output parsed into sip_messages.
-
-    start() before the capture is read (tshark loads its dissectors meanwhile), feed() once the
-    candidates are known, result() for the frame; cancel() after an error elsewhere.
-    For a big capture the decode runs in a worker process (`python -m flowviz.ingest.sip_worker`),
-    so parsing tshark's output (Python) uses the other core while this process reads packets;
-    for a small one a thread does, and the ~0.3 s start of a Python process is saved. The worker
-    is a plain subprocess, not multiprocessing: the caller's main module is never imported again.
-    """
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.process: subprocess.Popen | None = None
-        self.inline: TsharkRun | None = None
-        self.fed = False
-        self.gap_frames: list[int] = []  # set by result(): frames after a TCP segment the capture missed
-
-    def start(self, capture_bytes: int) -> "SipDecoder":
-        if capture_bytes >= self.settings.sip_worker_min_bytes:
-            self.process = subprocess.Popen([sys.executable, "-m", "flowviz.ingest.sip_worker"],
-                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        else:
-            self.inline = TsharkRun(self.settings).start()
-        return self
-
-    def feed(self, packets: Packets, candidates: SipCandidates) -> None:
-        rows = candidates.packet_rows
-        if not len(rows):
-            return
-        job = (self.settings, subcapture_bytes(packets, rows), rows, packets.ts_ns[rows].copy(), candidates.decode_as)
-        if self.inline is not None:
-            self.inline.feed(*job[1:])
-        else:
-            self.writer = threading.Thread(target=self._send, args=(pickle.dumps(job),), daemon=True)
-            self.writer.start()
-        self.fed = True
-
-    def _send(self, data: bytes) -> None:
-        try:
-            self.process.stdin.write(data)
-            self.process.stdin.close()
-        except BrokenPipeError:
-            pass  # the worker died: result() reports it
-
-    def result(self) -> pl.DataFrame:
-        if not self.fed:
-            self.cancel()
-            return schemas.empty(schemas.SIP_MESSAGES)
-        if self.inline is not None:
-            frame = self.inline.result()
-            self.gap_frames = self.inline.gap_frames
-            return frame
-        try:
-            out = self.process.stdout.read()
-            self.writer.join()
-            self.process.wait()
-        finally:
-            self.cancel()
-        try:
-            reply = pickle.loads(out)
-        except (pickle.UnpicklingError, EOFError, ValueError):
-            raise CaptureError("the SIP decoding process stopped unexpectedly; run again with --no-cache") from None
-        if reply[0] == "ok":
-            self.gap_frames = reply[2]
-            return pl.read_ipc(io.BytesIO(reply[1]))
-        kind, message = reply[1], reply[2]
-        raise {"ToolMissingError": ToolMissingError}.get(kind, CaptureError)(message)
-
-    def cancel(self) -> None:
-        if self.inline is not None:
-            self.inline.cancel()
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.kill()
-            self.process.wait()
-            for stream in (self.process.stdin, self.process.stdout):
-                if stream and not stream.closed:
-                    try:
-                        stream.close()
-                    except BrokenPipeError:
-                        pass
-            self.process = None
+def feed(run: TsharkRun, packets: Packets, candidates: SipCandidates) -> None:
+    """Hand the SIP candidates to a started TsharkRun, as a sub-capture with their original times."""
+    rows = candidates.packet_rows
+    sub = subcapture_bytes(packets, rows) if len(rows) else b""
+    run.feed(sub, rows, packets.ts_ns[rows].copy(), candidates.decode_as)

@@ -1,4 +1,9 @@
-"""tshark's SIP decode: sub-capture in, `sip_messages` out, in a thread or in the worker (sip_worker.py)."""
+"""tshark's SIP decode: the sub-capture in on its standard input, `sip_messages` out.
+
+tshark starts before the capture is read (it spends ~0.2 s loading its dissectors first); a
+thread writes the sub-capture into it and another parses its lines as they come, while the
+main thread works on RTP in numba/numpy/polars code that releases the GIL.
+"""
 
 from __future__ import annotations
 
