@@ -86,22 +86,25 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
         return _not_found("No such page.")
 
     @app.callback(Output("captures-list", "children"), Output("captures-signature", "data"),
-                  Input("captures-poll", "n_intervals"), State("captures-signature", "data"))
-    def captures(_, signature):
+                  Output("captures-poll", "interval"), Input("captures-poll", "n_intervals"),
+                  Input("refresh-captures", "n_clicks"), State("captures-signature", "data"))
+    def captures(_, __, signature):
         found = store.captures(session_id())
+        busy = any(c.get("state") in ("queued", "running") for c in found)
+        interval = 700 if busy else 2000  # quick while something runs; uploads show up within 2 s
         current = repr([(c["id"], c.get("state"), c.get("stage"), c.get("fraction")) for c in found])
         if current == signature:
-            return dash.no_update, dash.no_update
-        return pages.captures_list(found), current
+            return dash.no_update, dash.no_update, interval
+        return pages.captures_list(found), current, interval
 
-    @app.callback(Output("sample-status", "children"), Input({"type": "sample", "name": ALL}, "n_clicks"),
-                  prevent_initial_call=True)
+    @app.callback(Output("sample-status", "children"), Output("refresh-captures", "n_clicks"),
+                  Input({"type": "sample", "name": ALL}, "n_clicks"), prevent_initial_call=True)
     def pick_sample(clicks):
         if not ctx.triggered_id or not any(clicks):
-            return dash.no_update
+            return dash.no_update, dash.no_update
         name = ctx.triggered_id["name"]
         add_sample(store, app.flowviz["analyzer"], session_id(), name, samples[name])
-        return f"{name} added."
+        return f"{name} added.", sum(c or 0 for c in clicks)  # lists it at once
 
     @app.callback(Output("sample-status", "children", allow_duplicate=True),
                   Input({"type": "delete", "id": ALL}, "n_clicks"), prevent_initial_call=True)

@@ -33,6 +33,7 @@ def home(max_bytes: int, samples: list[str]) -> html.Div:
         ], className="samples"),
         html.Div(id="sample-status", className="hint"),
         dcc.Interval(id="captures-poll", interval=700),
+        html.Button(id="refresh-captures", n_clicks=0, hidden=True, tabIndex="-1"),  # clicked after an upload
         dcc.Store(id="captures-signature"),
         html.Div(id="captures-list", className="captures"),
     ])

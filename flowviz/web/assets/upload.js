@@ -38,6 +38,8 @@
       try { body = JSON.parse(xhr.responseText); } catch (err) { body = {}; }
       if (xhr.status === 200) {
         line.textContent = file.name + ": uploaded, analysing";
+        var refresh = document.getElementById("refresh-captures");
+        if (refresh) { refresh.click(); }  // the captures list shows it now, not at the next poll
       } else {
         line.textContent = body.error || (file.name + ": upload refused (HTTP " + xhr.status + ")");
         line.className = "error";
