@@ -69,7 +69,7 @@ KPI_SCHEMA = pl.Schema({"capture_id": _S, "kpi": _S, "description": _S, "kind": 
                         "denominator": _I})
 CAPTURE_SCHEMA = pl.Schema({"capture_id": _S, "capture": _S, "ok": _B, "error": _S, "seconds": _F, "calls": _I,
                             "streams": _I, "failed_calls": _I, "errors": _I, "warnings": _I, "worst_mos": _F,
-                            "states": _S})
+                            "states": _S, "ser_pct": _F, "srd_ms": _F})
 DATASETS = {"calls": CALL_SCHEMA, "streams": STREAM_SCHEMA, "kpis": KPI_SCHEMA}
 # Everything `batch` writes into OUTDIR (what --force replaces).
 OUTPUTS = ("calls", "streams", "kpis", "calls.csv", "streams.csv", "kpis.csv", "kpis_all.csv", "kpis_all.parquet",
@@ -240,12 +240,14 @@ def capture_row(result: dict) -> dict:
     for c in calls:
         states[c["state"]] = states.get(c["state"], 0) + 1
     mos = [s["mos"] for s in result["streams"] if s.get("mos") is not None]
+    kpi = {k["kpi"]: k["value"] for k in result["kpis"]}
     return {"capture_id": result["capture_id"], "capture": result["capture"], "ok": result["ok"],
             "error": result["error"], "seconds": result.get("seconds"), "calls": len(calls),
             "streams": len(result["streams"]), "failed_calls": sum(1 for c in calls if c["state"] in FAILED_STATES),
             "errors": sum(c.get("errors", 0) for c in calls), "warnings": sum(c.get("warnings", 0) for c in calls),
             "worst_mos": min(mos) if mos else None,
-            "states": ", ".join(f"{n} {s}" for s, n in sorted(states.items(), key=lambda kv: -kv[1]))}
+            "states": ", ".join(f"{n} {s}" for s, n in sorted(states.items(), key=lambda kv: -kv[1])),
+            "ser_pct": kpi.get("SER"), "srd_ms": kpi.get("SRD")}
 
 
 # ---------------------------------------------------------------- --fail-on conditions
@@ -381,7 +383,8 @@ def report_model(results: list[dict], kpis_all: list[dict], matches: list[dict],
         summary.append(f"input {name}: {why}")
     per_capture = [[c["capture_id"], "ok" if c["ok"] else "FAILED", _fmt(c["calls"]), c["states"] or "-",
                     _fmt(c["streams"]), _fmt(c["failed_calls"]), _fmt(c["errors"]), _fmt(c["warnings"]),
-                    _fmt(c["worst_mos"]), _fmt(c["seconds"], 1)] for c in map(capture_row, results)]
+                    _fmt(c["worst_mos"]), _fmt(c["ser_pct"], 1), _fmt(c["srd_ms"], 1), _fmt(c["seconds"], 1)]
+                   for c in map(capture_row, results)]
     failures = [[r["capture_id"], r["capture"], r["error"] or ""] for r in results if not r["ok"]]
     worst = [[c["capture_id"], c["call_group_id"], f"{c['from_user'] or c['from_uri'] or '-'} -> "
               f"{c['to_user'] or c['to_uri'] or '-'}", c["state"], _fmt(c["final_status"]), _fmt(c["worst_mos"]),
@@ -391,7 +394,7 @@ def report_model(results: list[dict], kpis_all: list[dict], matches: list[dict],
                  if k["kind"] == "ratio" else f"n={k['count']}", k["description"]] for k in kpis_all]
     tables = [
         ("Captures", ["capture", "status", "calls", "states", "streams", "failed calls", "errors", "warnings",
-                      "worst MOS", "seconds"], per_capture),
+                      "worst MOS", "SER %", "SRD ms", "seconds"], per_capture),
         ("Failed captures", ["capture", "path", "error"], failures),
         ("Worst calls", ["capture", "call", "from -> to", "state", "final", "worst MOS", "problems"], worst),
         ("KPIs across all captures (RFC 6076)", ["KPI", "value", "unit", "count", "description"], kpi_rows),

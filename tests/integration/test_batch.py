@@ -126,6 +126,9 @@ def test_report_lists_captures_failures_and_worst_calls(lab_run):
         assert "state=busy" in text
     assert "<script" not in page.lower() and "http" not in page  # self-contained
     assert "| lab__burst_100.pcap | ok | 100 | 90 completed, 10 busy |" in md
+    captures = pl.read_parquet(out / "captures.parquet")
+    burst = captures.filter(pl.col("capture_id") == "lab__burst_100.pcap").row(0, named=True)
+    assert burst["ser_pct"] == 90.0 and burst["failed_calls"] == 10 and burst["streams"] == 180
 
 
 def test_quick_run_time(lab_run):
