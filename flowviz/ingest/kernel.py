@@ -580,3 +580,39 @@ def candidate_mask(table, sip_flows, sip_ports, get_prefix):
             if j < n_flows and sip_flows[j] == r.flow:
                 out[i] = True
     return out
+
+
+@njit(cache=True, nogil=True)
+def rtp_columns(table, ids):
+    """The RTP header fields of every packet with a stream index (ids >= 0), as contiguous arrays, in one pass."""
+    n = 0
+    for i in range(len(ids)):
+        if ids[i] >= 0:
+            n += 1
+    frame = np.empty(n, dtype=np.uint32)
+    stream = np.empty(n, dtype=np.uint32)
+    ts = np.empty(n, dtype=np.int64)
+    sport = np.empty(n, dtype=np.uint16)
+    dport = np.empty(n, dtype=np.uint16)
+    ssrc = np.empty(n, dtype=np.uint32)
+    seq = np.empty(n, dtype=np.uint16)
+    rtp_ts = np.empty(n, dtype=np.uint32)
+    b1 = np.empty(n, dtype=np.uint8)
+    payload_len = np.empty(n, dtype=np.uint16)
+    k = 0
+    for i in range(len(ids)):
+        if ids[i] < 0:
+            continue
+        r = table[i]
+        frame[k] = i + 1
+        stream[k] = ids[i]
+        ts[k] = r.ts
+        sport[k] = r.sport
+        dport[k] = r.dport
+        ssrc[k] = r.ssrc
+        seq[k] = r.seq
+        rtp_ts[k] = r.rtp_ts
+        b1[k] = r.rtp_b1
+        payload_len[k] = r.rtp_payload_len
+        k += 1
+    return frame, stream, ts, sport, dport, ssrc, seq, rtp_ts, b1, payload_len

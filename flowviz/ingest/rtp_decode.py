@@ -52,21 +52,8 @@ def find_streams(packets: Packets, exclude: np.ndarray) -> RtpStreams:
 
 def rtp_columns(packets: Packets, streams: RtpStreams) -> dict[str, np.ndarray]:
     """The RTP header fields of every RTP-shaped packet, as contiguous arrays (the table can go after)."""
-    ids = streams.stream_of_row
-    rows = np.flatnonzero(ids >= 0)
-    t = packets.table
-    return {
-        "frame": (rows + 1).astype(np.uint32),
-        "stream": ids[rows].astype(np.uint32),
-        "ts_ns": t["ts"][rows],
-        "src_port": t["sport"][rows],
-        "dst_port": t["dport"][rows],
-        "ssrc": t["ssrc"][rows],
-        "seq": t["seq"][rows],
-        "rtp_ts": t["rtp_ts"][rows],
-        "b1": t["rtp_b1"][rows],
-        "payload_len": t["rtp_payload_len"][rows],
-    }
+    names = ("frame", "stream", "ts_ns", "src_port", "dst_port", "ssrc", "seq", "rtp_ts", "b1", "payload_len")
+    return dict(zip(names, kernel.rtp_columns(packets.table, streams.stream_of_row)))
 
 
 def rtp_frame(columns: dict[str, np.ndarray], streams: RtpStreams) -> pl.DataFrame:
