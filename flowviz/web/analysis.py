@@ -146,15 +146,24 @@ def analyse(path: Path, settings: Settings, progress=None) -> dict:
     registers = register_attempts(correlation.messages, forwarded)
     kpis = compute_kpis(summaries, registers)
     worst = _worst_mos(capture, correlation) if summaries else {}
+    problems = _problems(capture)
     calls = []
     for s in summaries:
         call = {k: s.get(k) for k in CALL_FIELDS}
         call["start_ts"] = _iso(s.get("start_ns"))
         call["mos_worst"] = worst.get(s["call_group_id"])
+        call["problems"] = problems.get(s["call_group_id"], [])
         calls.append(call)
     info = {k: capture.info.get(k) for k in ("packets", "duration_s", "sip_messages", "rtp_packets", "rtp_streams",
                                              "decode_seconds", "warnings")}
-    return {"calls": calls, "kpis": kpis, "info": info}
+    return {"calls": calls, "kpis": kpis, "info": info, "capture_problems": problems.get(None, [])}
+
+
+def _problems(capture) -> dict:
+    """call_group_id (None: the capture file) -> its diagnostics findings (flowviz.analysis.diagnose)."""
+    from flowviz.analysis.diagnose import diagnose_capture, problems_by_call
+
+    return problems_by_call(diagnose_capture(capture))
 
 
 def _worst_mos(capture, correlation) -> dict[str, float]:

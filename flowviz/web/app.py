@@ -80,7 +80,10 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
                 return pages.capture_page(parts[1])
             if parts[2] == "call":
                 try:
-                    return call_page.call_layout(parts[1], store.meta(folder).get("name", ""), details(parts[1], parts[3]))
+                    result = store.result(folder) or {"calls": []}
+                    call = next((c for c in result["calls"] if c["call_group_id"] == parts[3]), {})
+                    return call_page.call_layout(parts[1], store.meta(folder).get("name", ""),
+                                                 details(parts[1], parts[3]), call.get("problems"))
                 except FlowvizError as exc:
                     return _not_found(exc.message)
         return _not_found("No such page.")

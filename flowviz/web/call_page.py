@@ -15,7 +15,7 @@ MESSAGE_COLUMNS = [
 ]
 
 
-def call_layout(cid: str, capture_name: str, details: dict) -> html.Div:
+def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict] | None = None) -> html.Div:
     from flowviz.figures.ladder import create_ladder
 
     call, ladder = details["call"], details["ladder"]
@@ -37,6 +37,8 @@ def call_layout(cid: str, capture_name: str, details: dict) -> html.Div:
             html.A(label, href=f"/capture/{cid}/call/{gid}/export/{fmt}", download=f"call-{gid}{suffix}",
                    className="button", id=f"export-{fmt}") for fmt, (suffix, _, label) in FORMATS.items()],
             className="exports"),
+        html.H2("Diagnostics"),
+        _problems(problems or []),
         html.H2("Ladder"),
         html.P("Click a message label to see its raw SIP text; drag to zoom, double-click to reset.", className="hint"),
         html.Div(dcc.Graph(id="ladder", figure=figure, config={"displaylogo": False, "scrollZoom": False}),
@@ -79,6 +81,19 @@ def raw_message(details: dict, seq: int) -> list:
                 return [html.Span(head + blank), html.Span(body, className="sdp", title="SDP body")]
             return [html.Span(text)]
     return []
+
+
+def _problems(problems: list[dict]) -> html.Div:
+    """Each finding: severity, title, explanation, the frames that show it and what to check."""
+    if not problems:
+        return html.P("No problems found by the diagnostics rules (docs/diagnostics.md).", className="hint",
+                      id="problems")
+    items = [html.Li([html.Span(p["severity"], className=f"severity {p['severity']}"), " ",
+                      html.B(p["title"]), ": ", p["explanation"],
+                      html.Div(f"frames {', '.join(map(str, (p.get('evidence') or {}).get('frames') or []))}"
+                               + (f" — {p['hint']}" if p.get("hint") else ""), className="hint")])
+             for p in problems]
+    return html.Ul(items, id="problems", className="problems")
 
 
 def _path(call: dict) -> html.Div:

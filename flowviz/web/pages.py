@@ -112,8 +112,18 @@ CALL_COLUMNS = [
     {"name": "setup ms", "id": "setup_ms", "type": "numeric"},
     {"name": "duration s", "id": "duration_s", "type": "numeric"}, {"name": "msgs", "id": "messages", "type": "numeric"},
     {"name": "hosts", "id": "n_hosts", "type": "numeric"}, {"name": "legs", "id": "legs_n", "type": "numeric"},
-    {"name": "MOS (worst stream)", "id": "mos", "type": "numeric"},
+    {"name": "MOS (worst stream)", "id": "mos", "type": "numeric"}, {"name": "problems", "id": "problems"},
 ]
+SEVERITY_ORDER = ("error", "warning", "info")
+
+
+def problems_text(problems: list[dict]) -> str:
+    """'warning: Call rejected (+1)': the worst finding first, then how many more; '' without findings."""
+    if not problems:
+        return ""
+    worst = min(problems, key=lambda p: SEVERITY_ORDER.index(p["severity"]) if p["severity"] in SEVERITY_ORDER else 9)
+    more = f" (+{len(problems) - 1})" if len(problems) > 1 else ""
+    return f"{worst['severity']}: {worst['title']}{more}"
 PAGE_SIZE = 25
 
 
@@ -147,6 +157,7 @@ def call_rows(cid: str, calls: list[dict], state: str, search: str) -> list[dict
             "final_status": c["final_status"], "srd_ms": _round(c["srd_ms"], 1), "setup_ms": _round(c["setup_ms"], 1),
             "duration_s": _round(c["duration_s"], 2), "messages": c["messages"], "n_hosts": len(c["hosts"]),
             "legs_n": len(c["call_ids"]), "mos": c.get("mos_worst"), "call_id_sort": gid,
+            "problems": problems_text(c.get("problems") or []),
         })
     return rows
 

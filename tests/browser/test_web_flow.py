@@ -59,6 +59,7 @@ def test_upload_reference_capture_list_its_call_and_open_it(page, base_url_app):
 
     expect(page).to_have_url(re.compile(r"/capture/[0-9a-f]{16}/call/[0-9a-f]+$"))
     expect(page.locator("#fact-state")).to_have_text("completed", timeout=TIMEOUT)
+    expect(page.locator("#problems")).to_contain_text("No problems found")
     label_cells = page.locator("#messages-table td[data-dash-column='label']")
     expect(label_cells).to_have_count(21, timeout=TIMEOUT)
     labels = label_cells.all_inner_texts()
@@ -151,6 +152,7 @@ def test_the_hundred_call_capture_lists_every_call_and_filters_by_state(page, ba
     expect(rows).to_have_count(10, timeout=TIMEOUT)
     assert set(rows.locator("td[data-dash-column='state']").all_inner_texts()) == {"busy"}
     assert set(rows.locator("td[data-dash-column='mos']").all_inner_texts()) == {""}  # no media, no MOS
+    assert set(rows.locator("td[data-dash-column='problems']").all_inner_texts()) == {"warning: Call rejected"}
     page.get_by_label("all (100)").check()
     expect(page.locator("#calls-table")).to_contain_text("1 / 4")
     code_sort = page.locator("th[data-dash-column='final_status'] .column-header--sort")

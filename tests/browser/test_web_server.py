@@ -86,7 +86,9 @@ def test_file_names_never_become_paths_and_sessions_are_apart(app):
     assert store.capture_dir(sid_of(other), cid) is None
     for bad in ("../" + cid, cid.upper(), "..", "", "a" * 16):
         assert store.capture_dir(sid_of(c), bad) is None
-    gid = store.result(folder)["calls"][0]["call_group_id"]
+    call = store.result(folder)["calls"][0]
+    gid = call["call_group_id"]
+    assert (call["state"], [p["rule"] for p in call["problems"]]) == ("busy", ["sip.rejected"])
     url = f"/capture/{cid}/call/{gid}/export/"
     r = c.get(url + "txt")
     assert r.status_code == 200 and "486 Busy Here" in r.text
