@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import glob
 import html
+import itertools
 import json
 import os
 import re
@@ -355,7 +356,7 @@ def worst_calls(calls: list[dict], limit: int = 20) -> list[dict]:
     def key(c: dict):
         mos = c["worst_mos"] if c["worst_mos"] is not None else 5.0
         return (-c["errors"], -c["warnings"], c["state"] not in FAILED_STATES, mos, c["capture_id"],
-                c["start_ts"] or "")
+                c["start_ts"] or "", c["call_group_id"])
 
     return sorted((c for c in calls if bad(c)), key=key)[:limit]
 
@@ -368,14 +369,14 @@ def _fmt(value, digits: int = 2) -> str:
     return str(value)
 
 
-def report_model(results: list[dict], kpis_all: list[dict], matches: list[dict], inputs_bad: list[tuple[str, str]],
-                 seconds: float) -> dict:
-    """Title, summary lines and tables (header, rows of strings) shared by the Markdown and HTML reports."""
-    ok = [r for r in results if r["ok"]]
-    calls = [c for r in ok for c in r["calls"]]
-    streams = [s for r in ok for s in r["streams"]]
-    summary = [f"{len(results)} captures: {len(ok)} analysed, {len(results) - len(ok)} failed; "
-               f"{len(calls)} calls, {len(streams)} RTP streams; {seconds:.1f} s"]
+def report_model(captures: list[dict], worst: list[dict], kpis_all: list[dict], matches: list[dict],
+                 inputs_bad: list[tuple[str, str]], seconds: float) -> dict:
+    """Title, summary lines and tables (header, rows of strings) shared by the Markdown and HTML reports.
+
+    captures: capture_row() of every capture, in input order; worst: worst_calls() of all calls."""
+    ok = [c for c in captures if c["ok"]]
+    summary = [f"{len(captures)} captures: {len(ok)} analysed, {len(captures) - len(ok)} failed; "
+               f"{sum(c['calls'] for c in ok)} calls, {sum(c['streams'] for c in ok)} RTP streams; {seconds:.1f} s"]
     for m in matches:
         summary.append(f"--fail-on {m['condition']}: {m['matched']} {m['table']} matched"
                        + (f" in {', '.join(m['captures'])}" if m["captures"] else ""))
@@ -384,19 +385,19 @@ def report_model(results: list[dict], kpis_all: list[dict], matches: list[dict],
     per_capture = [[c["capture_id"], "ok" if c["ok"] else "FAILED", _fmt(c["calls"]), c["states"] or "-",
                     _fmt(c["streams"]), _fmt(c["failed_calls"]), _fmt(c["errors"]), _fmt(c["warnings"]),
                     _fmt(c["worst_mos"]), _fmt(c["ser_pct"], 1), _fmt(c["srd_ms"], 1), _fmt(c["seconds"], 1)]
-                   for c in map(capture_row, results)]
-    failures = [[r["capture_id"], r["capture"], r["error"] or ""] for r in results if not r["ok"]]
-    worst = [[c["capture_id"], c["call_group_id"], f"{c['from_user'] or c['from_uri'] or '-'} -> "
-              f"{c['to_user'] or c['to_uri'] or '-'}", c["state"], _fmt(c["final_status"]), _fmt(c["worst_mos"]),
-              "; ".join(f"{p['severity']}: {p['title']}" for p in c["problems"] if p["severity"] != "info") or "-"]
-             for c in worst_calls(calls)]
+                   for c in captures]
+    failures = [[c["capture_id"], c["capture"], c["error"] or ""] for c in captures if not c["ok"]]
+    worst_rows = [[c["capture_id"], c["call_group_id"], f"{c['from_user'] or c['from_uri'] or '-'} -> "
+                   f"{c['to_user'] or c['to_uri'] or '-'}", c["state"], _fmt(c["final_status"]), _fmt(c["worst_mos"]),
+                   "; ".join(f"{p['severity']}: {p['title']}" for p in c["problems"] if p["severity"] != "info")
+                   or "-"] for c in worst]
     kpi_rows = [[k["kpi"], _fmt(k["value"], 3), k["unit"], f"{k['numerator']}/{k['denominator']}"
                  if k["kind"] == "ratio" else f"n={k['count']}", k["description"]] for k in kpis_all]
     tables = [
         ("Captures", ["capture", "status", "calls", "states", "streams", "failed calls", "errors", "warnings",
                       "worst MOS", "SER %", "SRD ms", "seconds"], per_capture),
         ("Failed captures", ["capture", "path", "error"], failures),
-        ("Worst calls", ["capture", "call", "from -> to", "state", "final", "worst MOS", "problems"], worst),
+        ("Worst calls", ["capture", "call", "from -> to", "state", "final", "worst MOS", "problems"], worst_rows),
         ("KPIs across all captures (RFC 6076)", ["KPI", "value", "unit", "count", "description"], kpi_rows),
     ]
     return {"title": "flowviz batch report", "summary": summary, "tables": tables}
@@ -474,38 +475,82 @@ def _csv_value(v):
     return v
 
 
-def write_csv(path: Path, frame: pl.DataFrame) -> None:
-    """CSV of a frame: lists of plain values joined by ';', nested values as JSON, null as empty."""
+def write_csv(path: Path, frame: pl.DataFrame, more=()) -> None:
+    """CSV of a frame (and of `more` frames of the same columns, one at a time): lists of plain values
+    joined by ';', nested values as JSON, null as empty."""
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(frame.columns)
-        for row in frame.iter_rows():
-            writer.writerow([_csv_value(v) for v in row])
+        for each in itertools.chain([frame], more):
+            for row in each.select(frame.columns).iter_rows():
+                writer.writerow([_csv_value(v) for v in row])
 
 
-def write_outputs(outdir: Path, results: list[dict], kpis_all: list[dict], model: dict) -> None:
-    outdir.mkdir(parents=True, exist_ok=True)
-    frames: dict[str, list[pl.DataFrame]] = {name: [] for name in DATASETS}
-    for res in results:
-        if not res["ok"]:
-            continue
-        for name, rows in (("calls", res["calls"]), ("streams", res["streams"]), ("kpis", res["kpis"])):
-            frame = _frame(rows, DATASETS[name])
-            part = outdir / name / f"capture_id={res['capture_id']}"
-            part.mkdir(parents=True, exist_ok=True)
-            frame.write_parquet(part / "part.parquet")
-            frames[name].append(frame)
+def write_partitions(outdir: Path, result: dict) -> None:
+    """calls, streams and kpis of one analysed capture -> OUTDIR/<table>/capture_id=<id>/part.parquet."""
     for name, schema in DATASETS.items():
-        (outdir / name).mkdir(exist_ok=True)
-        write_csv(outdir / f"{name}.csv", pl.concat(frames[name]) if frames[name] else pl.DataFrame(schema=schema))
-    total = kpis_frame([{**k, "capture_id": None} for k in kpis_all])
-    total.write_parquet(outdir / "kpis_all.parquet")
-    write_csv(outdir / "kpis_all.csv", total)
-    captures = pl.DataFrame([capture_row(r) for r in results], schema=CAPTURE_SCHEMA, orient="row")
-    captures.write_parquet(outdir / "captures.parquet")
-    write_csv(outdir / "captures.csv", captures)
-    (outdir / "report.md").write_text(report_markdown(model), encoding="utf-8")
-    (outdir / "report.html").write_text(report_html(model), encoding="utf-8")
+        part = outdir / name / f"capture_id={result['capture_id']}"
+        part.mkdir(parents=True, exist_ok=True)
+        _frame(result[name], schema).write_parquet(part / "part.parquet")
+
+
+# What the totals and the report keep of each call (not the whole row).
+KPI_CALL_KEYS = ("method", "final_status", "state", "srd_ms", "failed_srd_ms", "disconnect_ms", "duration_s")
+WORST_KEYS = ("capture_id", "call_group_id", "from_user", "from_uri", "to_user", "to_uri", "state", "final_status",
+              "start_ts", "worst_mos", "errors", "warnings", "problems")
+
+
+class Collector:
+    """Takes each capture's result as it arrives: writes its partitions at once and keeps only what the
+    totals and the report need, so the parent's memory does not grow with the rows of every capture."""
+
+    def __init__(self, outdir: Path, conditions: list[Condition], worst_limit: int = 20):
+        self.outdir = Path(outdir)
+        self.conditions = conditions
+        self.worst_limit = worst_limit
+        self.registers: list[dict] = []
+        self.kpi_calls: list[dict] = []
+        self.worst: list[dict] = []
+        self.matches = [{"condition": c.text, "table": c.table, "matched": 0, "captures": set()} for c in conditions]
+
+    def add(self, result: dict) -> dict:
+        """One capture's result (analyze_capture or failed_result) -> its capture_row()."""
+        enrich(result)
+        if result["ok"]:
+            write_partitions(self.outdir, result)
+            self.registers.append(result["registers"])
+            self.kpi_calls += [{k: c.get(k) for k in KPI_CALL_KEYS} for c in result["calls"]]
+            self.worst = worst_calls(self.worst + [{k: c.get(k) for k in WORST_KEYS} for c in result["calls"]],
+                                     self.worst_limit)
+            for total, found in zip(self.matches, match_conditions(self.conditions, [result])):
+                total["matched"] += found["matched"]
+                total["captures"].update(found["captures"])
+        return capture_row(result)
+
+    def finish(self, captures: list[dict], inputs_bad: list[tuple[str, str]], seconds: float) -> list[dict]:
+        """captures: the capture_row()s in input order. Writes the CSVs, the totals and the report;
+        returns the --fail-on results."""
+        from flowviz.analysis.kpis import combine_register_attempts, compute_kpis
+
+        out = self.outdir
+        out.mkdir(parents=True, exist_ok=True)
+        ok = [c["capture_id"] for c in captures if c["ok"]]
+        for name, schema in DATASETS.items():
+            (out / name).mkdir(exist_ok=True)
+            parts = (pl.read_parquet(out / name / f"capture_id={cid}" / "part.parquet") for cid in ok)
+            write_csv(out / f"{name}.csv", pl.DataFrame(schema=schema), more=parts)
+        kpis_all = compute_kpis(self.kpi_calls, combine_register_attempts(self.registers)) if ok else []
+        total = kpis_frame([{**k, "capture_id": None} for k in kpis_all])
+        total.write_parquet(out / "kpis_all.parquet")
+        write_csv(out / "kpis_all.csv", total)
+        frame = pl.DataFrame(captures, schema=CAPTURE_SCHEMA, orient="row")
+        frame.write_parquet(out / "captures.parquet")
+        write_csv(out / "captures.csv", frame)
+        matches = [{**m, "captures": sorted(m["captures"])} for m in self.matches]
+        model = report_model(captures, self.worst, kpis_all, matches, inputs_bad, seconds)
+        (out / "report.md").write_text(report_markdown(model), encoding="utf-8")
+        (out / "report.html").write_text(report_html(model), encoding="utf-8")
+        return matches
 
 
 def read_dataset(outdir: str | Path, name: str) -> pl.DataFrame:

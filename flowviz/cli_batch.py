@@ -51,17 +51,17 @@ def _ignore(signum, frame) -> None:
 
 
 def run_batch(files: list[Path], ids: list[str], obj: Context, workers: int, tty: bool,
-              task=None) -> list[dict]:
+              task=None, on_result=None) -> list:
     """task(path, capture_id, settings, use_cache) (default: batch.analyze_capture) for every file in a
     spawn process pool; results in input order. When a worker dies (killed, out of memory) the pool
     breaks: the captures it had not finished run again, each in a pool of its own, so only the one that
-    kills its worker is reported failed."""
+    kills its worker is reported failed. With on_result(result), what it returns is kept instead."""
     task = task or batch.analyze_capture
     results: dict[int, dict] = {}
     state = {"failed": 0}
 
     def done(i: int, res: dict) -> None:
-        results[i] = res
+        results[i] = on_result(res) if on_result else res
         if tty:
             click.echo("\r" + " " * 78 + "\r", nl=False, err=True)
         for warning in res["warnings"]:
@@ -132,8 +132,6 @@ def batch_command(obj: Context, paths: tuple[str, ...], outdir: str, workers: in
     is reported and the others go on. Exit code: 0 fine, 1 a --fail-on condition matched, 2 no
     input usable. Columns: docs/batch.md.
     """
-    from flowviz.analysis.kpis import combine_register_attempts, compute_kpis
-
     conditions = [batch.parse_condition(text) for text in fail_on]
     out = Path(outdir)
     batch.check_outdir(out, force)
@@ -143,22 +141,18 @@ def batch_command(obj: Context, paths: tuple[str, ...], outdir: str, workers: in
         click.echo(f"flowviz: error: {name}: {why}", err=True)
     if not files:
         raise FlowvizError("no capture to analyse in " + " ".join(paths))
-    ids = batch.capture_ids(files)
-    results = run_batch(files, ids, obj, workers or _cores(), sys.stderr.isatty())
-    results = [batch.enrich(r) for r in results]
-    ok = [r for r in results if r["ok"]]
-    all_calls = [c for r in ok for c in r["calls"]]
-    kpis_all = compute_kpis(all_calls, combine_register_attempts([r["registers"] for r in ok])) if ok else []
-    matches = batch.match_conditions(conditions, ok)
+    collector = batch.Collector(out, conditions)
+    captures = run_batch(files, batch.capture_ids(files), obj, workers or _cores(), sys.stderr.isatty(),
+                         on_result=collector.add)
     seconds = time.perf_counter() - started
-    model = batch.report_model(results, kpis_all, matches, bad_inputs, seconds)
-    batch.write_outputs(out, results, kpis_all, model)
-    matched = [m for m in matches if m["matched"]]
-    click.echo(f"flowviz batch: {len(results)} captures ({len(ok)} ok, {len(results) - len(ok)} failed), "
-               f"{len(all_calls)} calls, {sum(len(r['streams']) for r in ok)} streams in {seconds:.1f} s -> "
+    matches = collector.finish(captures, bad_inputs, seconds)
+    ok = [c for c in captures if c["ok"]]
+    click.echo(f"flowviz batch: {len(captures)} captures ({len(ok)} ok, {len(captures) - len(ok)} failed), "
+               f"{sum(c['calls'] for c in ok)} calls, {sum(c['streams'] for c in ok)} streams in {seconds:.1f} s -> "
                f"{out / 'report.md'}", err=True)
     if not ok:
-        raise FlowvizError(f"none of the {len(results)} captures could be analysed (see above)")
+        raise FlowvizError(f"none of the {len(captures)} captures could be analysed (see above)")
+    matched = [m for m in matches if m["matched"]]
     if matched:
         raise ProblemsFound("--fail-on matched: " + "; ".join(f"{m['condition']} ({m['matched']} {m['table']})"
                                                              for m in matched))

@@ -241,3 +241,22 @@ def test_inputs_files_folders_globs_once_each(tmp_path):
     assert names[:4] == sorted(EXPECTED) and names.count("cancel.pcap") == 1
     assert names[4:] == ["tunnel_gre.pcap", "tunnel_gtpu.pcap", "tunnel_ipip.pcap", "tunnel_vxlan.pcap"]
     assert [why for _, why in bad] == ["no file matches this pattern", bad[1][1]] and "no capture files" in bad[1][1]
+
+
+def test_collector_writes_as_it_goes_and_keeps_little(tmp_path):
+    def fake(cid: str, n: int) -> dict:
+        calls = [{"call_group_id": f"{cid}-{i}", "method": "INVITE", "state": "busy", "final_status": 486,
+                  "start_ts": f"t{i:03d}", "problems": [{"rule": "sip.rejected", "severity": "warning",
+                                                         "title": "Call rejected"}]} for i in range(n)]
+        return {**batch.failed_result(f"{cid}.pcap", cid, ""), "ok": True, "error": None, "calls": calls,
+                "kpis": [{"kpi": "SER", "value": 0.0}]}
+
+    collector = batch.Collector(tmp_path, [batch.parse_condition("state=busy")])
+    rows = [collector.add(fake("a", 15)), collector.add(fake("b", 15))]
+    assert (tmp_path / "calls" / "capture_id=a" / "part.parquet").exists()  # written before finish
+    assert len(collector.worst) == 20 and set(collector.worst[0]) == set(batch.WORST_KEYS)
+    assert all(set(c) == set(batch.KPI_CALL_KEYS) for c in collector.kpi_calls)
+    [match] = collector.finish(rows, [], 1.0)
+    assert match == {"condition": "state=busy", "table": "calls", "matched": 30, "captures": ["a", "b"]}
+    assert pl.read_csv(tmp_path / "calls.csv").height == 30
+    assert batch.read_dataset(tmp_path, "calls").height == 30
