@@ -48,6 +48,7 @@ def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict]
         _path(call),
         html.H2("Media"),
         _media(ladder.media.to_dicts()),
+        _media_plots(details),
         html.H2("Messages"),
         dash_table.DataTable(id="messages-table", columns=MESSAGE_COLUMNS, data=[_row(a) for a in arrows],
                              page_action="none", sort_action="native", **TABLE_STYLE),
@@ -69,6 +70,17 @@ def _media(streams: list[dict]):
     rows = [{c["id"]: (round(s[c["id"]], 2) if isinstance(s.get(c["id"]), float) else s.get(c["id"]))
              for c in MEDIA_COLUMNS} for s in streams]
     return dash_table.DataTable(id="media-table", columns=MEDIA_COLUMNS, data=rows, page_action="none", **TABLE_STYLE)
+
+
+def _media_plots(details: dict):
+    from flowviz.web.media_plots import create_media_plots, media_series
+
+    series = media_series(details)
+    if series.is_empty():
+        return None
+    labels = {m["stream_id"]: f"{m['src']} → {m['dst']}" for m in details["ladder"].media.to_dicts()}
+    return html.Div(dcc.Graph(id="media-plots", figure=create_media_plots(series, labels),
+                              config={"displaylogo": False}), className="ladder plots")
 
 
 def raw_message(details: dict, seq: int) -> list:

@@ -85,6 +85,9 @@ def test_upload_reference_capture_list_its_call_and_open_it(page, base_url_app):
     media = page.locator("#media-table tr:has(td)")
     expect(media).to_have_count(2)
     assert media.locator("td[data-dash-column='packets']").all_inner_texts() == ["334", "334"]
+    expect(page.locator("#media-plots .legendtext")).to_have_count(2)  # jitter/delta/loss over time, per stream
+    expect(page.locator("#media-plots .gtitle, #media-plots .annotation-text")).to_contain_text(
+        ["jitter ms", "delta ms", "lost (cumulative)"])
     # downloads: the ladder as SVG and the call's own pcap
     with page.expect_download(timeout=TIMEOUT) as svg:
         page.click("#export-svg")

@@ -1,0 +1,58 @@
+"""Media plots for the call page: jitter, inter-packet delta and cumulative loss over time, one line per stream.
+
+Values are flowviz.media.stats.packet_series (Wireshark's per-packet RTP analysis); streams of more than
+MAX_POINTS packets are thinned to every n-th packet for drawing only (the tables keep the exact figures).
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from flowviz.figures.theme import LIGHT, Theme
+
+MAX_POINTS = 3_000  # per stream and panel; SVG lines stay smooth in the browser
+PANELS = (("jitter_ms", "jitter ms"), ("delta_ms", "delta ms"), ("lost", "lost (cumulative)"))
+
+
+def media_series(details: dict) -> pl.DataFrame:
+    """Per-packet rows of the call's streams: stream_id, t_s, jitter_ms, delta_ms, lost (cumulative)."""
+    from flowviz.media.stats import packet_series
+    from flowviz.media.streams import sdp_payload_map
+
+    capture, ids = details["capture"], details["ladder"].media["stream_id"].to_list()
+    if not ids or capture.rtp_packets.is_empty():
+        return pl.DataFrame(schema={"stream_id": pl.Utf8, "t_s": pl.Float64})
+    series = packet_series(capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
+                           payload_map=sdp_payload_map(capture.sip_messages))
+    return (series.filter(pl.col("stream_id").is_in(ids))
+            .with_columns((pl.col("t_ms") / 1e3).alias("t_s"),
+                          # expected so far (from the first sequence number) minus received so far
+                          ((pl.col("ext_seq") - pl.col("ext_seq").first().over("stream_id") + 1)
+                           - (pl.col("idx") + 1)).clip(lower_bound=0).alias("lost"))
+            .select("stream_id", "t_s", "jitter_ms", "delta_ms", "lost"))
+
+
+def create_media_plots(series: pl.DataFrame, labels: dict[str, str], *, theme: Theme = LIGHT) -> go.Figure:
+    """Three stacked panels sharing the time axis; one trace per stream and panel, named by `labels`."""
+    fig = make_subplots(rows=len(PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=[title for _, title in PANELS])
+    palette = ("#1f5fbf", "#2a9d8f", "#c76a12", "#8e44ad", "#c0392b", "#7f7f7f")
+    for i, (sid, part) in enumerate(series.partition_by("stream_id", as_dict=True, maintain_order=True).items()):
+        sid = sid[0] if isinstance(sid, tuple) else sid
+        step = max(1, len(part) // MAX_POINTS)
+        part = part.gather_every(step)
+        for row, (column, _) in enumerate(PANELS, start=1):
+            fig.add_trace(go.Scatter(
+                x=part["t_s"].to_list(), y=part[column].to_list(), mode="lines", name=labels.get(sid, sid),
+                legendgroup=sid, showlegend=row == 1, line={"width": 1.2, "color": palette[i % len(palette)]},
+                hovertemplate=f"%{{x:.3f}} s<br>%{{y:.3f}}<extra>{labels.get(sid, sid)}</extra>"), row=row, col=1)
+    fig.update_layout(height=520, margin={"l": 60, "r": 20, "t": 40, "b": 40}, paper_bgcolor=theme.paper,
+                      plot_bgcolor=theme.plot, font={"family": theme.font_family, "size": theme.font_size,
+                                                     "color": theme.text},
+                      legend={"orientation": "h", "y": 1.08, "x": 0}, hovermode="x unified")
+    fig.update_xaxes(title_text="capture time s", row=len(PANELS), col=1)
+    fig.update_xaxes(gridcolor="#e5e8ec")
+    fig.update_yaxes(gridcolor="#e5e8ec", rangemode="tozero")
+    return fig
