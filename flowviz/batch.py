@@ -223,14 +223,6 @@ def _frame(rows: list[dict], schema: pl.Schema) -> pl.DataFrame:
     return pl.DataFrame(prepared, schema=schema, orient="row", strict=False)
 
 
-def calls_frame(rows: list[dict]) -> pl.DataFrame:
-    return _frame(rows, CALL_SCHEMA)
-
-
-def streams_frame(rows: list[dict]) -> pl.DataFrame:
-    return _frame(rows, STREAM_SCHEMA)
-
-
 def kpis_frame(rows: list[dict]) -> pl.DataFrame:
     return _frame(rows, KPI_SCHEMA)
 
