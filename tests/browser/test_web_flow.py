@@ -167,3 +167,28 @@ def test_the_hundred_call_capture_lists_every_call_and_filters_by_state(page, ba
     expect(rows.first.locator("td[data-dash-column='final_status']")).to_have_text("200")  # page 2's data is in
     assert set(rows.locator("td[data-dash-column='final_status']").all_inner_texts()) == {"200"}
     assert all(float(m) > 4 for m in rows.locator("td[data-dash-column='mos']").all_inner_texts())
+
+
+def tab_to(page, selector: str, limit: int = 40) -> None:
+    """Press Tab until the focused element matches `selector` (keyboard-only use)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"{selector} not reached with Tab")
+
+
+def test_the_main_flow_works_with_the_keyboard_alone(page, base_url_app):
+    page.goto(base_url_app)
+    expect(page.locator("#choose-files")).to_be_visible()
+    tab_to(page, "#choose-files")
+    page.once("filechooser", lambda chooser: chooser.set_files(str(LAB / "busy_486.pcap")))
+    page.keyboard.press("Enter")
+    done_row(page, "busy_486.pcap")
+    tab_to(page, "tr[data-state='done'] a")
+    page.keyboard.press("Enter")
+    expect(page.locator("#calls-table a")).to_have_count(1)
+    tab_to(page, "#calls-table a")
+    page.keyboard.press("Enter")
+    expect(page.locator("#fact-state")).to_have_text("busy")
+    expect(page.locator("#problems")).to_contain_text("Call rejected")
