@@ -159,15 +159,24 @@ class Redactor:
         if value in table.values():  # already a pseudonym (text redacted twice)
             return value
         width = len(value)
-        while True:
+        numeric = value.lstrip("+").isdigit()
+        taken = set(table.values())
+        fake = value
+        for tries in range(MAX_TRIES):
             n = self._next(kind)
-            if value.lstrip("+").isdigit():
+            if numeric:
                 digits = width - (1 if value.startswith("+") else 0)
-                fake = ("+" if value.startswith("+") else "") + str(n % 10**digits).zfill(digits)
+                candidate = ("+" if value.startswith("+") else "") + str(n % 10**digits).zfill(digits)
             else:
-                fake = _word(kind, n, width)
-            if fake not in self._orig_tokens and fake != value and (n > 10**min(width, 6) or fake not in table.values()):
+                candidate = _word(kind, n, width)
+            if candidate == value:
+                continue
+            fake = candidate
+            # a new pseudonym if the width allows it, never an original; short widths run out: then share
+            if candidate not in self._orig_tokens and (candidate not in taken or tries > 100):
                 break
+        if fake == value:  # one character with nothing else free
+            fake = "x" if value != "x" else "y"
         table[value] = fake
         self._orig_tokens.add(value)
         if kind in ("user", "name") and value not in self._learned:
@@ -370,6 +379,8 @@ class Redactor:
         pseudo = [(old_addrs, bytes(buf[o + 12:o + 20]))]
         if proto == 1:
             self._icmp(buf, o + ihl, end, [], learn, v6=False)
+        elif proto in (4, 41) and not more:  # IP in IP
+            (self._ipv4 if proto == 4 else self._ipv6)(buf, o + ihl, learn)
         elif self._l4(buf, o + ihl, end, proto, pseudo, learn, v6=False) and more:
             self._frag_sip.add(key)
             if proto == 17 and not learn:  # later fragments change too: the checksum cannot follow them
@@ -395,6 +406,8 @@ class Redactor:
         pseudo = [(old_addrs, bytes(buf[o + 8:o + 40]))]
         if nxt == 58:
             self._icmp(buf, at, end, pseudo, learn, v6=True)
+        elif nxt in (4, 41):  # IP in IP
+            (self._ipv4 if nxt == 4 else self._ipv6)(buf, at, learn)
         else:
             self._l4(buf, at, end, nxt, pseudo, learn, v6=True)
 
@@ -410,23 +423,53 @@ class Redactor:
             return False
         sport, dport = struct.unpack("!HH", buf[o:o + 4])
         payload = bytes(buf[o + header:end])
-        is_sip = bool(payload) and (bool(SIP_START.match(payload)) or (
-            (sport in self.sip_ports or dport in self.sip_ports) and _texty(payload)))
+        # SIP, and any other text (MGCP, Megaco, HTTP...: addresses, learned users), on any port
+        is_sip = bool(payload) and (bool(SIP_START.match(payload)) or _texty(payload))
+        rewritten = is_sip
         if is_sip:
             buf[o + header:end] = self._payload(payload, learn)
+        elif proto == 17 and _looks_rtcp(payload):
+            new = self._rtcp(payload, learn)
+            if new is not None:
+                buf[o + header:end] = new
+                rewritten = True
         if learn or len(buf) < sum_at + 2:
             return is_sip
         old_sum = struct.unpack("!H", buf[sum_at:sum_at + 2])[0]
         if proto == 17 and old_sum == 0 and not v6:
             return is_sip  # no checksum
         changes = list(pseudo)
-        if is_sip and header % 2 == 0:
+        if rewritten and header % 2 == 0:
             changes.append((payload, bytes(buf[o + header:end])))
         new_sum = _adjust(old_sum, changes)
         if proto == 17 and new_sum == 0:
             new_sum = 0xFFFF
         buf[sum_at:sum_at + 2] = struct.pack("!H", new_sum)
         return is_sip
+
+    def _rtcp(self, payload: bytes, learn: bool) -> bytes | None:
+        """RTCP SDES items (CNAME user@host, NAME, EMAIL, PHONE, LOC, NOTE...) redacted like SIP text, same
+        length; TOOL (item 6) kept. None when nothing changed."""
+        data = bytearray(payload)
+        at = 0
+        while at + 4 <= len(data):
+            count, pt = data[at] & 0x1F, data[at + 1]
+            length = (struct.unpack("!H", data[at + 2:at + 4])[0] + 1) * 4
+            if data[at] >> 6 != 2 or at + length > len(data):
+                break
+            if pt == 202:
+                item, stop = at + 4, at + length
+                for _ in range(count):
+                    item += 4  # SSRC/CSRC
+                    while item + 2 <= stop and data[item]:
+                        kind, size = data[item], data[item + 1]
+                        text = bytes(data[item + 2:item + 2 + size])
+                        if kind != 6 and len(text) == size:
+                            data[item + 2:item + 2 + size] = self._payload(text, learn)
+                        item += 2 + size
+                    item = (item + 4) & ~3  # the null item, then padding to 32 bits
+            at += length
+        return None if learn or data == payload else bytes(data)
 
     def _icmp(self, buf: bytearray, o: int, end: int, pseudo: list, learn: bool, v6: bool) -> None:
         """ICMP errors quote the offending IP header: its addresses (and its checksum) are rewritten too."""
@@ -439,8 +482,16 @@ class Redactor:
         old_inner = bytes(buf[inner:end])
         if v6 and buf[inner] >> 4 == 6:
             self._ipv6(buf, inner, learn, inner=True)
+            quoted_l4, proto = inner + 40, buf[inner + 6]
         elif not v6 and buf[inner] >> 4 == 4:
             self._ipv4(buf, inner, learn, inner=True)
+            quoted_l4, proto = inner + (buf[inner] & 0x0F) * 4, buf[inner + 9]
+        else:
+            quoted_l4, proto = end, 0
+        if proto in (6, 17) and quoted_l4 + 8 < end:  # the quoted datagram's text (often a SIP message)
+            start = quoted_l4 + (8 if proto == 17 else max(20, (buf[quoted_l4 + 12] >> 4) * 4))
+            if start < end and _texty(bytes(buf[start:end])):
+                buf[start:end] = self._payload(bytes(buf[start:end]), learn)
         if learn:
             return
         old_sum = struct.unpack("!H", buf[o + 2:o + 4])[0]
@@ -467,6 +518,13 @@ def _bare_ok(token: str) -> bool:
     if token.lstrip("+").isdigit():
         return len(token) >= 4
     return len(token) >= 3
+
+
+def _looks_rtcp(payload: bytes) -> bool:
+    """An RTCP compound packet: version 2, first packet SR/RR/SDES/BYE/APP/XR... and a length that fits."""
+    if len(payload) < 8 or payload[0] >> 6 != 2 or not 200 <= payload[1] <= 207:
+        return False
+    return (struct.unpack("!H", payload[2:4])[0] + 1) * 4 <= len(payload)
 
 
 def _texty(payload: bytes) -> bool:
