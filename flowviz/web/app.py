@@ -79,9 +79,11 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
             if len(parts) == 2:
                 return pages.capture_page(parts[1])
             if parts[2] == "call":
+                result = store.result(folder)
+                call = next((c for c in (result or {}).get("calls", []) if c["call_group_id"] == parts[3]), None)
+                if call is None:  # unknown call, or the capture not analysed yet: nothing is decoded here
+                    return _not_found("No such call in this capture (or its analysis has not finished).")
                 try:
-                    result = store.result(folder) or {"calls": []}
-                    call = next((c for c in result["calls"] if c["call_group_id"] == parts[3]), {})
                     return call_page.call_layout(parts[1], store.meta(folder).get("name", ""),
                                                  details(parts[1], parts[3]), call.get("problems"))
                 except FlowvizError as exc:

@@ -87,7 +87,9 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
         from flowviz.web.exports import FORMATS, export_bytes
 
         folder = store.capture_dir(session_id(), cid)
-        if folder is None or fmt not in FORMATS or not CALL_RE.match(gid):
+        result = store.result(folder) if folder is not None else None
+        known = result is not None and any(c["call_group_id"] == gid for c in result["calls"])
+        if not known or fmt not in FORMATS or not CALL_RE.match(gid):  # nothing is decoded in a request
             return error("no such capture, call or format in this browser session", 404)
         try:
             details = calls.get((session_id(), cid, gid), folder / "capture", gid, analyzer.settings)

@@ -181,8 +181,8 @@ def tab_to(page, selector: str, limit: int = 40) -> None:
 def test_the_main_flow_works_with_the_keyboard_alone(page, base_url_app):
     page.goto(base_url_app)
     expect(page.locator("#choose-files")).to_be_visible()
-    tab_to(page, "#choose-files")
-    page.once("filechooser", lambda chooser: chooser.set_files(str(LAB / "busy_486.pcap")))
+    tab_to(page, "#choose-files")  # reachable; the file picker it opens is driven by the other tests
+    tab_to(page, "button.sample[id*='busy_486.pcap']")
     page.keyboard.press("Enter")
     done_row(page, "busy_486.pcap")
     tab_to(page, "tr[data-state='done'] a")

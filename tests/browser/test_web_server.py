@@ -148,6 +148,7 @@ def test_a_running_analysis_can_be_cancelled(tmp_path, monkeypatch):
         time.sleep(0.5)
         assert process.poll() is None and store.meta(folder)["state"] == "running"
         assert other_cannot_cancel(app, cid)
+        assert c.get(f"/capture/{cid}/call/9b81b1c02f/export/txt").status_code == 404  # not analysed yet
         assert c.post(f"/api/capture/{cid}/cancel").status_code == 200
         assert process.poll() is not None
         wait_done_or_cancelled(store, folder)
