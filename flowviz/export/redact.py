@@ -53,7 +53,8 @@ NAME_ADDR_HEADERS = {"from", "f", "to", "t", "contact", "m", "p-asserted-identit
 PROTECTED_HEADERS = {"content-length", "l", "cseq", "max-forwards", "expires", "min-expires", "session-expires",
                      "x", "min-se", "rseq", "rack", "retry-after", "content-type", "c", "allow", "supported", "k",
                      "require", "accept", "date", "timestamp", "content-encoding", "e"}
-SDP_NAMED_LINES = set("osiuep")  # SDP lines whose text may name people (o= username, s=, i=, u=, e=, p=)
+SDP_NAMED_LINES = set("osiuep")
+SDP_NAMED_ATTRIBUTES = ("a=ssrc:", "a=msid", "a=label:", "a=cname:", "a=tool:")  # SDP lines whose text may name people (o= username, s=, i=, u=, e=, p=)
 KEEP_IPV4 = {"0.0.0.0", "255.255.255.255"}
 MAX_TRIES = 100_000
 STOP_WORDS = {"sip", "sips", "tel", "udp", "tcp", "tls", "sctp", "wss", "invite", "ack", "bye", "cancel",
@@ -287,7 +288,8 @@ class Redactor:
         line = IPV6_TEXT.sub(lambda m: self._ip_text(m.group(0), learn), line)
         if learn or first or header in PROTECTED_HEADERS:
             return line
-        if header and header.startswith("sdp-") and header[4] not in SDP_NAMED_LINES:
+        if header and header.startswith("sdp-") and header[4] not in SDP_NAMED_LINES \
+                and not line.startswith(SDP_NAMED_ATTRIBUTES):
             return line
         return self._bare_tokens(line)
 
@@ -315,13 +317,12 @@ class Redactor:
         if not self._token_re:
             return line
 
-        def swap(m: re.Match) -> str:
-            word = m.group(1)
-            if self._learned[word] == "user":
-                return self._token(word, self.users, "user", False)
-            return self._token(word, self.names, "name", False)
+        return self._token_re.sub(lambda m: self._swap(m.group(1)), line)
 
-        return self._token_re.sub(swap, line)
+    def _swap(self, word: str) -> str:
+        if self._learned[word] == "user":
+            return self._token(word, self.users, "user", False)
+        return self._token(word, self.names, "name", False)
 
     def _payload(self, payload: bytes, learn: bool) -> bytes:
         text = payload.decode("latin-1")
@@ -433,6 +434,11 @@ class Redactor:
             if new is not None:
                 buf[o + header:end] = new
                 rewritten = True
+        elif payload and not learn:
+            new = self._binary(payload)
+            if new != payload:
+                buf[o + header:end] = new
+                rewritten = True
         if learn or len(buf) < sum_at + 2:
             return is_sip
         old_sum = struct.unpack("!H", buf[sum_at:sum_at + 2])[0]
@@ -447,9 +453,25 @@ class Redactor:
         buf[sum_at:sum_at + 2] = struct.pack("!H", new_sum)
         return is_sip
 
+    def _binary(self, payload: bytes) -> bytes:
+        """Payloads that are not text (RTP, proprietary protocols with text fields inside): only the text form
+        of addresses seen in the capture and learned users and names of 4+ characters are replaced."""
+        text = payload.decode("latin-1")
+        out = IPV4_TEXT.sub(lambda m: self._known_ip4(m.group(0)), text)
+        if self._token_re is None:
+            self._bare_tokens("")
+        if self._token_re:
+            out = self._token_re.sub(lambda m: self._swap(m.group(1)) if len(m.group(1)) >= 4 else m.group(1), out)
+        return payload if out == text else out.encode("latin-1")
+
+    def _known_ip4(self, text: str) -> str:
+        if not _ipv4_ok(text) or ipaddress.IPv4Address(text).packed not in self._orig_ip4:
+            return text
+        return self._ip_text(text, learn=False)
+
     def _rtcp(self, payload: bytes, learn: bool) -> bytes | None:
-        """RTCP SDES items (CNAME user@host, NAME, EMAIL, PHONE, LOC, NOTE...) redacted like SIP text, same
-        length; TOOL (item 6) kept. None when nothing changed."""
+        """RTCP SDES items (CNAME user@host, NAME, EMAIL, PHONE, LOC, TOOL, NOTE...) redacted like SIP text,
+        same length. None when nothing changed."""
         data = bytearray(payload)
         at = 0
         while at + 4 <= len(data):
@@ -464,7 +486,7 @@ class Redactor:
                     while item + 2 <= stop and data[item]:
                         kind, size = data[item], data[item + 1]
                         text = bytes(data[item + 2:item + 2 + size])
-                        if kind != 6 and len(text) == size:
+                        if len(text) == size:
                             data[item + 2:item + 2 + size] = self._payload(text, learn)
                         item += 2 + size
                     item = (item + 4) & ~3  # the null item, then padding to 32 bits
@@ -788,7 +810,43 @@ def _records(source: Path, out):
                 if new is not None:
                     block[start:start + caplen] = new
             if out:
-                out.write(block)
+                out.write(_strip_options(block, btype, endian))
+
+
+KEPT_OPTIONS = {  # block type -> (where its options start, option codes kept); comments and the rest dropped
+    0x0A0D0D0A: (24, {2, 3, 4}),  # SHB: hardware, OS, application
+    1: (16, {9, 13, 14}),  # IDB: timestamp resolution, FCS length, timestamp offset (name, filter... dropped)
+    6: (28, {2, 4}),  # EPB: flags, drop count (comments, hashes of the original bytes dropped)
+}
+
+
+def _strip_options(block: bytearray, btype: int, endian: str) -> bytes:
+    """A pcapng block with only the options of KEPT_OPTIONS: interface names, capture filters ("host
+    192.0.2.7") and comments can name what was redacted."""
+    if btype not in KEPT_OPTIONS:
+        return bytes(block)
+    start, keep = KEPT_OPTIONS[btype]
+    if btype == 6:
+        caplen = struct.unpack(endian + "I", block[20:24])[0]
+        start += (caplen + 3) & ~3
+    end = len(block) - 4
+    kept, at = b"", start
+    while at + 4 <= end:
+        code, size = struct.unpack(endian + "HH", block[at:at + 4])
+        if code == 0:
+            break
+        stop = at + 4 + ((size + 3) & ~3)
+        if code in keep:
+            kept += bytes(block[at:stop])
+        at = stop
+    if at > end or (at == start and start >= end):
+        return bytes(block)
+    if kept:
+        kept += b"\0\0\0\0"
+    body = bytes(block[:start]) + kept
+    length = len(body) + 4
+    packed = struct.pack(endian + "I", length)
+    return body[:4] + packed + body[8:] + packed
 
 
 def _rewrite(source: Path, target: Path, redactor: Redactor) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import struct
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -103,9 +104,13 @@ def test_refuses_to_overwrite_without_force(redacted, capsys):
 
 
 def test_pcapng_stays_pcapng_and_is_redacted(tshark, tmp_path):
-    ng = tmp_path / "ref.pcapng"
-    subprocess.run(["tshark", "-r", str(LAB / "reference_call.pcap"), "-F", "pcapng", "-w", str(ng)],
+    plain = tmp_path / "plain.pcapng"
+    subprocess.run(["tshark", "-r", str(LAB / "reference_call.pcap"), "-F", "pcapng", "-w", str(plain)],
                    check=True, capture_output=True, timeout=120)
+    ng = tmp_path / "ref.pcapng"  # a packet comment naming what is redacted: comments are dropped
+    subprocess.run(["editcap", "-a", "1:call from ua1 at 127.0.0.10", str(plain), str(ng)],
+                   check=True, capture_output=True, timeout=120)
+    assert b"ua1 at 127.0.0.10" in ng.read_bytes()
     out = tmp_path / "ref-redacted.pcapng"
     redact_capture(ng, out)
     data = out.read_bytes()
@@ -114,6 +119,7 @@ def test_pcapng_stays_pcapng_and_is_redacted(tshark, tmp_path):
         assert ip.encode() not in data and socket.inet_aton(ip) not in data
     assert b"ua1" not in data.lower()
     assert _tshark("-r", str(out), "-Y", "sip").count("\n") == 21
+    assert _tshark("-r", str(out), "-Y", "frame.comment") == ""
     assert _tshark("-r", str(out), "-Y", "_ws.malformed or _ws.expert.severity>=error") == ""
 
 
@@ -279,3 +285,22 @@ def test_keywords_are_not_replaced_as_bare_words():
     text = "Via: SIP/2.0/UDP 10.1.1.2;branch=z9hG4bK-alice\r\nSubject: call from alice\r\n"
     out = redactor.redact_text(text)
     assert "SIP/2.0/UDP " in out and "alice" not in out
+
+
+def test_rtcp_sdes_items_are_redacted():
+    redactor = Redactor()
+    redactor.learn_text(_sip("UDP").decode("utf-8"))
+    cname = b"alice@192.168.1.10"
+    chunk = struct.pack("!I", 0x1234) + bytes([1, len(cname)]) + cname
+    chunk += b"\0" * (4 - len(chunk) % 4)  # the null item and padding to 32 bits
+    sdes = struct.pack("!BBH", 0x81, 202, (4 + len(chunk)) // 4 - 1) + chunk
+    rr = struct.pack("!BBHI", 0x80, 201, 1, 0x1234)
+    udp = dpkt.udp.UDP(sport=4001, dport=4001, data=rr + sdes)
+    udp.ulen = len(udp)
+    frame = _eth(_ip4(17, udp))
+    redactor.learn_packet(frame, 1)
+    out = redactor.redact_packet(frame, 1)
+    assert len(out) == len(frame) and _checksums_ok(out)
+    assert b"alice" not in out and b"192.168.1.10" not in out
+    fake = redactor.pseudonym_ip("192.168.1.10").encode()
+    assert b"@" + fake in out
