@@ -108,6 +108,16 @@ class Redactor:
             if raw:
                 self.learn_text(raw)
 
+    def learn_capture(self, capture) -> None:
+        """Record the originals of a capture as read_capture gives it: every SIP message, and the addresses of
+        SIP, RTP and RTCP packets. Call it first when text exports are redacted before (or without) a pcap."""
+        self.learn_messages(capture.sip_messages)
+        for frame in (capture.sip_messages, capture.rtp_packets, capture.rtcp_reports):
+            for column in ("src_ip", "dst_ip"):
+                if column in frame.columns:
+                    for text in frame[column].unique().drop_nulls().to_list():
+                        self._ip_text(text, learn=True)
+
     def redact_text(self, text: str) -> str:
         """A text export (ladder, Mermaid, JSON string...) with the same pseudonyms as the packets: SIP URIs,
         display names, Digest parameters, IP addresses and every learned user and name (as a whole word)."""

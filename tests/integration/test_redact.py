@@ -304,3 +304,22 @@ def test_rtcp_sdes_items_are_redacted():
     assert b"alice" not in out and b"192.168.1.10" not in out
     fake = redactor.pseudonym_ip("192.168.1.10").encode()
     assert b"@" + fake in out
+
+
+def test_export_hook_ladder_text_and_call_pcap_share_pseudonyms(capsys, tmp_path):
+    """What `--redact` on `flowviz ladder`/`flowviz export` does with the hook: one Redactor learns the capture,
+    redacts the ladder text and the per-call pcap; both name the same pseudonym hosts."""
+    capture = read_capture(LAB / "reference_call.pcap", Settings())
+    redactor = Redactor()
+    redactor.learn_capture(capture)
+    assert main(["ladder", str(LAB / "reference_call.pcap"), "--call", "lab-ref-1@127.0.0.10", "--format", "txt"]) == 0
+    ladder = redactor.redact_text(capsys.readouterr().out)
+    for ip in LAB_IPS:
+        assert ip not in ladder
+    assert "ua1" not in ladder.lower() and "ua2" not in ladder.lower()
+    pcap = tmp_path / "call.pcap"
+    assert main(["export", str(LAB / "reference_call.pcap"), "--call", "lab-ref-1@127.0.0.10", "--pcap", str(pcap)]) == 0
+    redact_capture(pcap, pcap, redactor)
+    hosts = set(_tshark("-r", str(pcap), "-T", "fields", "-e", "ip.src").split())
+    assert hosts == {redactor.pseudonym_ip(ip) for ip in LAB_IPS}
+    assert all(f"{host}:5060" in ladder for host in hosts)
