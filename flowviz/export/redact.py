@@ -34,7 +34,8 @@ SIP_PORTS = frozenset({5060, 5061})
 
 IPV4_TEXT = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")
 IPV6_TEXT = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?![\w:])")
-URI_USER = re.compile(r"(?i)\b(sips?:)([^@\s;>?,:\"<]+)(:[^@\s;>?,\"<]*)?@")
+URI_USER = re.compile(r"(?i)\b(sips?:)([^@\s;>?,:\"<]+)(:[^@\s;>?,\"<]*)?((?:;[^@\s;>?,\"<]*)*)@")
+NUMBER = re.compile(r"\+?[\d().\- ]*\d[\d().\- ]*")
 TEL_URI = re.compile(r"(?i)\b(tel:)([^\s;>?,\"<]+)")
 QUOTED_NAME = re.compile(r'"((?:[^"\\\r\n]|\\.)*)"(?=\s*<)')
 UNQUOTED_NAME = re.compile(r"(^|,)(\s*)([^\s<>\",;:][^<>\",;:]*?)(\s*<)")
@@ -163,6 +164,8 @@ class Redactor:
             self._orig_tokens.add(value)
             if kind in ("user", "name") and value not in self._learned:
                 self._learned[value] = kind
+                if kind == "user" and value[:1] == "+" and value[1:].isdigit():
+                    self._learned.setdefault(value[1:], "plus")  # the number written without its +
                 self._token_re = None
             return value
         if value in table:
@@ -170,14 +173,15 @@ class Redactor:
         if value in table.values():  # already a pseudonym (text redacted twice)
             return value
         width = len(value)
-        numeric = value.lstrip("+").isdigit()
+        numeric = NUMBER.fullmatch(value) is not None
         taken = set(table.values())
         fake = value
         for tries in range(MAX_TRIES):
             n = self._next(kind)
-            if numeric:
-                digits = width - (1 if value.startswith("+") else 0)
-                candidate = ("+" if value.startswith("+") else "") + str(n % 10**digits).zfill(digits)
+            if numeric:  # digits stay digits; +, -, ., (, ) and spaces stay where they are
+                digits = sum(c.isdigit() for c in value)
+                fill = iter(str(n % 10**digits).zfill(digits))
+                candidate = "".join(next(fill) if c.isdigit() else c for c in value)
             else:
                 candidate = _word(kind, n, width)
             if candidate == value:
@@ -282,7 +286,7 @@ class Redactor:
             line = self._auth(line, learn)
         line = URI_USER.sub(lambda m: m.group(1) + self._token(m.group(2), self.users, "user", learn)
                             + (":" + self._token(m.group(3)[1:], self.secrets, "secret", learn) if m.group(3) else "")
-                            + "@", line)
+                            + m.group(4) + "@", line)
         line = TEL_URI.sub(lambda m: m.group(1) + self._token(m.group(2), self.users, "user", learn), line)
         line = QUOTED_NAME.sub(lambda m: '"' + self._token(m.group(1), self.names, "name", learn) + '"', line)
         if header in NAME_ADDR_HEADERS:
@@ -319,7 +323,7 @@ class Redactor:
 
     def _bare_tokens(self, line: str) -> str:
         """Users and names learned elsewhere, where they stand as a word (Call-ID, tags, branches, Subject,
-        X- headers): non-numeric tokens of 3+ characters, numbers of 4+ digits."""
+        X- headers): non-numeric tokens of 3+ characters, numbers of 5+ digits (not after a colon: ports)."""
         if self._token_re is None:
             words = sorted((t for t in self._learned if _bare_ok(t)), key=len, reverse=True)
             self._token_re = re.compile(
@@ -327,9 +331,17 @@ class Redactor:
         if not self._token_re:
             return line
 
-        return self._token_re.sub(lambda m: self._swap(m.group(1)), line)
+        return self._token_re.sub(self._bare_swap, line)
+
+    def _bare_swap(self, m: re.Match) -> str:
+        word = m.group(1)
+        if word.lstrip("+").isdigit() and m.start() and m.string[m.start() - 1] == ":":
+            return word  # a port, not a number
+        return self._swap(word)
 
     def _swap(self, word: str) -> str:
+        if self._learned[word] == "plus":
+            return self._token("+" + word, self.users, "user", False)[1:]
         if self._learned[word] == "user":
             return self._token(word, self.users, "user", False)
         return self._token(word, self.names, "name", False)
@@ -548,7 +560,7 @@ def _bare_ok(token: str) -> bool:
     if token.lower() in STOP_WORDS:
         return False
     if token.lstrip("+").isdigit():
-        return len(token) >= 4
+        return len(token) >= 5
     return len(token) >= 3
 
 

@@ -6,6 +6,7 @@ does not have: TCP, IPv6, ICMP, Digest credentials, tel: numbers, checksums that
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import struct
 import subprocess
@@ -323,3 +324,19 @@ def test_export_hook_ladder_text_and_call_pcap_share_pseudonyms(capsys, tmp_path
     hosts = set(_tshark("-r", str(pcap), "-T", "fields", "-e", "ip.src").split())
     assert hosts == {redactor.pseudonym_ip(ip) for ip in LAB_IPS}
     assert all(f"{host}:5060" in ladder for host in hosts)
+
+
+def test_numbers_with_user_parameters_and_separators_and_ports():
+    message = ("INVITE sip:+12015550123;phone-context=example.com@10.9.9.9:5060;user=phone SIP/2.0\r\n"
+               "From: <tel:+1-201-555-0199>;tag=abc\r\n"
+               "To: <sip:50600@10.9.9.8:50600>\r\n"
+               "Call-ID: 50600-12015550123@10.9.9.9\r\n\r\n")
+    redactor = Redactor()
+    redactor.learn_text(message)
+    out = redactor.redact_text(message)
+    assert len(out) == len(message)
+    assert "12015550123" not in out and "555-0199" not in out
+    fake = redactor.users["+1-201-555-0199"]
+    assert re.fullmatch(r"\+\d-\d{3}-\d{3}-\d{4}", fake)
+    assert ":50600>" in out  # the port stays, the user 50600 does not
+    assert "sip:50600@" not in out and "Call-ID: 50600-" not in out
