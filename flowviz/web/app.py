@@ -17,6 +17,7 @@ from flowviz.errors import FlowvizError
 from flowviz.settings import Settings
 from flowviz.web import call_page, pages
 from flowviz.web.analysis import Analyzer, CallCache
+from flowviz.web.exports import FORMATS
 from flowviz.web.routes import add_sample, delete_capture, register, session_id
 from flowviz.web.store import Store
 
@@ -154,6 +155,13 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
             page = 0
         rows, n_pages = pages.call_page_rows(cid, result["calls"], state, search, sort_by, page)
         return rows, n_pages, min(page or 0, n_pages - 1)
+
+    @app.callback([Output(f"export-{fmt}", "href") for fmt in FORMATS], Input("redact", "value"),
+                  State("url", "pathname"), prevent_initial_call=True)
+    def export_links(redact, pathname):
+        base = f"{pathname}/export/"
+        query = "?redact=1" if redact else ""
+        return [base + fmt + query for fmt in FORMATS]  # PNG/PDF then answer that they cannot be redacted
 
     @app.callback(Output("raw-message", "children"), Input("ladder", "clickData"), State("url", "pathname"),
                   prevent_initial_call=True)

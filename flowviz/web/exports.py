@@ -16,8 +16,32 @@ FORMATS = {  # format -> (file suffix, MIME type, button label)
 }
 
 
-def export_bytes(details: dict, fmt: str, settings: Settings) -> bytes:
-    """The file's content; `details` as from flowviz.web.analysis.call_details."""
+REDACTABLE = ("svg", "html", "txt", "mermaid", "plantuml", "pcap", "json")  # PNG/PDF: pixels, not text
+
+
+def export_bytes(details: dict, fmt: str, settings: Settings, *, redact: bool = False) -> bytes:
+    """The file's content; `details` as from flowviz.web.analysis.call_details. With `redact`, personal data
+    (addresses, users, names, credentials) get the consistent pseudonyms of flowviz.export.redact."""
+    if not redact:
+        return _export(details, fmt, settings)
+    from flowviz.errors import FlowvizError
+    from flowviz.export.redact import Redactor, redact_file_in_place
+
+    if fmt not in REDACTABLE:
+        raise FlowvizError(f"{fmt.upper()} cannot be redacted (it is rendered pixels): use SVG")
+    redactor = Redactor(settings.sip_ports)
+    redactor.learn_capture(details["capture"])
+    data = _export(details, fmt, settings)
+    if fmt != "pcap":
+        return redactor.redact_text(data.decode()).encode()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "call.pcap"
+        path.write_bytes(data)
+        redact_file_in_place(path, redactor)
+        return path.read_bytes()
+
+
+def _export(details: dict, fmt: str, settings: Settings) -> bytes:
     ladder = details["ladder"]
     if fmt in ("svg", "png", "pdf"):
         from flowviz.export.image import browser_path, render, to_svg

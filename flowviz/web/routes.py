@@ -93,13 +93,14 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
             return error("no such capture, call or format in this browser session", 404)
         try:
             details = calls.get((session_id(), cid, gid), folder / "capture", gid, analyzer.settings)
-            data = export_bytes(details, fmt, analyzer.settings)
+            redact = flask.request.args.get("redact") == "1"
+            data = export_bytes(details, fmt, analyzer.settings, redact=redact)
         except FlowvizError as exc:
-            return error(exc.message, 404 if isinstance(exc, NotFoundError) else 500)
+            return error(exc.message, 404 if isinstance(exc, NotFoundError) else 400 if redact else 500)
         suffix, mime, _ = FORMATS[fmt]
         if fmt == "pcap" and data[:4] == b"\x0a\x0d\x0d\x0a":
             suffix = ".pcapng"
-        name = f"call-{gid}{suffix}"
+        name = f"call-{gid}{'-redacted' if redact else ''}{suffix}"
         return flask.Response(data, mimetype=mime, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @server.post("/api/capture/<cid>/delete")

@@ -96,6 +96,10 @@ def test_upload_reference_capture_list_its_call_and_open_it(page, base_url_app):
     assert svg.value.suggested_filename.endswith(".svg")
     positions = [svg_text.index(label) for label in ("INVITE", "180 Ringing", "200 OK", "ACK", "BYE")]
     assert positions == sorted(positions)
+    page.get_by_label("redacted", exact=False).check()
+    expect(page.locator("#export-pcap")).to_have_attribute("href", re.compile(r"/export/pcap\?redact=1$"))
+    page.get_by_label("redacted", exact=False).uncheck()
+    expect(page.locator("#export-pcap")).to_have_attribute("href", re.compile(r"/export/pcap$"))
     with page.expect_download(timeout=TIMEOUT) as pcap:
         page.click("#export-pcap")
     assert pcap.value.suggested_filename.endswith(".pcap")
