@@ -35,6 +35,7 @@ SIP_PORTS = frozenset({5060, 5061})
 IPV4_TEXT = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")
 IPV6_TEXT = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?![\w:])")
 URI_USER = re.compile(r"(?i)\b(sips?:)([^@\s;>?,:\"<]+)(:[^@\s;>?,\"<]*)?((?:;[^@\s;>?,\"<]*)*)@")
+URI_CUT = re.compile(r"(?i)\b(sips?:)([^@\s;>?,:\"<.]+)\Z")  # a URI cut by the end of a TCP segment
 NUMBER = re.compile(r"\+?[\d().\- ]*\d[\d().\- ]*")
 TEL_URI = re.compile(r"(?i)\b(tel:)([^\s;>?,\"<]+)")
 QUOTED_NAME = re.compile(r'"((?:[^"\\\r\n]|\\.)*)"(?=\s*<)')
@@ -287,6 +288,7 @@ class Redactor:
         line = URI_USER.sub(lambda m: m.group(1) + self._token(m.group(2), self.users, "user", learn)
                             + (":" + self._token(m.group(3)[1:], self.secrets, "secret", learn) if m.group(3) else "")
                             + m.group(4) + "@", line)
+        line = URI_CUT.sub(lambda m: m.group(1) + self._token(m.group(2), self.users, "user", learn), line)
         line = TEL_URI.sub(lambda m: m.group(1) + self._token(m.group(2), self.users, "user", learn), line)
         line = QUOTED_NAME.sub(lambda m: '"' + self._token(m.group(1), self.names, "name", learn) + '"', line)
         if header in NAME_ADDR_HEADERS:
@@ -300,8 +302,13 @@ class Redactor:
                 line = "o=" + self._token(parts[0][2:], self.users, "user", learn) + " " + parts[1]
         line = IPV4_TEXT.sub(lambda m: self._ip_text(m.group(0), learn), line)
         line = IPV6_TEXT.sub(lambda m: self._ip_text(m.group(0), learn), line)
-        if learn or first or header in PROTECTED_HEADERS:
+        if learn or header in PROTECTED_HEADERS:
             return line
+        if first:  # the Request-URI only, not the method, version or status
+            parts = line.split(" ")
+            if len(parts) >= 3 and not line.startswith("SIP/2.0 "):
+                parts[1] = self._bare_tokens(parts[1])
+            return " ".join(parts)
         if header and header.startswith("sdp-") and header[4] not in SDP_NAMED_LINES \
                 and not line.startswith(SDP_NAMED_ATTRIBUTES):
             return line
@@ -752,7 +759,9 @@ def redact_capture(source: str | Path, output: str | Path, redactor: Redactor | 
             done = subprocess.run([tool, "-r", str(source), "-F", "pcapng", "-w", str(converted)],
                                   capture_output=True, text=True, timeout=3600)
             if done.returncode != 0:
-                raise CaptureError(f"tshark could not convert {source}: {done.stderr.strip()[:200]}")
+                said = " ".join(line.removeprefix("tshark: ") for line in done.stderr.splitlines()
+                                if line.strip() and not line.startswith("Running as user"))
+                raise CaptureError(f"{source}: not a capture tshark can read ({said[:200]})")
             source = converted
         for data, link in _records(source, None):
             redactor.learn_packet(data, link)

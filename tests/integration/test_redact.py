@@ -340,3 +340,23 @@ def test_numbers_with_user_parameters_and_separators_and_ports():
     assert re.fullmatch(r"\+\d-\d{3}-\d{3}-\d{4}", fake)
     assert ":50600>" in out  # the port stays, the user 50600 does not
     assert "sip:50600@" not in out and "Call-ID: 50600-" not in out
+
+
+def test_request_uri_words_and_a_uri_cut_at_the_end_of_a_segment():
+    redactor = Redactor()
+    register = ("REGISTER sip:acme7.example.com SIP/2.0\r\n"
+                "Authorization: Digest username=\"acme7\", realm=\"example.com\", nonce=\"1\", response=\"2\"\r\n\r\n")
+    cut = "INVITE sip:x@10.1.1.1 SIP/2.0\r\nP-Asserted-Identity: <sip:79263776264"
+    for text in (register, cut):
+        redactor.learn_text(text)
+    out = redactor.redact_text(register) + redactor.redact_text(cut)
+    assert "acme7" not in out and "79263776264" not in out
+    assert out.startswith("REGISTER sip:") and " SIP/2.0\r\n" in out
+
+
+def test_not_a_capture_is_one_error_line_and_no_output(tshark, tmp_path, capsys):
+    target = tmp_path / "out.pcap"
+    assert main(["redact", str(SAMPLES / "synth" / "not_a_capture.pcap"), "-o", str(target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("flowviz: error:") and "\n" not in err and "Running as" not in err
+    assert not target.exists()
