@@ -17,11 +17,12 @@ import dpkt
 import pytest
 
 from flowviz.cli import main
+from flowviz.errors import CaptureError
 from flowviz.export.redact import Redactor, redact_capture
 from flowviz.ingest import read_capture
 from flowviz.settings import Settings
 from flowviz.sip.calls import Correlation
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, corpus_params
 
 LAB = SAMPLES / "lab"
 LAB_IPS = ["127.0.0.10", "127.0.0.11", "127.0.0.12", "127.0.0.13"]
@@ -360,3 +361,15 @@ def test_not_a_capture_is_one_error_line_and_no_output(tshark, tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert err.startswith("flowviz: error:") and "\n" not in err and "Running as" not in err
     assert not target.exists()
+
+
+@pytest.mark.parametrize("path", corpus_params())
+def test_corpus_capture_correlates_the_same_after_redaction(path, tmp_path):
+    """Every public corpus capture (../shared/pcaps): redaction works and flowviz reads the copy into the same
+    calls (state, final status, hosts, messages) and RTP streams (packet counts)."""
+    target = tmp_path / (path.name.removesuffix(".gz") + ("" if path.suffix in (".pcap", ".pcapng", ".gz") else ".pcapng"))
+    try:
+        redact_capture(path, target)
+    except CaptureError:
+        pytest.skip("not a capture flowviz reads")
+    assert _calls(target, use_cache=False) == _calls(path, use_cache=True)
