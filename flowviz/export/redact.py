@@ -680,24 +680,25 @@ def _ipv6_of_length(length: int, n: int) -> bytes | None:
 
 
 def _pad_ipv6(addr: ipaddress.IPv6Address, length: int) -> str | None:
-    """A valid (non-canonical) text of `addr` as long as `length`, by leading zeros in its groups."""
-    text = str(addr)
-    if "::" in text:
-        head, tail = text.split("::")
-        groups = [g for g in head.split(":") if g] + ["::"] + [g for g in tail.split(":") if g]
-    else:
-        groups = text.split(":")
-    missing = length - len(text)
-    out = []
-    for g in groups:
-        if g != "::" and missing > 0:
-            pad = min(4 - len(g), missing)
-            g, missing = "0" * pad + g, missing - pad
-        out.append(g)
-    if missing:
-        return None
-    joined = ":".join(out).replace(":::", "::")
-    return joined if len(joined) == length else None
+    """A valid (non-canonical) text of `addr` as long as `length`: leading zeros in its groups, zero groups
+    written out instead of "::" where that is needed."""
+    groups = [int(x, 16) for x in addr.exploded.split(":")]
+    runs = [None] + [(i, j) for i in range(8) for j in range(i + 1, 9) if not any(groups[i:j])]
+    for run in runs:
+        sides = [groups] if run is None else [groups[:run[0]], groups[run[1]:]]
+        texts = [[f"{v:x}" for v in side] for side in sides]
+        text = "::".join(":".join(side) for side in texts)
+        missing = length - len(text)
+        if missing < 0 or missing > sum(4 - len(t) for side in texts for t in side):
+            continue
+        for side in texts:
+            for k, t in enumerate(side):
+                pad = min(4 - len(t), missing)
+                side[k], missing = "0" * pad + t, missing - pad
+        text = "::".join(":".join(side) for side in texts)
+        if len(text) == length and ipaddress.IPv6Address(text) == addr:
+            return text
+    return None
 
 
 def _checksum(data: bytes) -> int:

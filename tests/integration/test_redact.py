@@ -255,6 +255,9 @@ def test_every_ipv6_text_length_has_a_pseudonym_and_odd_texts_keep_their_length(
     for text in ["2001:0DB8:0000:0000:0000:0000:0000:0010", "0:0:0:0:0:0:0:1", "FE80::0001"]:
         fake = redactor.redact_text(f"c=IN IP6 {text}")[len("c=IN IP6 "):]
         assert len(fake) == len(text) and ipaddress.IPv6Address(fake) != ipaddress.IPv6Address(text)
+        # the same pseudonym as the canonical text of the same address, written as long as the original
+        canonical = str(ipaddress.IPv6Address(text))
+        assert ipaddress.IPv6Address(fake) == ipaddress.IPv6Address(redactor.pseudonym_ip(canonical))
 
 
 def test_fragmented_sip_datagram_is_redacted_in_every_fragment():
