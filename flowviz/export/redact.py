@@ -81,7 +81,8 @@ def _ipv4_ok(text: str) -> bool:
 
 
 class Redactor:
-    """Consistent same-length pseudonyms within one export. Not thread-safe."""
+    """Consistent same-length pseudonyms within one export. Not thread-safe. `sip_ports` (the settings'
+    --sip-port) is kept for callers; SIP and other text payloads are recognised by content on any port."""
 
     def __init__(self, sip_ports: Iterable[int] = SIP_PORTS):
         self.sip_ports = frozenset(sip_ports) | SIP_PORTS
@@ -140,9 +141,10 @@ class Redactor:
         self._packet(bytearray(data), link_type, learn=True)
 
     def redact_packet(self, data: bytes, link_type: int) -> bytes:
-        """One captured frame (as in the file, from the link-layer header) with its IPv4/IPv6/ARP addresses,
-        ICMP-quoted headers and SIP payloads (UDP, TCP) redacted; same length; IPv4 header, UDP, TCP and
-        ICMP checksums recomputed (a UDP/IPv4 checksum that was 0, or that covers missing bytes, is 0).
+        """One captured frame (as in the file, from the link-layer header: `link_type` is the pcap
+        LINKTYPE, e.g. 1 Ethernet, 101 raw IP, 113/276 Linux cooked, 0 BSD loopback) with its IPv4/IPv6/ARP
+        addresses, ICMP-quoted headers, SIP and other text payloads, RTCP SDES items redacted; same length;
+        the IPv4 header checksum recomputed, UDP/TCP/ICMP checksums adjusted for the changed bytes (RFC 1624).
         Frames it does not understand come back unchanged."""
         buf = bytearray(data)
         self._packet(buf, link_type, learn=False)
