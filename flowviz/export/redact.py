@@ -88,6 +88,7 @@ class Redactor:
         self.sip_ports = frozenset(sip_ports) | SIP_PORTS
         self.ip4: dict[bytes, bytes] = {}
         self.ip6: dict[bytes, bytes] = {}
+        self.macs: dict[bytes, bytes] = {}
         self.users: dict[str, str] = {}      # user parts, numbers, Digest usernames (latin-1 view of bytes)
         self.names: dict[str, str] = {}      # display names
         self.secrets: dict[str, str] = {}    # realm, nonce, response... and Basic credentials
@@ -371,6 +372,12 @@ class Redactor:
         offset, ethertype = _link_offset(buf, link_type)
         if offset is None:
             return
+        if not learn and link_type == 1 and len(buf) >= 12:
+            buf[0:6], buf[6:12] = self._mac(bytes(buf[0:6])), self._mac(bytes(buf[6:12]))
+        elif not learn and link_type == 113 and len(buf) >= 16 and struct.unpack("!H", buf[4:6])[0] == 6:
+            buf[6:12] = self._mac(bytes(buf[6:12]))
+        elif not learn and link_type == 276 and len(buf) >= 20 and buf[11] == 6:
+            buf[12:18] = self._mac(bytes(buf[12:18]))
         if ethertype == 0x0806:
             self._arp(buf, offset, learn)
         elif ethertype in (0x0800, 0x86DD, None) and len(buf) > offset:
@@ -385,6 +392,17 @@ class Redactor:
             return
         for at in (o + 14, o + 24):
             buf[at:at + 4] = self._ip4(bytes(buf[at:at + 4]), learn)
+        if not learn:
+            for at in (o + 8, o + 18):
+                buf[at:at + 6] = self._mac(bytes(buf[at:at + 6]))
+
+    def _mac(self, mac: bytes) -> bytes:
+        """A locally administered 02:00:00:xx:xx:xx per MAC address; zero, broadcast and multicast kept."""
+        if not any(mac) or mac[0] & 1:
+            return mac
+        if mac not in self.macs:
+            self.macs[mac] = b"\x02\x00\x00" + len(self.macs).to_bytes(3, "big")
+        return self.macs[mac]
 
     def _ipv4(self, buf: bytearray, o: int, learn: bool, inner: bool = False) -> None:
         ihl = (buf[o] & 0x0F) * 4

@@ -216,6 +216,9 @@ def test_made_up_packets_keep_lengths_and_checksums_and_lose_every_secret():
     fake_ip = redactor.pseudonym_ip("192.168.1.10")
     assert len(fake_ip) == len("192.168.1.10") and f"c=IN IP4 {fake_ip}" in udp_text
     assert socket.inet_aton(fake_ip) == dpkt.ethernet.Ethernet(out[0]).data.src
+    # MAC addresses: locally administered pseudonyms
+    assert b"\x02" * 6 not in blob and b"\x04" * 6 not in blob
+    assert dpkt.ethernet.Ethernet(out[0]).src[:3] == b"\x02\x00\x00"
     # the ICMP error's quoted header carries the pseudonyms too
     quoted = bytes(dpkt.ethernet.Ethernet(out[3]).data.data.data.data)
     assert quoted[12:16] == socket.inet_aton(fake_ip)
