@@ -79,11 +79,14 @@ def _dtmf_events(obj: Context, path: str, capture):
               help="File of 'ip[:port] name' lines naming the columns.")
 @click.option("--merge-ports", is_flag=True, help="One column per IP address instead of per ip:port.")
 @click.option("--no-diagnostics", is_flag=True, help="Leave out the '!n' marks of `flowviz diagnose` findings.")
+@click.option("--redact", is_flag=True,
+              help="Replace addresses, users, numbers, names and credentials by consistent pseudonyms (docs/redact.md).")
 @click.option("--theme", "theme_name", type=click.Choice(["light", "dark"]), default="light", show_default=True,
               help="Colours of svg/png/pdf/html.")
 @click.pass_obj
 def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | None, force: bool, max_width: int,
-           use_unicode: bool, alias_file: str | None, merge_ports: bool, no_diagnostics: bool, theme_name: str) -> None:
+           use_unicode: bool, alias_file: str | None, merge_ports: bool, no_diagnostics: bool, redact: bool,
+           theme_name: str) -> None:
     """Ladder (sequence) diagram of one call: every SIP message as an arrow between hosts in path
     order, RTP streams as bands between the media endpoints. See docs/ladder.md.
 
@@ -99,6 +102,8 @@ def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | No
     aliases = parse_aliases(Path(alias_file).read_text(encoding="utf-8")) if alias_file else None
     model = load_ladder(obj, capture, call_ref, aliases=aliases, merge_ports=merge_ports,
                         diagnostics=not no_diagnostics)
+    if redact:  # the model itself is redacted, so every format (images too) is drawn from pseudonyms
+        model = redact_ladder(model, redactor_for(obj, capture))
     if fmt in TEXT_FORMATS:
         from flowviz.export import text
 
@@ -131,8 +136,11 @@ def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | No
 @click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False),
               help="Write the call's report here: summary, streams, ladder columns and messages.")
 @click.option("--force", is_flag=True, help="Overwrite output files that exist.")
+@click.option("--redact", is_flag=True,
+              help="Replace addresses, users, numbers, names and credentials by consistent pseudonyms (docs/redact.md).")
 @click.pass_obj
-def export(obj: Context, capture: str, call_ref: str, pcap_out: str | None, json_out: str | None, force: bool) -> None:
+def export(obj: Context, capture: str, call_ref: str, pcap_out: str | None, json_out: str | None, force: bool,
+           redact: bool) -> None:
     """One call out of a capture, for a ticket: its own pcap and/or its full JSON report."""
     import json
 
@@ -147,6 +155,7 @@ def export(obj: Context, capture: str, call_ref: str, pcap_out: str | None, json
     for out in filter(None, (pcap_out, json_out)):
         check_output(out, force)
     model = load_ladder(obj, capture, call_ref)
+    redactor = redactor_for(obj, capture) if redact else None  # one set of pseudonyms for both files
     calls, _ = _calls_of(obj, capture)
     call = next(c for c in calls if c["call_group_id"] == model.call_group_id)
     streams = [s for s in streams_of(obj, capture)[0] if s["call_group_id"] == model.call_group_id]
@@ -158,9 +167,40 @@ def export(obj: Context, capture: str, call_ref: str, pcap_out: str | None, json
                                     "dst_port": pl.UInt16, "ssrc": pl.UInt32})
         frames = call_frames(data.sip_messages, data.rtp_packets, data.rtcp_reports, call["call_ids"], keys)
         written = write_call_pcap(capture, frames, pcap_out, obj.settings)
-        click.echo(f"{pcap_out}: {written} frames of call {model.call_group_id}", err=True)
+        if redact:
+            from flowviz.export.redact import redact_file_in_place
+
+            redact_file_in_place(pcap_out, redactor)
+        click.echo(f"{pcap_out}: {written} frames of call {model.call_group_id}" + (", redacted" if redact else ""),
+                   err=True)
     if json_out:
         report = {"call": call, "streams": streams, "columns": model.columns.to_dicts(),
                   "messages": model.arrows.drop("summary").to_dicts(), "media": model.media.to_dicts()}
+        if redact:
+            report = redactor.redact_obj(report)
         Path(json_out).write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
         click.echo(f"{json_out}: report of call {model.call_group_id}", err=True)
+
+
+def redactor_for(obj: Context, capture: str):
+    """A Redactor that has learned every original of the capture (the same pseudonyms in every file)."""
+    from flowviz.export.redact import Redactor
+
+    redactor = Redactor(obj.settings.sip_ports)
+    redactor.learn_capture(obj.read(capture))
+    return redactor
+
+
+def redact_ladder(model, redactor):
+    """The ladder with every text column (names, keys, labels, raw messages) through the redactor."""
+    import dataclasses
+
+    import polars as pl
+
+    def frame(df: pl.DataFrame) -> pl.DataFrame:
+        texts = [c for c, t in df.schema.items() if t == pl.Utf8]
+        return df.with_columns(
+            [pl.col(c).map_elements(redactor.redact_text, return_dtype=pl.Utf8) for c in texts]) if texts else df
+
+    return dataclasses.replace(model, columns=frame(model.columns), arrows=frame(model.arrows),
+                               media=frame(model.media), events=frame(model.events), markers=frame(model.markers))
