@@ -75,7 +75,8 @@ def _media(streams: list[dict]):
 
 
 def _media_plots(details: dict):
-    from flowviz.web.media_plots import create_media_plots, media_series
+    from flowviz.figures.media import create_media_plots
+    from flowviz.web.media_series import media_series
 
     series = media_series(details)
     if series.is_empty():

@@ -1,4 +1,4 @@
-"""Media plots for the call page: jitter, inter-packet delta and cumulative loss over time, one line per stream.
+"""Media figures: jitter, inter-packet delta and cumulative loss over time, one line per RTP stream.
 
 Values are flowviz.media.stats.packet_series (Wireshark's per-packet RTP analysis); streams of more than
 MAX_POINTS packets are thinned to every n-th packet for drawing only (the tables keep the exact figures).
@@ -14,24 +14,6 @@ from flowviz.figures.theme import LIGHT, Theme
 
 MAX_POINTS = 3_000  # per stream and panel; SVG lines stay smooth in the browser
 PANELS = (("jitter_ms", "jitter ms"), ("delta_ms", "delta ms"), ("lost", "lost (cumulative)"))
-
-
-def media_series(details: dict) -> pl.DataFrame:
-    """Per-packet rows of the call's streams: stream_id, t_s, jitter_ms, delta_ms, lost (cumulative)."""
-    from flowviz.media.stats import packet_series
-    from flowviz.media.streams import sdp_payload_map
-
-    capture, ids = details["capture"], details["ladder"].media["stream_id"].to_list()
-    if not ids or capture.rtp_packets.is_empty():
-        return pl.DataFrame(schema={"stream_id": pl.Utf8, "t_s": pl.Float64})
-    series = packet_series(capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
-                           payload_map=sdp_payload_map(capture.sip_messages))
-    return (series.filter(pl.col("stream_id").is_in(ids))
-            .with_columns((pl.col("t_ms") / 1e3).alias("t_s"),
-                          # expected so far (from the first sequence number) minus received so far
-                          ((pl.col("ext_seq") - pl.col("ext_seq").first().over("stream_id") + 1)
-                           - (pl.col("idx") + 1)).clip(lower_bound=0).alias("lost"))
-            .select("stream_id", "t_s", "jitter_ms", "delta_ms", "lost"))
 
 
 def create_media_plots(series: pl.DataFrame, labels: dict[str, str], *, theme: Theme = LIGHT) -> go.Figure:
