@@ -36,6 +36,7 @@ IPV4_TEXT = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")
 IPV6_TEXT = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?![\w:])")
 URI_USER = re.compile(r"(?i)\b(sips?:)([^@\s;>?,:\"<]+)(:[^@\s;>?,\"<]*)?((?:;[^@\s;>?,\"<]*)*)@")
 URI_CUT = re.compile(r"(?i)\b(sips?:)([^@\s;>?,:\"<.]+)\Z")  # a URI cut by the end of a TCP segment
+WORD = re.compile(r"[A-Za-z0-9]+")
 NUMBER = re.compile(r"\+?[\d().\- ]*\d[\d().\- ]*")
 TEL_URI = re.compile(r"(?i)\b(tel:)([^\s;>?,\"<]+)")
 QUOTED_NAME = re.compile(r'"((?:[^"\\\r\n]|\\.)*)"(?=\s*<)')
@@ -95,8 +96,11 @@ class Redactor:
         self._orig_ip4: set[bytes] = set()
         self._orig_ip6: set[bytes] = set()
         self._orig_tokens: set[str] = set()
+        self._fakes: set = set()  # every pseudonym given (str tokens, bytes addresses)
         self._counters: dict[str, int] = {}
-        self._token_re: re.Pattern | None = None
+        self._token_re: re.Pattern | bool | None = None  # None: to build from _learned
+        self._simple_words: frozenset[str] = frozenset()
+        self._others: dict[str, list[str]] = {}
         self._learned: dict[str, str] = {}   # user or name token -> its kind, as learned
         self._frag_sip: set[tuple] = set()   # (src, dst, id) of IP datagrams whose first fragment is SIP
 
@@ -174,11 +178,11 @@ class Redactor:
             return value
         if value in table:
             return table[value]
-        if value in table.values():  # already a pseudonym (text redacted twice)
+        if value in self._fakes:  # already a pseudonym (text redacted twice)
             return value
         width = len(value)
         numeric = NUMBER.fullmatch(value) is not None
-        taken = set(table.values())
+        taken = self._fakes
         fake = value
         for tries in range(MAX_TRIES):
             n = self._next(kind)
@@ -197,6 +201,7 @@ class Redactor:
         if fake == value:  # one character with nothing else free
             fake = "x" if value != "x" else "y"
         table[value] = fake
+        self._fakes.add(fake)
         self._orig_tokens.add(value)
         if kind in ("user", "name") and value not in self._learned:
             self._learned[value] = kind
@@ -210,9 +215,9 @@ class Redactor:
         if raw in self.ip4:
             return self.ip4[raw]
         text = str(ipaddress.IPv4Address(raw))
-        if text in KEEP_IPV4 or raw[0] >= 224 or raw in self.ip4.values():
+        if text in KEEP_IPV4 or raw[0] >= 224 or raw in self._fakes:
             return raw
-        used = set(self.ip4.values())
+        used = self._fakes
         length = len(text)
         for _ in range(MAX_TRIES):
             fake = _ipv4_of_length(length, self._next(f"ip4-{length}"))
@@ -221,6 +226,7 @@ class Redactor:
         else:
             raise CaptureError(f"too many different IPv4 addresses of {length} characters to redact")
         self.ip4[raw] = fake
+        self._fakes.add(fake)
         self._orig_ip4.add(raw)
         return fake
 
@@ -231,9 +237,9 @@ class Redactor:
         if raw in self.ip6:
             return self.ip6[raw]
         addr = ipaddress.IPv6Address(raw)
-        if addr.is_unspecified or addr.is_multicast or raw in self.ip6.values():
+        if addr.is_unspecified or addr.is_multicast or raw in self._fakes:
             return raw
-        used = set(self.ip6.values())
+        used = self._fakes
         length = len(str(addr))
         for _ in range(MAX_TRIES):
             fake = _ipv6_of_length(length, self._next(f"ip6-{length}")) or _ipv6_of_length(12, self._next("ip6"))
@@ -242,6 +248,7 @@ class Redactor:
         else:
             raise CaptureError(f"too many different IPv6 addresses of {length} characters to redact")
         self.ip6[raw] = fake
+        self._fakes.add(fake)
         self._orig_ip6.add(raw)
         return fake
 
@@ -331,23 +338,48 @@ class Redactor:
         line = AUTH_PARAM.sub(param, line)
         return BASIC_CRED.sub(lambda m: m.group(1) + self._token(m.group(2), self.secrets, "secret", learn), line)
 
-    def _bare_tokens(self, line: str) -> str:
+    def _bare_tokens(self, line: str, binary: bool = False) -> str:
         """Users and names learned elsewhere, where they stand as a word (Call-ID, tags, branches, Subject,
-        X- headers): non-numeric tokens of 3+ characters, numbers of 5+ digits (not after a colon: ports)."""
+        X- headers): non-numeric tokens of 3+ characters, numbers of 5+ digits (not after a colon: ports).
+        Words of letters and digits are looked up in a set (fast with thousands of users); the few with
+        other characters (display names with spaces, dotted users) go through one regex."""
         if self._token_re is None:
-            words = sorted((t for t in self._learned if _bare_ok(t)), key=len, reverse=True)
-            self._token_re = re.compile(
-                r"(?<![A-Za-z0-9])(" + "|".join(map(re.escape, words)) + r")(?![A-Za-z0-9])") if words else False
-        if not self._token_re:
-            return line
-
-        return self._token_re.sub(self._bare_swap, line)
+            words = [t for t in self._learned if _bare_ok(t)]
+            self._simple_words = frozenset(t for t in words if WORD.fullmatch(t))
+            # the others by their rarest word ("" when they have none): a line is only searched for the
+            # tokens whose every word it has
+            others = [t for t in words if not WORD.fullmatch(t)]
+            counts: dict[str, int] = {}
+            for t in others:
+                for w in set(WORD.findall(t)):
+                    counts[w] = counts.get(w, 0) + 1
+            self._others = {}
+            for t in others:
+                parts = set(WORD.findall(t))
+                key = min(parts, key=lambda w: (counts[w], -len(w), w)) if parts else ""
+                self._others.setdefault(key, []).append(t)
+            self._token_re = True
+        if self._others and not binary:
+            present = set(WORD.findall(line))
+            found = sorted({t for w in present | {""} for t in self._others.get(w, ())
+                            if set(WORD.findall(t)) <= present}, key=len, reverse=True)
+            if found:
+                line = re.sub(r"(?<![A-Za-z0-9])(" + "|".join(map(re.escape, found)) + r")(?![A-Za-z0-9])",
+                              self._bare_swap, line)
+        if self._simple_words and not self._simple_words.isdisjoint(WORD.findall(line)):
+            line = WORD.sub(self._binary_swap if binary else self._bare_swap, line)
+        return line
 
     def _bare_swap(self, m: re.Match) -> str:
-        word = m.group(1)
+        word = m.group(m.lastindex or 0)
+        if word not in self._learned or not _bare_ok(word):
+            return word
         if word.lstrip("+").isdigit() and m.start() and m.string[m.start() - 1] == ":":
             return word  # a port, not a number
         return self._swap(word)
+
+    def _binary_swap(self, m: re.Match) -> str:
+        return m.group(0) if len(m.group(0)) < 4 else self._bare_swap(m)
 
     def _swap(self, word: str) -> str:
         if self._learned[word] == "plus":
@@ -507,10 +539,7 @@ class Redactor:
         of addresses seen in the capture and learned users and names of 4+ characters are replaced."""
         text = payload.decode("latin-1")
         out = IPV4_TEXT.sub(lambda m: self._known_ip4(m.group(0)), text)
-        if self._token_re is None:
-            self._bare_tokens("")
-        if self._token_re:
-            out = self._token_re.sub(lambda m: self._swap(m.group(1)) if len(m.group(1)) >= 4 else m.group(1), out)
+        out = self._bare_tokens(out, binary=True)
         return payload if out == text else out.encode("latin-1")
 
     def _known_ip4(self, text: str) -> str:
