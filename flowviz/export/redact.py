@@ -374,7 +374,8 @@ class Redactor:
         word = m.group(m.lastindex or 0)
         if word not in self._learned or not _bare_ok(word):
             return word
-        if word.lstrip("+").isdigit() and m.start() and m.string[m.start() - 1] == ":":
+        if word.lstrip("+").isdigit() and m.start() and m.string[m.start() - 1] == ":" \
+                and not m.string[max(0, m.start() - 5):m.start() - 1].lower().endswith(("sip", "sips", "tel")):
             return word  # a port, not a number
         return self._swap(word)
 
@@ -628,11 +629,22 @@ def _looks_rtcp(payload: bytes) -> bool:
 
 
 def _texty(payload: bytes) -> bool:
-    sample = payload[:200]
+    """Text: 90% printable ASCII, or UTF-8 (names in other scripts) with few control characters."""
+    sample = payload[:400]
     if not sample:
         return False
     printable = sum(1 for b in sample if 32 <= b < 127 or b in (9, 10, 13))
-    return printable >= 0.9 * len(sample)
+    if printable >= 0.9 * len(sample):
+        return True
+    for start in range(4):  # a segment may begin or end inside a multi-byte character
+        for stop in range(4):
+            try:
+                text = sample[start:len(sample) - stop].decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            controls = sum(1 for c in text if ord(c) < 32 and c not in "\t\r\n")
+            return controls <= 0.05 * len(text)
+    return False
 
 
 def _word(kind: str, n: int, width: int) -> str:

@@ -379,3 +379,16 @@ def test_corpus_capture_correlates_the_same_after_redaction(path, tmp_path):
     except CaptureError:
         pytest.skip("not a capture flowviz reads")
     assert _calls(target, use_cache=False) == _calls(path, use_cache=True)
+
+
+def test_utf8_segment_without_start_line_is_text_and_sip_numbers_are_not_ports():
+    segment = ("Contact: \"\u0421\u043a\u043b\u0430\u0434 \u041e\u0445\u0440\u0430\u043d\u0430\" "
+               "<sip:402446@192.168.7.7:6060;transport=tcp>\r\nMax-Forwards: 70\r\n").encode("utf-8")
+    tcp = dpkt.tcp.TCP(sport=6060, dport=40001, seq=7, flags=dpkt.tcp.TH_ACK, data=segment)
+    frame = _eth(_ip4(6, tcp))
+    redactor = Redactor()
+    redactor.learn_packet(frame, 1)
+    out = redactor.redact_packet(frame, 1)
+    assert len(out) == len(frame) and _checksums_ok(out)
+    assert b"402446" not in out and "\u0421\u043a\u043b\u0430\u0434".encode() not in out
+    assert b":6060;" in out  # the port stays
