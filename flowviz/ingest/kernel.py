@@ -9,6 +9,8 @@ Why numba and not numpy: docs/architecture.md ("Ingest speed").
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numba import njit
 
@@ -616,3 +618,13 @@ def rtp_columns(table, ids):
         payload_len[k] = r.rtp_payload_len
         k += 1
     return frame, stream, ts, sport, dport, ssrc, seq, rtp_ts, b1, payload_len
+
+
+def _start_runtime() -> None:
+    _u16(np.zeros(4, dtype=np.uint8), 0)
+
+
+# The first call into any compiled function sets numba's runtime up (~0.15 s, mostly in LLVM, which
+# releases the GIL): begin it now, in the background, while the rest of flowviz is imported and the
+# capture file is opened.
+threading.Thread(target=_start_runtime, name="flowviz-numba-start", daemon=True).start()
