@@ -2,7 +2,7 @@
 # Install the system programs flowviz needs, when missing, on Debian/Ubuntu.
 # Usage: scripts/install-system-deps.sh [run|test]
 #   run:  tshark (decoding), Chromium (PNG/PDF exports of the web UI and `flowviz ladder`)
-#   test: the same; the test suite drives Chromium for real (browser tests, image exports)
+#   test: the same, plus plantuml (renders the PlantUML export); the tests drive Chromium for real
 set -euo pipefail
 
 need=()
@@ -10,6 +10,9 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v editcap >/dev/null 2>&1 || need+=(tshark)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ "${1:-run}" = test ]; then  # the PlantUML export is rendered by plantuml.jar in the tests
+  command -v plantuml >/dev/null 2>&1 || need+=(plantuml)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 
