@@ -28,22 +28,14 @@ def load_ladder(obj: Context, path: str, call_ref: str, *, aliases: dict[str, st
                 merge_ports: bool = False, diagnostics: bool = True):
     """The ladder of the call whose call_group_id or one of whose Call-IDs is `call_ref`, with its
     streams, DTMF digits and (unless diagnostics=False) the findings of `flowviz diagnose`."""
-    from flowviz.ladder import build_ladder
-    from flowviz.media.report import streams_report
-    from flowviz.sip.calls import Correlation
+    from flowviz.ladder import build_ladder, call_inputs
 
     capture = obj.read(path)
     if capture.sip_messages.is_empty():
         raise NotFoundError(f"{path}: no SIP messages, so no call {call_ref!r}")
-    correlation = Correlation(capture.sip_messages, capture.info.get("last_ts_ns"))
-    calls = correlation.summaries()
-    call = next((c for c in calls if c["call_group_id"] == call_ref or call_ref in c["call_ids"]), None)
+    correlation, call, streams = call_inputs(capture, call_ref)
     if call is None:
         raise NotFoundError(f"no call {call_ref!r} in {path}; list calls with: flowviz calls {path}")
-    streams = None
-    if not capture.rtp_packets.is_empty():
-        streams = streams_report(capture.sip_messages, capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
-                                 group_of_call_id=correlation.group_of_call_id(), rtcp=capture.rtcp_reports)
     findings = None
     if diagnostics:
         from flowviz.analysis.diagnose import diagnose_capture

@@ -189,19 +189,12 @@ def call_details(path: Path, call_ref: str, settings: Settings) -> dict:
 
     from flowviz.errors import NotFoundError
     from flowviz.ingest import read_capture
-    from flowviz.ladder import build_ladder
-    from flowviz.media.report import streams_report
-    from flowviz.sip.calls import Correlation
+    from flowviz.ladder import build_ladder, call_inputs
 
     capture = read_capture(path, settings)
-    correlation = Correlation(capture.sip_messages, capture.info.get("last_ts_ns"))
-    call = next((c for c in correlation.summaries() if c["call_group_id"] == call_ref), None)
+    correlation, call, streams = call_inputs(capture, call_ref)
     if call is None:
         raise NotFoundError(f"no call {call_ref!r} in this capture")
-    streams = None
-    if not capture.rtp_packets.is_empty():
-        streams = streams_report(capture.sip_messages, capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
-                                 group_of_call_id=correlation.group_of_call_id(), rtcp=capture.rtcp_reports)
     ladder = build_ladder(correlation.messages, call, streams)
     mine = (streams.filter(pl.col("call_group_id") == call_ref)
             if streams is not None and "call_group_id" in streams.columns else None)
