@@ -63,19 +63,21 @@ def write_call_pcap(source: str | Path, frames: list[int], output: str | Path, s
     return _copy_tshark(source, frames, output, settings)
 
 
-def _copy_pcap(src, magic: bytes, wanted: set[int], output) -> int:
+def pcap_records(src, magic: bytes):
+    """(record header, packet bytes) of each record of a classic pcap whose 24-byte header is read."""
     endian = ">" if magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d") else "<"
+    while True:
+        header = src.read(16)
+        if len(header) < 16:
+            return
+        yield header, src.read(struct.unpack(endian + "I", header[8:12])[0])
+
+
+def _copy_pcap(src, magic: bytes, wanted: set[int], output) -> int:
     written = 0
     with open(output, "wb") as out:
         out.write(magic + src.read(20))
-        number = 0
-        while True:
-            header = src.read(16)
-            if len(header) < 16:
-                break
-            caplen = struct.unpack(endian + "I", header[8:12])[0]
-            data = src.read(caplen)
-            number += 1
+        for number, (header, data) in enumerate(pcap_records(src, magic), start=1):
             if number in wanted:
                 out.write(header + data)
                 written += 1

@@ -837,7 +837,7 @@ def redact_capture(source: str | Path, output: str | Path, redactor: Redactor | 
 def _records(source: Path, out):
     """(frame bytes, link type) of every packet; with `out` (a file), every record is also written there,
     packet data replaced by what the caller sends back into the generator."""
-    from flowviz.export.pcap import _open
+    from flowviz.export.pcap import _open, pcap_records
 
     with _open(source) as src:
         magic = src.read(4)
@@ -847,12 +847,7 @@ def _records(source: Path, out):
             link = struct.unpack(endian + "I", rest[16:20])[0] & 0x0FFFFFFF
             if out:
                 out.write(magic + rest)
-            while True:
-                header = src.read(16)
-                if len(header) < 16:
-                    return
-                caplen = struct.unpack(endian + "I", header[8:12])[0]
-                data = src.read(caplen)
+            for header, data in pcap_records(src, magic):
                 new = yield data, link
                 if out:
                     out.write(header + (new if new is not None else data))
