@@ -28,16 +28,14 @@ CODEC_IMPAIRMENT: dict[str, tuple[float, float]] = {
     "AMR": (5.0, 10.0),
 }
 
+_BY_UPPER_NAME = {k.upper(): v for k, v in CODEC_IMPAIRMENT.items()}
+
 R_DEFAULT = 93.2
 
 
 def codec_impairment(codec: str | None) -> tuple[float, float] | None:
-    if not codec:
-        return None
-    if codec in CODEC_IMPAIRMENT:
-        return CODEC_IMPAIRMENT[codec]
-    upper = {k.upper(): v for k, v in CODEC_IMPAIRMENT.items()}
-    return upper.get(codec.upper())
+    """(Ie, Bpl) of a codec name in any letter case, None when G.113 gives none."""
+    return _BY_UPPER_NAME.get(codec.upper()) if codec else None
 
 
 def delay_impairment(one_way_ms: float | None) -> float:
