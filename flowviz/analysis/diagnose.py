@@ -11,7 +11,7 @@ lists each with its trigger, the RFC or practice behind it and its threshold.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import polars as pl
 
@@ -43,6 +43,40 @@ class Thresholds:
         known = {f.name for f in fields(self)}
         return Thresholds(**{**{f.name: getattr(self, f.name) for f in fields(self)},
                              **{k: v for k, v in values.items() if k in known and v is not None}})
+
+
+class ThresholdNote(NamedTuple):
+    unit: str
+    meaning: str  # one line: what exceeding the threshold means
+    rules: str  # the rules that use it
+    most: float | None = None  # the largest value that makes sense, when there is one
+
+
+# Unit and meaning of each threshold, for forms and help texts (the web UI's thresholds panel); the reasons
+# behind the defaults are in docs/diagnostics.md.
+THRESHOLD_NOTES = {
+    "invite_retransmissions": ThresholdNote("times", "an INVITE re-sent this many times on one link",
+                                            "sip.invite_retransmitted"),
+    "ok_retransmissions": ThresholdNote("times", "a 2xx to the INVITE re-sent this many times on one link",
+                                        "sip.ok_without_ack"),
+    "slow_hop_ms": ThresholdNote("ms", "a proxy forwarding one kind of message slower than this", "sip.slow_hop"),
+    "srd_ms": ThresholdNote("ms", "INVITE to first ringing or answer (SRD) longer than this", "sip.long_srd"),
+    "auth_challenges": ThresholdNote("in a row", "the same request challenged 401/407 this many times in a row",
+                                     "sip.auth_loop"),
+    "bye_answer_s": ThresholdNote("s", "a BYE still without final response this long after it", "sip.bye_unanswered"),
+    "loss_pct": ThresholdNote("%", "RTP packet loss of a stream above this", "media.packet_loss", 100.0),
+    "jitter_ms": ThresholdNote("ms", "a stream's maximum jitter above this", "media.high_jitter"),
+    "mos": ThresholdNote("MOS", "a stream's estimated MOS below this", "media.low_mos", 5.0),
+    "rtp_start_s": ThresholdNote("s", "the first RTP packet later than this after the 200 OK", "media.late_rtp"),
+    "rtp_after_bye_s": ThresholdNote("s", "RTP still flowing this long after the BYE", "media.rtp_after_bye"),
+    "min_media_s": ThresholdNote("s", "answered calls shorter than this are not checked for missing RTP",
+                                 "media.no_rtp"),
+    "duplicate_ms": ThresholdNote("ms", "the same packet again within this is a capture duplicate, not a "
+                                  "retransmission", "capture.duplicate_packets"),
+    "ptime_diff_ms": ThresholdNote("ms", "the packet times of the two directions differ by this much",
+                                   "media.ptime_asymmetry"),
+    "rtp_stop_s": ThresholdNote("s", "one RTP direction ends this long before the other", "media.rtp_stopped"),
+}
 
 
 @dataclass
