@@ -46,6 +46,10 @@ class Analyzer:
         self.running: dict[Path, subprocess.Popen] = {}
         self.cancelled: set[Path] = set()
         self.lock = threading.Lock()
+        # re-running the rules after a threshold change takes a second or two: its own thread, so it never
+        # waits behind a long ingest
+        self.rules_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowviz-rules")
+        self.rediagnosing: set[Path] = set()
 
     def submit(self, folder: Path):
         return self.pool.submit(self.run, folder)
@@ -89,12 +93,36 @@ class Analyzer:
             _stop(process)
         return True
 
+    def rediagnose(self, folder: Path) -> None:
+        """Queue a re-run of the diagnostics rules of an analysed capture with its session's thresholds (once
+        per capture at a time; a change made while it runs is caught by the next freshness check)."""
+        with self.lock:
+            if folder in self.rediagnosing:
+                return
+            self.rediagnosing.add(folder)
+        self.rules_pool.submit(self._rediagnose, folder)
+
+    def _rediagnose(self, folder: Path) -> None:
+        try:
+            rediagnose_folder(self.store, folder, self.settings)
+        except Exception as exc:  # shown where the findings would be, instead of retrying for ever
+            if not isinstance(exc, FlowvizError):
+                traceback.print_exc()
+            message = exc.message if isinstance(exc, FlowvizError) else f"internal error: {type(exc).__name__}: {exc}"
+            if self.store.meta(folder):
+                self.store.update(folder, diagnostics_error=message,
+                                  diagnostics_error_for=self.store.thresholds(folder.parent.name))
+        finally:
+            with self.lock:
+                self.rediagnosing.discard(folder)
+
     def shutdown(self) -> None:
         with self.lock:
             processes = list(self.running.values())
         for process in processes:
             _stop(process)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.rules_pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -119,7 +147,9 @@ def analyse_folder(folder: Path, settings: Settings) -> None:
                 store.update(folder, stage=stage, fraction=round(fraction, 3))
 
     try:
-        result = analyse(folder / "capture", settings, progress)
+        # the session's thresholds as they are now; a change after this is caught by diagnostics_fresh()
+        overrides = store.thresholds(folder.parent.name)
+        result = analyse(folder / "capture", settings, progress, overrides)
     except FlowvizError as exc:
         store.update(folder, state="error", error=exc.message)
         return
@@ -131,8 +161,9 @@ def analyse_folder(folder: Path, settings: Settings) -> None:
     store.update(folder, state="done", stage="done", fraction=1.0, calls=len(result["calls"]))
 
 
-def analyse(path: Path, settings: Settings, progress=None) -> dict:
-    """Calls (summaries), KPIs and capture info of one capture, as JSON-ready dicts."""
+def analyse(path: Path, settings: Settings, progress=None, overrides: dict | None = None) -> dict:
+    """Calls (summaries), KPIs and capture info of one capture, as JSON-ready dicts; diagnostics with the
+    threshold overrides (flowviz.web.thresholds), which the result records."""
     from flowviz.analysis.kpis import compute_kpis, register_attempts
     from flowviz.ingest import read_capture
     from flowviz.sip.calls import Correlation
@@ -146,7 +177,7 @@ def analyse(path: Path, settings: Settings, progress=None) -> dict:
     registers = register_attempts(correlation.messages, forwarded)
     kpis = compute_kpis(summaries, registers)
     worst = _worst_mos(capture, correlation) if summaries else {}
-    problems = _problems(capture)
+    problems = _problems(capture, overrides or {})
     calls = []
     for s in summaries:
         call = {k: s.get(k) for k in CALL_FIELDS}
@@ -156,14 +187,38 @@ def analyse(path: Path, settings: Settings, progress=None) -> dict:
         calls.append(call)
     info = {k: capture.info.get(k) for k in ("packets", "duration_s", "sip_messages", "rtp_packets", "rtp_streams",
                                              "decode_seconds", "warnings")}
-    return {"calls": calls, "kpis": kpis, "info": info, "capture_problems": problems.get(None, [])}
+    return {"calls": calls, "kpis": kpis, "info": info, "capture_problems": problems.get(None, []),
+            "thresholds": overrides or {}}
 
 
-def _problems(capture) -> dict:
+def _problems(capture, overrides: dict) -> dict:
     """call_group_id (None: the capture file) -> its diagnostics findings (flowviz.analysis.diagnose)."""
     from flowviz.analysis.diagnose import diagnose_capture, problems_by_call
+    from flowviz.web.thresholds import thresholds_of
 
-    return problems_by_call(diagnose_capture(capture))
+    return problems_by_call(diagnose_capture(capture, thresholds_of(overrides)))
+
+
+def diagnostics_fresh(store: Store, folder: Path, result: dict | None) -> bool:
+    """True when the result's findings were computed with its session's current thresholds (results written
+    before thresholds were recorded used the defaults)."""
+    return result is not None and result.get("thresholds", {}) == store.thresholds(folder.parent.name)
+
+
+def rediagnose_folder(store: Store, folder: Path, settings: Settings) -> None:
+    """Run the rules again on an analysed capture with its session's thresholds and rewrite result.json's
+    findings. The frames come from the decode cache: thresholds are not part of its key, so no ingest."""
+    from flowviz.ingest import read_capture
+
+    overrides = store.thresholds(folder.parent.name)
+    result = store.result(folder)
+    if result is None or result.get("thresholds", {}) == overrides:
+        return
+    problems = _problems(read_capture(folder / "capture", settings), overrides)
+    # new dicts: the parsed result cached by the store is shared with requests running now
+    calls = [{**c, "problems": problems.get(c["call_group_id"], [])} for c in result["calls"]]
+    store.write_result(folder, {**result, "calls": calls, "capture_problems": problems.get(None, []),
+                                "thresholds": overrides})
 
 
 def _worst_mos(capture, correlation) -> dict[str, float]:

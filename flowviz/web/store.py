@@ -110,6 +110,22 @@ class Store:
                 out.append({"id": sub.name, **self.meta(sub)})
         return sorted(out, key=lambda m: m.get("added", 0), reverse=True)
 
+    def thresholds(self, sid: str) -> dict:
+        """The session's diagnostics threshold overrides ({} = the defaults; flowviz.web.thresholds)."""
+        from flowviz.web.thresholds import parse_thresholds
+
+        try:
+            return parse_thresholds(json.loads((self.session_dir(sid) / "thresholds.json").read_text()))
+        except (OSError, ValueError, AttributeError, FlowvizError):  # none yet, or a damaged file: defaults
+            return {}
+
+    def set_thresholds(self, sid: str, overrides: dict) -> None:
+        folder = self.session_dir(sid)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / "thresholds.json.tmp"
+        tmp.write_text(json.dumps(overrides))
+        os.replace(tmp, folder / "thresholds.json")
+
     def delete(self, sid: str, cid: str) -> bool:
         folder = self.capture_dir(sid, cid)
         if folder is None:
@@ -126,7 +142,8 @@ class Store:
         """The stored result, parsed once per version of the file (paging a big call list stays quick)."""
         path = folder / "result.json"
         try:
-            stamp = path.stat().st_mtime_ns
+            info = path.stat()
+            stamp = (info.st_mtime_ns, info.st_ino)  # a rewrite (new diagnostics) is a new file: never stale
             cached = self._results.get(path)
             if cached and cached[0] == stamp:
                 return cached[1]

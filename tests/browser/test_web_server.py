@@ -110,6 +110,51 @@ def test_file_names_never_become_paths_and_sessions_are_apart(app):
     assert store.captures(sid_of(c)) == []
 
 
+def test_session_thresholds_drive_the_analysis_and_a_change_reruns_the_rules_from_the_cache(tmp_path, monkeypatch):
+    """The reference call's SRD is 4.7 ms: srd_ms = 1 gives it sip.long_srd. A capture analysed after the
+    change uses the session's thresholds; one analysed before is re-diagnosed from the decode cache."""
+    from flowviz.web import create_app
+    from flowviz.web.analysis import diagnostics_fresh, rediagnose_folder
+
+    monkeypatch.setenv("FLOWVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    app = create_app(tmp_path / "data")
+    store, analyzer = app.flowviz["store"], app.flowviz["analyzer"]
+    try:
+        c, other = client(app), client(app)
+        store.set_thresholds(sid_of(c), {"srd_ms": 1.0})
+        assert store.thresholds(sid_of(c)) == {"srd_ms": 1.0} and store.thresholds(sid_of(other)) == {}
+        data = (LAB / "reference_call.pcap").read_bytes()
+        mine = store.capture_dir(sid_of(c), upload(c, "ref.pcap", data).json["added"][0])
+        theirs = store.capture_dir(sid_of(other), upload(other, "ref.pcap", data).json["added"][0])
+        wait_done(store, sid_of(c))
+        wait_done(store, sid_of(other))
+
+        def rules(folder):
+            return [p["rule"] for p in store.result(folder)["calls"][0]["problems"]]
+
+        assert (rules(mine), store.result(mine)["thresholds"]) == (["sip.long_srd"], {"srd_ms": 1.0})
+        assert (rules(theirs), store.result(theirs)["thresholds"]) == ([], {})  # the other session: defaults
+        cache = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*") if p.is_file()}
+        assert cache
+
+        store.set_thresholds(sid_of(c), {})  # back to the defaults: the stored findings are stale now
+        assert not diagnostics_fresh(store, mine, store.result(mine))
+        rediagnose_folder(store, mine, analyzer.settings)
+        assert diagnostics_fresh(store, mine, store.result(mine)) and rules(mine) == []
+        assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*") if p.is_file()} == cache  # no ingest
+
+        store.set_thresholds(sid_of(c), {"srd_ms": 1.0})  # through the worker thread this time
+        analyzer.rediagnose(mine)
+        end = time.monotonic() + 30
+        while not diagnostics_fresh(store, mine, store.result(mine)) and time.monotonic() < end:
+            time.sleep(0.05)
+        assert rules(mine) == ["sip.long_srd"]
+        (store.session_dir(sid_of(c)) / "thresholds.json").write_text('{"srd_ms": "-1"}')  # damaged: defaults
+        assert store.thresholds(sid_of(c)) == {}
+    finally:
+        analyzer.shutdown()
+
+
 def test_a_forged_cookie_is_replaced(app):
     c = app.server.test_client()
     c.set_cookie("flowviz_session", "../../etc")
