@@ -16,10 +16,11 @@ from dash import ALL, Input, Output, State, ctx, dcc, html
 from flowviz.errors import FlowvizError
 from flowviz.settings import Settings
 from flowviz.web import call_page, pages
-from flowviz.web.analysis import Analyzer, CallCache
+from flowviz.web.analysis import Analyzer, CallCache, diagnostics_fresh
 from flowviz.web.exports import FORMATS
 from flowviz.web.routes import add_sample, delete_capture, register, session_id
 from flowviz.web.store import Store
+from flowviz.web.thresholds import DEFAULTS, ThresholdError, number, parse_thresholds
 
 DEFAULT_MAX_BYTES = 2 << 30  # 2 GiB
 REPO = Path(__file__).resolve().parents[2]
@@ -77,16 +78,21 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
             folder = store.capture_dir(session_id(), parts[1])
             if folder is None:
                 return _not_found("No such capture in this browser session.")
+            overrides = store.thresholds(session_id())
+            result = store.result(folder)
+            fresh = diagnostics_fresh(store, folder, result)
             if len(parts) == 2:
-                return pages.capture_page(parts[1])
+                return pages.capture_page(parts[1], overrides, fresh)
             if parts[2] == "call":
-                result = store.result(folder)
                 call = next((c for c in (result or {}).get("calls", []) if c["call_group_id"] == parts[3]), None)
                 if call is None:  # unknown call, or the capture not analysed yet: nothing is decoded here
                     return _not_found("No such call in this capture (or its analysis has not finished).")
+                if not fresh:  # thresholds changed since its findings were computed
+                    app.flowviz["analyzer"].rediagnose(folder)
                 try:
                     return call_page.call_layout(parts[1], store.meta(folder).get("name", ""),
-                                                 details(parts[1], parts[3]), call.get("problems"))
+                                                 details(parts[1], parts[3]), call.get("problems"),
+                                                 fresh=fresh, overrides=overrides)
                 except FlowvizError as exc:
                     return _not_found(exc.message)
         return _not_found("No such page.")
@@ -144,8 +150,9 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
 
     @app.callback(Output("calls-table", "data"), Output("calls-table", "page_count"),
                   Output("calls-table", "page_current"), Input("state-filter", "value"), Input("call-search", "value"),
-                  Input("calls-table", "page_current"), Input("calls-table", "sort_by"), State("url", "pathname"))
-    def calls_table(state, search, page, sort_by, pathname):
+                  Input("calls-table", "page_current"), Input("calls-table", "sort_by"),
+                  Input("diagnostics-version", "data"), State("url", "pathname"))
+    def calls_table(state, search, page, sort_by, _, pathname):
         cid = pathname.split("/")[2]
         folder = store.capture_dir(session_id(), cid)
         result = store.result(folder) if folder else None
@@ -153,8 +160,74 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
             return [], 1, 0
         if ctx.triggered_id in ("state-filter", "call-search"):
             page = 0
-        rows, n_pages = pages.call_page_rows(cid, result["calls"], state, search, sort_by, page)
+        rows, n_pages = pages.call_page_rows(cid, result["calls"], state, search, sort_by, page,
+                                             problems_fresh=diagnostics_fresh(store, folder, result))
         return rows, n_pages, min(page or 0, n_pages - 1)
+
+    @app.callback(Output("thresholds-status", "children"), Output("thresholds-badge", "children"),
+                  Output("thresholds-badge", "className"), Output({"type": "threshold", "name": ALL}, "value"),
+                  Output("diagnostics-version", "data", allow_duplicate=True),
+                  Output("diagnostics-poll", "disabled", allow_duplicate=True),
+                  Input("thresholds-apply", "n_clicks"), Input("thresholds-reset", "n_clicks"),
+                  State({"type": "threshold", "name": ALL}, "value"), State({"type": "threshold", "name": ALL}, "id"),
+                  prevent_initial_call=True)
+    def apply_thresholds(_, __, values, ids):
+        if ctx.triggered_id == "thresholds-reset":
+            overrides = {}
+        else:
+            try:
+                overrides = parse_thresholds({i["name"]: v for i, v in zip(ids, values)})
+            except ThresholdError as exc:  # nothing changes: the fields keep what was typed, to be corrected
+                return (html.Span(exc.message, className="error", role="alert"), dash.no_update, dash.no_update,
+                        [dash.no_update] * len(ids), dash.no_update, dash.no_update)
+        sid = session_id()
+        store.set_thresholds(sid, overrides)
+        for capture in store.captures(sid):  # every capture of the session, so each is ready when opened
+            folder = store.capture_dir(sid, capture["id"])
+            if folder is not None and capture.get("state") == "done":
+                app.flowviz["analyzer"].rediagnose(folder)
+        shown = [number(overrides.get(i["name"], DEFAULTS[i["name"]])) for i in ids]
+        message = (f"Applied: {len(overrides)} threshold(s) differ from the defaults." if overrides
+                   else "Defaults in effect.")
+        # version None: the call list marks its findings as being re-checked until the poll sees them fresh
+        return (message, pages.thresholds_badge(overrides), "changed" if overrides else "hint", shown, None, False)
+
+    @app.callback(Output("diagnostics-version", "data"), Output("diagnostics-poll", "disabled"),
+                  Output("diagnostics-note", "children"), Input("diagnostics-poll", "n_intervals"),
+                  State("diagnostics-version", "data"), State("url", "pathname"))
+    def diagnostics_state(_, version, pathname):
+        cid = (pathname or "").split("/")[2] if (pathname or "").startswith("/capture/") else ""
+        folder = store.capture_dir(session_id(), cid)
+        meta = store.meta(folder) if folder is not None else {}
+        if meta.get("state") != "done":  # still being analysed (poll on), or gone or failed (stop)
+            return dash.no_update, meta.get("state") not in ("queued", "running"), ""
+        result = store.result(folder)
+        overrides = store.thresholds(session_id())
+        if diagnostics_fresh(store, folder, result):
+            current = pages.diagnostics_version(overrides)
+            return (dash.no_update if current == version else current), True, ""
+        if meta.get("diagnostics_error") and meta.get("diagnostics_error_for") == overrides:
+            return dash.no_update, True, html.Span(f"The diagnostics rules could not run again: "
+                                                   f"{meta['diagnostics_error']}", className="error")
+        app.flowviz["analyzer"].rediagnose(folder)
+        return dash.no_update, False, "Running the diagnostics rules again with the new thresholds..."
+
+    @app.callback(Output("call-diagnostics", "children"), Output("call-diagnostics-poll", "disabled"),
+                  Input("call-diagnostics-poll", "n_intervals"), State("url", "pathname"), prevent_initial_call=True)
+    def call_diagnostics(_, pathname):
+        parts = (pathname or "").split("/")
+        folder = store.capture_dir(session_id(), parts[2] if len(parts) > 4 else "")
+        if folder is None:
+            return dash.no_update, True
+        result = store.result(folder)
+        if not diagnostics_fresh(store, folder, result):
+            meta, overrides = store.meta(folder), store.thresholds(session_id())
+            if meta.get("diagnostics_error") and meta.get("diagnostics_error_for") == overrides:
+                return call_page.problems_section([], False, meta["diagnostics_error"]), True
+            app.flowviz["analyzer"].rediagnose(folder)
+            return dash.no_update, False
+        call = next((c for c in result["calls"] if c["call_group_id"] == parts[4]), {})
+        return call_page.problems_section(call.get("problems") or [], True), True
 
     @app.callback([Output(f"export-{fmt}", "href") for fmt in FORMATS], Input("redact", "value"),
                   State("url", "pathname"), prevent_initial_call=True)

@@ -6,6 +6,7 @@ from dash import dash_table, dcc, html
 
 from flowviz.web.exports import FORMATS
 from flowviz.web.pages import TABLE_STYLE
+from flowviz.web.thresholds import describe
 
 MESSAGE_COLUMNS = [
     {"name": "#", "id": "seq", "type": "numeric"}, {"name": "time s", "id": "t_s", "type": "numeric"},
@@ -15,7 +16,10 @@ MESSAGE_COLUMNS = [
 ]
 
 
-def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict] | None = None) -> html.Div:
+def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict] | None = None, *,
+                fresh: bool = True, overrides: dict | None = None) -> html.Div:
+    """`problems` are the call's findings; not `fresh` when the session's thresholds changed and the rules have
+    not run again yet (then the diagnostics section polls until they have)."""
     from flowviz.figures.ladder import create_ladder
 
     call, ladder = details["call"], details["ladder"]
@@ -40,7 +44,9 @@ def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict]
                                                           " not PNG/PDF)", "value": "1"}], value=[], inline=True)],
             className="exports"),
         html.H2("Diagnostics"),
-        _problems(problems or []),
+        thresholds_note(cid, overrides or {}),
+        html.Div(problems_section(problems or [], fresh), id="call-diagnostics"),
+        dcc.Interval(id="call-diagnostics-poll", interval=700, disabled=fresh),
         html.H2("Ladder"),
         html.P("Click a message label to see its raw SIP text; drag to zoom, double-click to reset.", className="hint"),
         html.Div(dcc.Graph(id="ladder", figure=figure, config={"displaylogo": False, "scrollZoom": False}),
@@ -96,6 +102,24 @@ def raw_message(details: dict, seq: int) -> list:
                 return [html.Span(head + blank), html.Span(body, className="sdp", title="SDP body")]
             return [html.Span(text)]
     return []
+
+
+def thresholds_note(cid: str, overrides: dict):
+    """Says when the findings below use thresholds other than the defaults, and where to change them."""
+    if not overrides:
+        return None
+    return html.P(["Thresholds changed in this browser session: ", describe(overrides), ". ",
+                   dcc.Link("Change them on the capture page.", href=f"/capture/{cid}")],
+                  id="thresholds-note", className="changed")
+
+
+def problems_section(problems: list[dict], fresh: bool, error: str | None = None):
+    if error:
+        return html.P(f"The diagnostics rules could not run again: {error}", className="error", id="problems")
+    if not fresh:
+        return html.P("Running the diagnostics rules again with the new thresholds...", className="hint",
+                      id="problems-pending")
+    return _problems(problems)
 
 
 def _problems(problems: list[dict]) -> html.Div:

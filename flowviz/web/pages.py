@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from dash import dash_table, dcc, html
 
+from flowviz.analysis.diagnose import THRESHOLD_NOTES
 from flowviz.web.store import human_bytes
+from flowviz.web.thresholds import DEFAULTS, describe, number
 
 KPI_SHOWN = ("SRD", "SDT", "SER", "SEER", "SCR", "ISA")
 TABLE_STYLE = {
@@ -65,12 +69,58 @@ def captures_list(captures: list[dict]) -> html.Div:
     return html.Table([html.Thead(header), html.Tbody(rows)], className="list")
 
 
-def capture_page(cid: str) -> html.Div:
+def capture_page(cid: str, overrides: dict, fresh: bool) -> html.Div:
+    """The capture's page; the thresholds panel sits outside capture-body, which polling re-renders, so
+    what is being typed into it stays."""
     return html.Div([
         dcc.Link("< all captures", href="/", className="back"),
+        thresholds_panel(overrides),
+        html.Div(id="diagnostics-note", className="hint", role="status"),
         dcc.Interval(id="capture-poll", interval=700),
         html.Div(id="capture-body", **{"data-capture": cid}),
+        # the findings shown are checked against the session's thresholds until they match (then the
+        # call list is refreshed through diagnostics-version)
+        dcc.Interval(id="diagnostics-poll", interval=700, disabled=fresh),
+        dcc.Store(id="diagnostics-version", data=diagnostics_version(overrides) if fresh else None),
     ])
+
+
+def diagnostics_version(overrides: dict) -> str:
+    return json.dumps(overrides, sort_keys=True)
+
+
+def thresholds_badge(overrides: dict) -> str:
+    if not overrides:
+        return "defaults"
+    return f"{len(overrides)} changed: {describe(overrides)}"
+
+
+def thresholds_panel(overrides: dict) -> html.Details:
+    """Every diagnostics threshold with its unit, default and meaning, editable for this browser session."""
+    rows = []
+    for name, default in DEFAULTS.items():
+        note = THRESHOLD_NOTES[name]
+        value = overrides.get(name, default)
+        rows.append(html.Tr([
+            # the label holds the field: the name labels it (pattern-matching ids are not usable as `for`)
+            html.Td(html.Label([html.Code(name), " ",
+                                dcc.Input(id={"type": "threshold", "name": name}, name=name, type="text",
+                                          inputMode="decimal", value=number(value), size="8", className="threshold")])),
+            html.Td(note.unit), html.Td(number(default)),
+            html.Td([note.meaning, html.Span(f" ({note.rules})", className="hint")]),
+        ]))
+    return html.Details([
+        html.Summary(["Diagnostics thresholds: ", html.Span(thresholds_badge(overrides), id="thresholds-badge",
+                                                             className="changed" if overrides else "hint")]),
+        html.P("Limits of the diagnostics rules (docs/diagnostics.md) for this browser session only. Apply runs "
+               "the rules again on this session's captures; the captures are not decoded again.", className="hint"),
+        html.Table([html.Thead(html.Tr([html.Th(h) for h in ("threshold", "unit", "default", "a finding when")])),
+                    html.Tbody(rows)], className="list thresholds"),
+        html.Div([html.Button("Apply", id="thresholds-apply", className="primary", n_clicks=0),
+                  html.Button("Reset to defaults", id="thresholds-reset", n_clicks=0),
+                  html.Span(id="thresholds-status", role="status", **{"aria-live": "polite"})],
+                 className="threshold-buttons"),
+    ], id="thresholds-panel", className="thresholds-panel")
 
 
 def capture_body(cid: str, meta: dict, result: dict | None) -> list:
@@ -115,6 +165,7 @@ CALL_COLUMNS = [
     {"name": "MOS (worst stream)", "id": "mos", "type": "numeric"}, {"name": "problems", "id": "problems"},
 ]
 SEVERITY_ORDER = ("error", "warning", "info")
+PROBLEMS_PENDING = "(re-checking)"
 
 
 def problems_text(problems: list[dict]) -> str:
@@ -128,9 +179,10 @@ PAGE_SIZE = 25
 
 
 def call_page_rows(cid: str, calls: list[dict], state: str, search: str, sort_by: list[dict] | None,
-                   page: int) -> tuple[list[dict], int]:
-    """Server-side filter, sort and paging: (the page's rows, number of pages); 10,000 calls stay quick."""
-    rows = call_rows(cid, calls, state, search)
+                   page: int, problems_fresh: bool = True) -> tuple[list[dict], int]:
+    """Server-side filter, sort and paging: (the page's rows, number of pages); 10,000 calls stay quick.
+    Without `problems_fresh` (thresholds changed, rules not run again yet) no finding is shown."""
+    rows = call_rows(cid, calls, state, search, problems_fresh)
     for sort in reversed(sort_by or []):
         column = "call_id_sort" if sort["column_id"] == "link" else sort["column_id"]
         present = [r for r in rows if r.get(column) is not None]
@@ -141,7 +193,7 @@ def call_page_rows(cid: str, calls: list[dict], state: str, search: str, sort_by
     return rows[page * PAGE_SIZE:(page + 1) * PAGE_SIZE], pages
 
 
-def call_rows(cid: str, calls: list[dict], state: str, search: str) -> list[dict]:
+def call_rows(cid: str, calls: list[dict], state: str, search: str, problems_fresh: bool = True) -> list[dict]:
     needle = (search or "").strip().lower()
     rows = []
     for c in calls:
@@ -157,7 +209,7 @@ def call_rows(cid: str, calls: list[dict], state: str, search: str) -> list[dict
             "final_status": c["final_status"], "srd_ms": _round(c["srd_ms"], 1), "setup_ms": _round(c["setup_ms"], 1),
             "duration_s": _round(c["duration_s"], 2), "messages": c["messages"], "n_hosts": len(c["hosts"]),
             "legs_n": len(c["call_ids"]), "mos": c.get("mos_worst"), "call_id_sort": gid,
-            "problems": problems_text(c.get("problems") or []),
+            "problems": problems_text(c.get("problems") or []) if problems_fresh else PROBLEMS_PENDING,
         })
     return rows
 
