@@ -95,6 +95,8 @@ def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | No
     model = load_ladder(obj, capture, call_ref, aliases=aliases, merge_ports=merge_ports,
                         diagnostics=not no_diagnostics)
     if redact:  # the model itself is redacted, so every format (images too) is drawn from pseudonyms
+        from flowviz.export.redact import redact_ladder
+
         model = redact_ladder(model, redactor_for(obj, capture))
     if fmt in TEXT_FORMATS:
         from flowviz.export import text
@@ -181,18 +183,3 @@ def redactor_for(obj: Context, capture: str):
     redactor = Redactor(obj.settings.sip_ports)
     redactor.learn_capture(obj.read(capture))
     return redactor
-
-
-def redact_ladder(model, redactor):
-    """The ladder with every text column (names, keys, labels, raw messages) through the redactor."""
-    import dataclasses
-
-    import polars as pl
-
-    def frame(df: pl.DataFrame) -> pl.DataFrame:
-        texts = [c for c, t in df.schema.items() if t == pl.Utf8]
-        return df.with_columns(
-            [pl.col(c).map_elements(redactor.redact_text, return_dtype=pl.Utf8) for c in texts]) if texts else df
-
-    return dataclasses.replace(model, columns=frame(model.columns), arrows=frame(model.arrows),
-                               media=frame(model.media), events=frame(model.events), markers=frame(model.markers))

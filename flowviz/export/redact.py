@@ -793,6 +793,25 @@ def _link_offset(buf: bytearray, link_type: int) -> tuple[int | None, int | None
     return None, None
 
 
+# --- ladders ---------------------------------------------------------------------------------------------
+
+
+def redact_ladder(model, redactor):
+    """The ladder (flowviz.ladder.Ladder) with every text column (names, keys, labels, raw messages) through
+    the redactor: what images (PNG, PDF) are drawn from, since pixels cannot be redacted afterwards."""
+    import dataclasses
+
+    import polars as pl
+
+    def frame(df: pl.DataFrame) -> pl.DataFrame:
+        texts = [c for c, t in df.schema.items() if t == pl.Utf8]
+        return df.with_columns(
+            [pl.col(c).map_elements(redactor.redact_text, return_dtype=pl.Utf8) for c in texts]) if texts else df
+
+    return dataclasses.replace(model, columns=frame(model.columns), arrows=frame(model.arrows),
+                               media=frame(model.media), events=frame(model.events), markers=frame(model.markers))
+
+
 # --- files -----------------------------------------------------------------------------------------------
 
 PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
