@@ -2,7 +2,8 @@
 # Install the system programs flowviz needs, when missing, on Debian/Ubuntu.
 # Usage: scripts/install-system-deps.sh [run|test]
 #   run:  tshark (decoding), Chromium (PNG/PDF exports of the web UI and `flowviz ladder`)
-#   test: the same, plus plantuml (renders the PlantUML export); the tests drive Chromium for real
+#   test: the same, plus plantuml (renders the PlantUML export) and poppler-utils (pdftotext reads the
+#         text of redacted PDFs); the tests drive Chromium for real
 set -euo pipefail
 
 need=()
@@ -12,6 +13,7 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ "${1:-run}" = test ]; then  # the PlantUML export is rendered by plantuml.jar in the tests
   command -v plantuml >/dev/null 2>&1 || need+=(plantuml)
+  command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)

@@ -234,7 +234,7 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
     def export_links(redact, pathname):
         base = f"{pathname}/export/"
         query = "?redact=1" if redact else ""
-        return [base + fmt + query for fmt in FORMATS]  # PNG/PDF then answer that they cannot be redacted
+        return [base + fmt + query for fmt in FORMATS]
 
     @app.callback(Output("raw-message", "children"), Input("ladder", "clickData"), State("url", "pathname"),
                   prevent_initial_call=True)

@@ -40,8 +40,8 @@ def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict]
         html.Div([html.Span("Download: ", className="hint")] + [
             html.A(label, href=f"/capture/{cid}/call/{gid}/export/{fmt}", download=f"call-{gid}{suffix}",
                    className="button", id=f"export-{fmt}") for fmt, (suffix, _, label) in FORMATS.items()] + [
-            dcc.Checklist(id="redact", options=[{"label": " redacted (pseudonyms for addresses, users, names;"
-                                                          " not PNG/PDF)", "value": "1"}], value=[], inline=True)],
+            dcc.Checklist(id="redact", options=[{"label": " redacted (pseudonyms for addresses, users, names)",
+                                                 "value": "1"}], value=[], inline=True)],
             className="exports"),
         html.H2("Diagnostics"),
         thresholds_note(cid, overrides or {}),

@@ -16,21 +16,18 @@ FORMATS = {  # format -> (file suffix, MIME type, button label)
 }
 
 
-REDACTABLE = ("svg", "html", "txt", "mermaid", "plantuml", "pcap", "json")  # PNG/PDF: pixels, not text
-
 
 def export_bytes(details: dict, fmt: str, settings: Settings, *, redact: bool = False) -> bytes:
     """The file's content; `details` as from flowviz.web.analysis.call_details. With `redact`, personal data
     (addresses, users, names, credentials) get the consistent pseudonyms of flowviz.export.redact."""
     if not redact:
         return _export(details, fmt, settings)
-    from flowviz.errors import FlowvizError
-    from flowviz.export.redact import Redactor, redact_file_in_place
+    from flowviz.export.redact import Redactor, redact_file_in_place, redact_ladder
 
-    if fmt not in REDACTABLE:
-        raise FlowvizError(f"{fmt.upper()} cannot be redacted (it is rendered pixels): use SVG")
     redactor = Redactor(settings.sip_ports)
     redactor.learn_capture(details["capture"])
+    if fmt in ("png", "pdf"):  # pixels cannot be redacted afterwards: drawn from a redacted ladder, as the CLI does
+        return _export({**details, "ladder": redact_ladder(details["ladder"], redactor)}, fmt, settings)
     data = _export(details, fmt, settings)
     if fmt != "pcap":
         return redactor.redact_text(data.decode()).encode()
