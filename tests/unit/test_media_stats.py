@@ -257,3 +257,12 @@ def test_dtmf_events_have_no_jitter():
 def test_empty_input():
     assert stream_stats(pl.DataFrame(schema=RTP_PACKETS)).is_empty()
     assert packet_series(pl.DataFrame(schema=RTP_PACKETS)).is_empty()
+
+
+def test_thousands_of_streams_are_told_apart():
+    """More streams than the kernel's first tables hold (256): each keeps its own packets and key."""
+    pkts = clean(3)
+    parts = [frame(pkts, src=(f"10.{i // 250}.{i % 250}.1", 4000 + i % 7), ssrc=i % 5) for i in range(3000)]
+    stats = stream_stats(pl.concat(parts).sort("ts_ns", maintain_order=True), t0_ns=T0)
+    assert stats.height == 3000 and (stats["packets"] == 3).all() and (stats["lost"] == 0).all()
+    assert stats.select("src_ip", "src_port", "ssrc").n_unique() == 3000
