@@ -20,10 +20,12 @@ from flowviz.ingest import kernel
 from flowviz.ingest.capture_file import read_packets
 from flowviz.ingest.sip_decode import feed, select_candidates
 from flowviz.ingest.tshark_sip import TsharkRun
-from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtp_columns, rtp_frame, select_streams
+from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtcp_packets, rtp_columns, rtp_frame, select_streams
 from flowviz.ingest.capture import sdp_endpoints
 import numpy as np
-path, settings, laps = sys.argv[1], Settings(), {}
+path, analysis, settings, laps = sys.argv[1], sys.argv[2] == "1", Settings(), {}
+if analysis:
+    import flowviz.media.report, flowviz.sip.calls  # imported before the clock starts, as the benchmark does
 t = time.perf_counter()
 def lap(name):
     global t
@@ -33,12 +35,19 @@ lap("kernel load")
 job = TsharkRun(settings).start()
 packets = read_packets(path, settings); lap("packets")
 candidates = select_candidates(packets, settings); feed(job, packets, candidates); lap("sip candidates")
-rtcp, xr = decode_rtcp(packets, candidates.packet_rows); lap("rtcp")
+rtcp_shaped = rtcp_packets(packets, candidates.packet_rows); lap("rtcp packets")
 streams = find_streams(packets, candidates.packet_rows)
 columns = rtp_columns(packets, streams); packets.release_table()
 shaped = rtp_frame(columns, streams); lap("rtp")
+rtcp, xr = decode_rtcp(rtcp_shaped); lap("rtcp")
 sip = job.result(); lap("sip wait")
 rtp, n = select_streams(shaped, streams, sdp_endpoints(sip), settings.rtp_min_packets); lap("select")
+if analysis:
+    from flowviz.sip.calls import Correlation
+    from flowviz.media.report import streams_report
+    groups = Correlation(sip).group_of_call_id(); lap("calls")
+    streams_report(sip, rtp, t0_ns=int(packets.first_ts_ns) if hasattr(packets, "first_ts_ns") else None,
+                   group_of_call_id=groups, rtcp=rtcp, xr=xr); lap("streams")
 laps["total"] = round(sum(laps.values()), 3)
 print(json.dumps(laps))
 """
@@ -48,9 +57,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("capture")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--analysis", action="store_true", help="also time the correlator and the stream report")
     args = parser.parse_args()
     for _ in range(args.repeat):
-        out = subprocess.run([sys.executable, "-c", STAGES, args.capture], capture_output=True, text=True)
+        out = subprocess.run([sys.executable, "-c", STAGES, args.capture, "1" if args.analysis else "0"], capture_output=True, text=True)
         if out.returncode:
             print(out.stderr.strip().splitlines()[-1], file=sys.stderr)
             return 1

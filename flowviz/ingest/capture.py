@@ -13,7 +13,7 @@ import polars as pl
 from flowviz import schemas
 from flowviz.ingest import cache, kernel
 from flowviz.ingest.capture_file import Packets, check_readable, read_packets
-from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtp_columns, rtp_frame, select_streams
+from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtcp_packets, rtp_columns, rtp_frame, select_streams
 from flowviz.ingest.sip_decode import feed, select_candidates
 from flowviz.ingest.tshark_sip import TsharkRun
 from flowviz.settings import Settings
@@ -59,12 +59,14 @@ def read_capture(
         candidates = select_candidates(packets, settings)
         feed(job, packets, candidates)  # tshark decodes SIP, a thread parses its output...
         report("decoding RTP", 0.7)
-        rtcp, xr = decode_rtcp(packets, candidates.packet_rows)  # ...while RTCP and RTP are read
+        rtcp_shaped = rtcp_packets(packets, candidates.packet_rows)  # ...while RTP and RTCP are read
         streams = find_streams(packets, candidates.packet_rows)
         info = _packet_info(path, packets, candidates)
         columns = rtp_columns(packets, streams)
         packets.release_table()  # lowers the peak memory: the frame is built without the table beside it
         rtp_shaped = rtp_frame(columns, streams)
+        # Python-heavy work last: the thread parsing tshark's output needs the interpreter lock too
+        rtcp, xr = decode_rtcp(rtcp_shaped)
         sip = job.result()
         rtp, n_streams = select_streams(rtp_shaped, streams, sdp_endpoints(sip), settings.rtp_min_packets)
         info.update(sip_messages=len(sip), rtp_packets=len(rtp), rtp_streams=n_streams, rtcp_reports=len(rtcp),

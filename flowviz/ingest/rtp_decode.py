@@ -99,31 +99,35 @@ def select_streams(
     return kept.drop("stream"), int(keep.sum())
 
 
-def decode_rtcp(packets: Packets, exclude: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(SR/RR report blocks, XR VoIP metrics blocks) of every RTCP packet; compound packets walked one by one."""
+@dataclass
+class RtcpPackets:
+    """The RTCP-shaped packets, taken from the packet table before it is released."""
+
+    base: list[dict]  # per packet: frame, ts_ns, addresses and ports
+    payloads: list[bytes]
+
+
+def rtcp_packets(packets: Packets, exclude: np.ndarray) -> RtcpPackets:
     t = packets.table
     shaped = t["rtp_kind"] == kernel.RTCP_SHAPED
     shaped[exclude] = False
     rows = np.flatnonzero(shaped)
     details = packets.details(rows)
+    base = [{"frame": row + 1, "ts_ns": ts, "src_ip": src, "dst_ip": dst, "src_port": sport, "dst_port": dport}
+            for row, ts, src, dst, sport, dport in zip(rows.tolist(), t["ts"][rows].tolist(), details.src,
+                                                       details.dst, t["sport"][rows].tolist(),
+                                                       t["dport"][rows].tolist())]
+    return RtcpPackets(base, details.payloads)
+
+
+def decode_rtcp(rtcp: RtcpPackets) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(SR/RR report blocks, XR VoIP metrics blocks) of every RTCP packet; compound packets walked one by one."""
     reports: list[dict] = []
     xr: list[dict] = []
-    for i, row in enumerate(rows.tolist()):
-        r = t[row]
-        base = {
-            "frame": row + 1,
-            "ts_ns": int(r["ts"]),
-            "src_ip": details.src[i],
-            "dst_ip": details.dst[i],
-            "src_port": int(r["sport"]),
-            "dst_port": int(r["dport"]),
-        }
-        reports.extend(_report_rows(details.payloads[i], base))
-        xr.extend(_xr_rows(details.payloads[i], base))
-    return (
-        pl.DataFrame(reports, schema=schemas.RTCP_REPORTS) if reports else schemas.empty(schemas.RTCP_REPORTS),
-        pl.DataFrame(xr, schema=schemas.RTCP_XR) if xr else schemas.empty(schemas.RTCP_XR),
-    )
+    for base, payload in zip(rtcp.base, rtcp.payloads):
+        reports.extend(_report_rows(payload, base))
+        xr.extend(_xr_rows(payload, base))
+    return schemas.from_rows(reports, schemas.RTCP_REPORTS), schemas.from_rows(xr, schemas.RTCP_XR)
 
 
 def _rtcp_packets(data: bytes):

@@ -106,11 +106,7 @@ class TsharkRun:
             if self.mixed:
                 for row in _reorder_mixed(rows, self._start_lines_in_order(self.mixed)):
                     row.update(parse_message(row["raw"], self.settings.leg_link_headers))
-            if not rows:
-                return schemas.empty(schemas.SIP_MESSAGES)
-            for row in rows:
-                del row["sub_frame"]
-            return pl.DataFrame(rows, schema=schemas.SIP_MESSAGES)
+            return schemas.from_rows(rows, schemas.SIP_MESSAGES)
         finally:
             self._stop()
 
