@@ -154,15 +154,15 @@ def _keys(keys: pl.DataFrame) -> pl.DataFrame:
 
 def _codecs(pts: pl.DataFrame) -> pl.DataFrame:
     """Payload types per stream (numeric order) with names, and the main one (first that is neither
-    comfort noise nor telephone-event) with its clock rate (0 = unknown)."""
-    rows: dict[int, list] = {}
-    for stream, pt, enc, clock in pts.select([G, "payload_type", "encoding", "clock_rate"]).iter_rows():
-        rows.setdefault(stream, []).append((pt, codec_name(pt, enc), clock))
-    data = []
-    for stream, items in rows.items():
-        media = [i for i in items if i[0] not in COMFORT_NOISE and not i[1].lower().startswith("telephone-event")]
-        main = (media or items)[0]
-        data.append((stream, [i[0] for i in items], ", ".join(i[1] for i in items), main[0], main[1], main[2]))
-    return pl.DataFrame(data, orient="row", schema={
-        G: pl.UInt32, "payload_types": pl.List(pl.UInt8), "codecs": pl.Utf8, "payload_type": pl.UInt8,
-        "codec": pl.Utf8, "clock_rate": pl.Int64})
+    comfort noise nor telephone-event, else the first) with its clock rate (0 = unknown)."""
+    names = pl.Series("name", [codec_name(pt, enc) for pt, enc in pts.select("payload_type", "encoding").iter_rows()],
+                      dtype=pl.Utf8)
+    media = ~pl.col("payload_type").is_in(COMFORT_NOISE) & ~pl.col("name").str.to_lowercase().str.starts_with(
+        "telephone-event")
+
+    def main(column: str) -> pl.Expr:
+        return pl.col(column).filter(media).first().fill_null(pl.col(column).first())
+
+    return (pts.with_columns(names).sort(G, "payload_type").group_by(G, maintain_order=True)
+            .agg(pl.col("payload_type").alias("payload_types"), pl.col("name").str.join(", ").alias("codecs"),
+                 main("payload_type"), main("name").alias("codec"), main("clock_rate")))
