@@ -16,7 +16,8 @@ subprocess so the peak RSS is per tool:
 
 Wall time is measured around each subprocess (perf_counter), peak RSS with
 `/usr/bin/time -f %M` (falling back to os.wait4's rusage).  Each tool runs
---repeat times; the table shows the best time and the largest peak RSS.  A tool
+--repeat times, in rounds (each tool once per round, so they share the machine's slow and fast
+spells); the table shows the best time and the largest peak RSS.  A tool
 that is missing or fails gets a row saying so; the script still exits 0.
 Prints a plain-text table, then the same results as a Markdown report
 (command line, machine, versions, exact tool commands).
@@ -33,6 +34,7 @@ import platform
 import re
 import shlex
 import shutil
+import statistics
 import signal
 import struct
 import subprocess
@@ -145,6 +147,10 @@ class Result:
     @property
     def best(self) -> float | None:
         return min(self.seconds) if self.seconds else None
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.seconds) if self.seconds else None
 
     @property
     def peak_rss_mb(self) -> float | None:
@@ -409,46 +415,58 @@ def last_line(text: str) -> str:
     return lines[-1][:160] if lines else ""
 
 
-def bench_tool(tool: Tool, repeat: int, timeout: float, workdir: str) -> Result:
-    res = Result(tool)
-    if tool.argv is None:
-        res.status, res.detail = "not available", tool.why_unavailable
-        return res
+def bench_tools(tools: list[Tool], repeat: int, timeout: float, workdir: str) -> list[Result]:
+    """Every tool once per round, `repeat` rounds: tools run side by side in time, so a slow spell of
+    this shared machine hits all of them alike instead of one tool's whole series."""
+    results = [Result(tool) for tool in tools]
+    for res in results:
+        if res.tool.argv is None:
+            res.status, res.detail = "not available", res.tool.why_unavailable
     for i in range(repeat):
-        r = run_once(tool.argv, timeout, os.path.join(workdir, f"{tool.key}.{i}.out"))
-        if r.get("timeout"):
-            res.status, res.detail = "timeout", f"killed after {timeout:.0f} s"
-            break
-        if "error" in r:
-            res.status, res.detail = "not available", r["error"]
-            break
-        tagged = [l for l in r["stdout"].splitlines() if l.startswith(RESULT_TAG)]
-        payload = json.loads(tagged[-1][len(RESULT_TAG):]) if tagged else None
-        if tool.inproc and payload and "unavailable" in payload:
-            res.status, res.detail = "not available", payload["unavailable"]
-            break
-        if r["rc"] != 0:
-            res.status = "failed"
-            res.detail = f"exit {r['rc']}: {last_line(r['stderr']) or last_line(r['stdout'])}"
-            break
-        if tool.inproc:
-            if not payload:
-                res.status, res.detail = "failed", "no timing line printed"
-                break
-            res.seconds.append(payload["read_s"])
-            res.extra.setdefault("import_s", []).append(payload["import_s"])
-            res.extra["result"] = payload.get("result")
-        else:
-            res.seconds.append(r["wall"])
-        res.wall.append(r["wall"])
-        res.rss_kb.append(r["rss_kb"])
-        if tool.key.startswith("tshark"):
-            res.extra["tshark"] = tshark_streams(r["stdout"])
-        print(f"  {tool.label}: run {i + 1}/{repeat}: {res.seconds[-1]:.2f} s, "
-              f"peak RSS {r['rss_kb'] / 1024:.0f} MB", flush=True)
-    if res.status != "ok" and res.seconds:
-        res.detail += f" (after {len(res.seconds)} good run(s))"
-    return res
+        for res in results:
+            if res.status == "ok":
+                run_tool_once(res, i, repeat, timeout, workdir)
+    for res in results:
+        if res.status != "ok" and res.seconds:
+            res.detail += f" (after {len(res.seconds)} good run(s))"
+    return results
+
+
+def run_tool_once(res: Result, i: int, repeat: int, timeout: float, workdir: str) -> None:
+    tool = res.tool
+    r = run_once(tool.argv, timeout, os.path.join(workdir, f"{tool.key}.{i}.out"))
+    if r.get("timeout"):
+        res.status, res.detail = "timeout", f"killed after {timeout:.0f} s"
+        return
+    if "error" in r:
+        res.status, res.detail = "not available", r["error"]
+        return
+    tagged = [l for l in r["stdout"].splitlines() if l.startswith(RESULT_TAG)]
+    payload = json.loads(tagged[-1][len(RESULT_TAG):]) if tagged else None
+    if tool.inproc and payload and "unavailable" in payload:
+        res.status, res.detail = "not available", payload["unavailable"]
+        return
+    if r["rc"] != 0:
+        res.status = "failed"
+        res.detail = f"exit {r['rc']}: {last_line(r['stderr']) or last_line(r['stdout'])}"
+        return
+    if tool.inproc:
+        if not payload:
+            res.status, res.detail = "failed", "no timing line printed"
+            return
+        res.seconds.append(payload["read_s"])
+        res.extra.setdefault("import_s", []).append(payload["import_s"])
+        res.extra["result"] = payload.get("result")
+    else:
+        res.seconds.append(r["wall"])
+    res.wall.append(r["wall"])
+    res.rss_kb.append(r["rss_kb"])
+    if tool.key.startswith("tshark"):
+        res.extra["tshark"] = tshark_streams(r["stdout"])
+    print(f"  {tool.label}: run {i + 1}/{repeat}: {res.seconds[-1]:.2f} s, "
+          f"peak RSS {r['rss_kb'] / 1024:.0f} MB", flush=True)
+    if res.status != "ok":
+        print(f"  {res.status}: {res.detail}", flush=True)
 
 
 # ---------------------------------------------------------------------------
@@ -481,12 +499,13 @@ def table_rows(results: list[Result], packets: int | None, file_bytes: int) -> l
     for r in results:
         if r.best is None:
             label = "not available" if r.status == "not available" else r.status
-            rows.append([r.tool.label, label, "", "", "", "", notes_for(r)])
+            rows.append([r.tool.label, label, "", "", "", "", "", notes_for(r)])
             continue
         rss = r.peak_rss_mb
         rows.append([
             r.tool.label,
             f"{r.best:.2f}",
+            f"{r.median:.2f}",
             f"{packets / r.best:,.0f}" if packets else "n/a",
             f"{r.best / base:.2f}x" if base else "n/a",
             f"{rss:.0f}" if rss is not None else "n/a",
@@ -496,7 +515,7 @@ def table_rows(results: list[Result], packets: int | None, file_bytes: int) -> l
     return rows
 
 
-HEAD = ["tool", "seconds (best)", "packets/s", "time vs flowviz", "peak RSS MB", "RSS / file",
+HEAD = ["tool", "seconds (best)", "seconds (median)", "packets/s (best)", "time vs flowviz", "peak RSS MB", "RSS / file",
         "notes"]
 
 
@@ -542,9 +561,9 @@ def markdown(a, argv: list[str], path: str, summary: dict, results: list[Result]
         if k in versions:
             L.append(f"- {k}: {versions[k]}")
     L += ["", "### Results", ""]
-    L.append(f"Best of {a.repeat} run(s) per tool; peak RSS is the largest of the runs "
-             "(whole process). \"time vs flowviz\" = tool seconds / flowviz read_capture "
-             "seconds (>1 means slower than flowviz).")
+    L.append(f"{a.repeat} run(s) per tool, in rounds (every tool once per round); best and median "
+             "time; peak RSS is the largest of the runs (whole process). \"time vs flowviz\" = tool's "
+             "best seconds / flowviz read_capture's best seconds (>1 means slower than flowviz).")
     L.append("")
     L.append("| " + " | ".join(HEAD) + " |")
     L.append("|" + "|".join(["---"] + ["---:"] * (len(HEAD) - 2) + ["---"]) + "|")
@@ -601,13 +620,8 @@ def main(argv: list[str] | None = None) -> int:
             if unknown:
                 p.error(f"--only: unknown tool(s) {', '.join(sorted(unknown))}")
             tools = [t for t in tools if t.key in keys]
-        results = []
         with tempfile.TemporaryDirectory(prefix="flowviz-bench-out-") as work:
-            for t in tools:
-                print(f"{t.label} ...", flush=True)
-                results.append(bench_tool(t, a.repeat, a.timeout, work))
-                if results[-1].status != "ok":
-                    print(f"  {results[-1].status}: {results[-1].detail}", flush=True)
+            results = bench_tools(tools, a.repeat, a.timeout, work)
         versions = tool_versions()
         rows = table_rows(results, packets, file_bytes)
         print()
