@@ -28,6 +28,9 @@ $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -e '.[test]'
+	@echo "Compiling flowviz's packet and RTP kernels (numba, once per checkout: about 30 s)"
+	@$(VENV)/bin/flowviz --no-cache streams sample_pcaps/lab/reference_call.pcap > /dev/null \
+		|| echo "(not compiled now; the first flowviz command will do it)"
 	@touch $(STAMP)
 
 # Regenerate the bundled captures: synthetic ones (no root needed) and the kamailio+sipp lab (root).
