@@ -7,6 +7,7 @@ import json
 from dash import dash_table, dcc, html
 
 from flowviz.analysis.diagnose import THRESHOLD_NOTES
+from flowviz.web.paging import PAGE_SIZE, page_of, sort_rows
 from flowviz.web.store import human_bytes
 from flowviz.web.thresholds import DEFAULTS, describe, number
 
@@ -175,22 +176,15 @@ def problems_text(problems: list[dict]) -> str:
     worst = min(problems, key=lambda p: SEVERITY_ORDER.index(p["severity"]) if p["severity"] in SEVERITY_ORDER else 9)
     more = f" (+{len(problems) - 1})" if len(problems) > 1 else ""
     return f"{worst['severity']}: {worst['title']}{more}"
-PAGE_SIZE = 25
 
 
 def call_page_rows(cid: str, calls: list[dict], state: str, search: str, sort_by: list[dict] | None,
                    page: int, problems_fresh: bool = True) -> tuple[list[dict], int]:
     """Server-side filter, sort and paging: (the page's rows, number of pages); 10,000 calls stay quick.
     Without `problems_fresh` (thresholds changed, rules not run again yet) no finding is shown."""
-    rows = call_rows(cid, calls, state, search, problems_fresh)
-    for sort in reversed(sort_by or []):
-        column = "call_id_sort" if sort["column_id"] == "link" else sort["column_id"]
-        present = [r for r in rows if r.get(column) is not None]
-        present.sort(key=lambda r: r[column], reverse=sort["direction"] == "desc")
-        rows = present + [r for r in rows if r.get(column) is None]  # blanks last either way
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
-    page = min(max(page or 0, 0), pages - 1)
-    return rows[page * PAGE_SIZE:(page + 1) * PAGE_SIZE], pages
+    rows = sort_rows(call_rows(cid, calls, state, search, problems_fresh), sort_by, {"link": "call_id_sort"})
+    shown, pages, _ = page_of(rows, page)
+    return shown, pages
 
 
 def call_rows(cid: str, calls: list[dict], state: str, search: str, problems_fresh: bool = True) -> list[dict]:
