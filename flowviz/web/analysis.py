@@ -26,6 +26,9 @@ from flowviz.web.store import Store
 CALL_FIELDS = ("call_group_id", "call_ids", "method", "from_user", "to_user", "from_uri", "to_uri", "state",
                "final_status", "final_reason", "srd_ms", "setup_ms", "duration_s", "hosts", "messages",
                "retransmissions", "legs")
+# what the capture's stream list shows of each row of flowviz.media.report.streams_report
+STREAM_FIELDS = ("stream_id", "call_group_id", "src_ip", "src_port", "dst_ip", "dst_port", "ssrc", "codec", "packets",
+                 "expected", "lost", "lost_pct", "max_jitter_ms", "max_delta_ms", "mos", "sdp_match", "start_ms")
 
 
 def _iso(ts_ns: int | None) -> str | None:
@@ -176,7 +179,8 @@ def analyse(path: Path, settings: Settings, progress=None, overrides: dict | Non
     forwarded = set(correlation.request_hops["down_msg"].to_list()) if summaries else set()
     registers = register_attempts(correlation.messages, forwarded)
     kpis = compute_kpis(summaries, registers)
-    worst = _worst_mos(capture, correlation) if summaries else {}
+    streams = _streams(capture, correlation)
+    worst = _worst_mos(streams)
     problems = _problems(capture, overrides or {})
     calls = []
     for s in summaries:
@@ -188,7 +192,7 @@ def analyse(path: Path, settings: Settings, progress=None, overrides: dict | Non
     info = {k: capture.info.get(k) for k in ("packets", "duration_s", "sip_messages", "rtp_packets", "rtp_streams",
                                              "decode_seconds", "warnings")}
     return {"calls": calls, "kpis": kpis, "info": info, "capture_problems": problems.get(None, []),
-            "thresholds": overrides or {}}
+            "thresholds": overrides or {}, "streams": stream_rows(streams)}
 
 
 def _problems(capture, overrides: dict) -> dict:
@@ -221,21 +225,40 @@ def rediagnose_folder(store: Store, folder: Path, settings: Settings) -> None:
                                 "thresholds": overrides})
 
 
-def _worst_mos(capture, correlation) -> dict[str, float]:
-    """call_group_id -> the lowest MOS of its RTP streams (calls without a scored stream are left out)."""
-    import polars as pl
-
+def _streams(capture, correlation):
+    """The capture's stream report (flowviz.media.report), computed once for the worst MOS of each call and
+    the stream list; None without RTP."""
     from flowviz.media.report import streams_report
 
     if capture.rtp_packets.is_empty():
-        return {}
+        return None
     streams = streams_report(capture.sip_messages, capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
                              group_of_call_id=correlation.group_of_call_id(), rtcp=capture.rtcp_reports)
-    if streams.is_empty() or "call_group_id" not in streams.columns:
+    return None if streams.is_empty() or "call_group_id" not in streams.columns else streams
+
+
+def _worst_mos(streams) -> dict[str, float]:
+    """call_group_id -> the lowest MOS of its RTP streams (calls without a scored stream are left out)."""
+    import polars as pl
+
+    if streams is None:
         return {}
     worst = (streams.filter(pl.col("call_group_id").is_not_null() & pl.col("mos").is_not_null())
              .group_by("call_group_id").agg(pl.col("mos").min()))
     return dict(zip(worst["call_group_id"].to_list(), worst["mos"].to_list()))
+
+
+def stream_rows(streams) -> list[dict]:
+    """The stream list's fields of every stream, in capture order, as JSON-ready dicts (floats to 3 decimals:
+    microseconds of jitter, more than the table shows)."""
+    if streams is None:
+        return []
+    rows = streams.select(STREAM_FIELDS).to_dicts()
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, float):
+                row[key] = round(value, 3)
+    return rows
 
 
 def call_details(path: Path, call_ref: str, settings: Settings) -> dict:
