@@ -15,7 +15,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from flowviz.errors import FlowvizError
 from flowviz.settings import Settings
-from flowviz.web import call_page, pages
+from flowviz.web import call_page, pages, stream_list
 from flowviz.web.analysis import Analyzer, CallCache, diagnostics_fresh
 from flowviz.web.exports import FORMATS
 from flowviz.web.routes import add_sample, delete_capture, register, session_id
@@ -74,7 +74,7 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
         parts = [p for p in (pathname or "/").split("/") if p]
         if not parts:
             return pages.home(max_bytes, list(samples))
-        if parts[0] == "capture" and len(parts) in (2, 4):
+        if parts[0] == "capture" and (len(parts) in (2, 4) or parts[2:] == ["streams"]):
             folder = store.capture_dir(session_id(), parts[1])
             if folder is None:
                 return _not_found("No such capture in this browser session.")
@@ -83,6 +83,10 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
             fresh = diagnostics_fresh(store, folder, result)
             if len(parts) == 2:
                 return pages.capture_page(parts[1], overrides, fresh)
+            if parts[2] == "streams":
+                if result is None:
+                    return _not_found("This capture's analysis has not finished.")
+                return stream_list.streams_layout(parts[1], store.meta(folder).get("name", ""), result)
             if parts[2] == "call":
                 call = next((c for c in (result or {}).get("calls", []) if c["call_group_id"] == parts[3]), None)
                 if call is None:  # unknown call, or the capture not analysed yet: nothing is decoded here
@@ -163,6 +167,38 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
         rows, n_pages = pages.call_page_rows(cid, result["calls"], state, search, sort_by, page,
                                              problems_fresh=diagnostics_fresh(store, folder, result))
         return rows, n_pages, min(page or 0, n_pages - 1)
+
+    @app.callback(Output("streams-table", "data"), Output("streams-table", "page_count"),
+                  Output("streams-table", "page_current"), Output("streams-figure", "figure"),
+                  Output("streams-status", "children"), Input("stream-mos-below", "value"),
+                  Input("stream-loss-above", "value"), Input("stream-unbound", "value"), Input("stream-search", "value"),
+                  Input("streams-table", "page_current"), Input("streams-table", "sort_by"), State("url", "pathname"))
+    def streams_table(mos_below, loss_above, unbound, search, page, sort_by, pathname):
+        from flowviz.figures.streams import create_streams_overview
+
+        cid = pathname.split("/")[2]
+        folder = store.capture_dir(session_id(), cid)
+        result = store.result(folder) if folder else None
+        if result is None:
+            return [], 1, 0, dash.no_update, ""
+        try:
+            wanted = stream_list.parse_filter(mos_below, loss_above, bool(unbound), search)
+        except stream_list.FilterError as exc:  # the table keeps what it showed until the field is corrected
+            return (dash.no_update, dash.no_update, dash.no_update, dash.no_update,
+                    html.Span(exc.message, className="error", role="alert"))
+        if ctx.triggered_id in ("stream-mos-below", "stream-loss-above", "stream-unbound", "stream-search"):
+            page = 0
+        rows = stream_list.filtered_rows(cid, result.get("streams") or [], result["calls"], wanted)
+        shown, n_pages, page = stream_list.stream_page_rows(rows, sort_by, page)
+        figure = dash.no_update if ctx.triggered_id == "streams-table" else create_streams_overview(rows)
+        status = stream_list.status_text(len(rows), len(result.get("streams") or []), wanted)
+        return shown, n_pages, page, figure, status
+
+    @app.callback(Output("url", "pathname", allow_duplicate=True), Input("streams-figure", "clickData"),
+                  prevent_initial_call=True)
+    def open_stream_call(click):
+        href = ((click or {}).get("points") or [{}])[0].get("customdata", [""])[0]
+        return href if isinstance(href, str) and href.startswith("/capture/") else dash.no_update
 
     @app.callback(Output("thresholds-status", "children"), Output("thresholds-badge", "children"),
                   Output("thresholds-badge", "className"), Output({"type": "threshold", "name": ALL}, "value"),

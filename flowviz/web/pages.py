@@ -144,6 +144,7 @@ def capture_body(cid: str, meta: dict, result: dict | None) -> list:
         html.Div([_card("calls", f"{len(calls):,}"), _card("SIP messages", f"{info.get('sip_messages') or 0:,}"),
                   _card("RTP streams", f"{info.get('rtp_streams') or 0:,}")]
                  + [_kpi_card(k) for k in result["kpis"] if k["kpi"] in KPI_SHOWN], className="kpis"),
+        _streams_link(cid, result),
         html.Div([
             dcc.RadioItems(id="state-filter", options=options, value="", inline=True, className="state-filter"),
             dcc.Input(id="call-search", type="search", placeholder="search Call-ID, user, URI, host",
@@ -206,6 +207,15 @@ def call_rows(cid: str, calls: list[dict], state: str, search: str, problems_fre
             "problems": problems_text(c.get("problems") or []) if problems_fresh else PROBLEMS_PENDING,
         })
     return rows
+
+
+def _streams_link(cid: str, result: dict):
+    """To the capture's stream list (which calls have bad audio), when the capture has RTP."""
+    streams = result.get("streams")
+    if not streams:
+        return None
+    return html.P(dcc.Link(f"Media of all {len(streams):,} RTP streams: loss, jitter, MOS, worst first ›",
+                           href=f"/capture/{cid}/streams", id="streams-link"), className="streams-link")
 
 
 def _round(value, digits: int):

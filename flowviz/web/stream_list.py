@@ -129,9 +129,9 @@ def streams_layout(cid: str, name: str, result: dict) -> html.Div:
                "table to open the call.", className="hint"),
         html.Div([
             html.Label(["MOS below ", dcc.Input(id="stream-mos-below", type="text", inputMode="decimal", size="5",
-                                                debounce=True, placeholder="e.g. 4")]),
+                                                debounce=True, placeholder="e.g. 4")], className="number"),
             html.Label(["loss % above ", dcc.Input(id="stream-loss-above", type="text", inputMode="decimal", size="5",
-                                                   debounce=True, placeholder="e.g. 1")]),
+                                                   debounce=True, placeholder="e.g. 1")], className="number"),
             dcc.Checklist(id="stream-unbound", options=[{"label": " unbound only", "value": "1"}], value=[],
                           inline=True),
             dcc.Input(id="stream-search", type="search", placeholder="search stream, Call-ID, address, SSRC, codec",
@@ -142,11 +142,13 @@ def streams_layout(cid: str, name: str, result: dict) -> html.Div:
         dash_table.DataTable(
             id="streams-table", columns=STREAM_COLUMNS, data=[], sort_action="custom", sort_mode="single",
             sort_by=DEFAULT_SORT, page_action="custom", page_current=0, page_size=PAGE_SIZE, page_count=1,
-            markdown_options={"link_target": "_self"}, **TABLE_STYLE),
+            markdown_options={"link_target": "_self"}, **TABLE_STYLE,
+            style_cell_conditional=[{"if": {"column_id": "flow"}, "maxWidth": "400px"}]),  # two IPv4 addresses
     ])
 
 
 def status_text(shown: int, total: int, wanted: StreamFilter) -> str:
     if not total:
         return "No RTP stream in this capture."
-    return f"{shown:,} of {total:,} streams" if wanted.active() else f"{total:,} streams"
+    noun = "stream" if total == 1 else "streams"
+    return f"{shown:,} of {total:,} {noun}" if wanted.active() else f"{total:,} {noun}"
