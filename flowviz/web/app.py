@@ -171,7 +171,8 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
     @app.callback(Output("streams-table", "data"), Output("streams-table", "page_count"),
                   Output("streams-table", "page_current"), Output("streams-figure", "figure"),
                   Output("streams-status", "children"), Input("stream-mos-below", "value"),
-                  Input("stream-loss-above", "value"), Input("stream-unbound", "value"), Input("stream-search", "value"),
+                  Input("stream-loss-above", "value"), Input("stream-unbound", "value"),
+                  Input("stream-search", "value"),
                   Input("streams-table", "page_current"), Input("streams-table", "sort_by"), State("url", "pathname"))
     def streams_table(mos_below, loss_above, unbound, search, page, sort_by, pathname):
         from flowviz.figures.streams import create_streams_overview

@@ -47,7 +47,8 @@ class StreamFilter:
 def parse_filter(mos_below: str | None, loss_above: str | None, unbound_only: bool, search: str | None) -> StreamFilter:
     """The page's filter fields -> a StreamFilter; FilterError names each bad field on one line."""
     values, problems = {}, []
-    for key, label, raw, most in (("mos_below", "MOS below", mos_below, 5), ("loss_above", "loss % above", loss_above, 100)):
+    fields = (("mos_below", "MOS below", mos_below, 5), ("loss_above", "loss % above", loss_above, 100))
+    for key, label, raw, most in fields:
         text = (raw or "").strip()
         if not text:
             continue
