@@ -21,7 +21,8 @@ from flowviz.ingest.capture_file import read_packets
 from flowviz.ingest.sip_decode import feed, select_candidates
 from flowviz.ingest.tshark_sip import TsharkRun
 from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtcp_packets, rtp_columns, rtp_frame, select_streams
-from flowviz.ingest.capture import sdp_endpoints
+from flowviz.ingest.capture import _packet_info, sdp_endpoints
+from pathlib import Path
 import numpy as np
 path, analysis, settings, laps = sys.argv[1], sys.argv[2] == "1", Settings(), {}
 if analysis:
@@ -35,19 +36,18 @@ lap("kernel load")
 job = TsharkRun(settings).start()
 packets = read_packets(path, settings); lap("packets")
 candidates = select_candidates(packets, settings); feed(job, packets, candidates); lap("sip candidates")
-rtcp_shaped = rtcp_packets(packets, candidates.packet_rows); lap("rtcp packets")
+info = _packet_info(Path(path), packets, candidates); lap("info")
+rtcp, xr = decode_rtcp(rtcp_packets(packets, candidates.packet_rows)); lap("rtcp")
 streams = find_streams(packets, candidates.packet_rows)
 columns = rtp_columns(packets, streams); packets.release_table()
 shaped = rtp_frame(columns, streams); lap("rtp")
-rtcp, xr = decode_rtcp(rtcp_shaped); lap("rtcp")
 sip = job.result(); lap("sip wait")
 rtp, n = select_streams(shaped, streams, sdp_endpoints(sip), settings.rtp_min_packets); lap("select")
 if analysis:
     from flowviz.sip.calls import Correlation
     from flowviz.media.report import streams_report
     groups = Correlation(sip).group_of_call_id(); lap("calls")
-    streams_report(sip, rtp, t0_ns=int(packets.first_ts_ns) if hasattr(packets, "first_ts_ns") else None,
-                   group_of_call_id=groups, rtcp=rtcp, xr=xr); lap("streams")
+    streams_report(sip, rtp, t0_ns=info["first_ts_ns"], group_of_call_id=groups, rtcp=rtcp, xr=xr); lap("streams")
 laps["total"] = round(sum(laps.values()), 3)
 print(json.dumps(laps))
 """

@@ -59,14 +59,15 @@ def read_capture(
         candidates = select_candidates(packets, settings)
         feed(job, packets, candidates)  # tshark decodes SIP, a thread parses its output...
         report("decoding RTP", 0.7)
-        rtcp_shaped = rtcp_packets(packets, candidates.packet_rows)  # ...while RTP and RTCP are read
-        streams = find_streams(packets, candidates.packet_rows)
+        # ...while RTCP and RTP are read. Python-heavy work first: tshark needs ~40 ms before its first
+        # output line, after which the thread parsing it needs the interpreter lock too; the RTP work
+        # after it runs in numba and polars, which release the lock (measured: docs/architecture.md 7).
         info = _packet_info(path, packets, candidates)
+        rtcp, xr = decode_rtcp(rtcp_packets(packets, candidates.packet_rows))
+        streams = find_streams(packets, candidates.packet_rows)
         columns = rtp_columns(packets, streams)
         packets.release_table()  # lowers the peak memory: the frame is built without the table beside it
         rtp_shaped = rtp_frame(columns, streams)
-        # Python-heavy work last: the thread parsing tshark's output needs the interpreter lock too
-        rtcp, xr = decode_rtcp(rtcp_shaped)
         sip = job.result()
         rtp, n_streams = select_streams(rtp_shaped, streams, sdp_endpoints(sip), settings.rtp_min_packets)
         info.update(sip_messages=len(sip), rtp_packets=len(rtp), rtp_streams=n_streams, rtcp_reports=len(rtcp),
@@ -126,22 +127,24 @@ def _skipped(packets: Packets) -> dict[str, int]:
 
 
 def _packet_info(path, packets: Packets, candidates) -> dict:
-    """What the packet table tells about the capture (taken before the table is released)."""
-    ts = packets.ts_ns
-    counts = np.bincount(packets.table["link_type"], minlength=1)  # a count per link type, no sort
-    link_types = {int(lt): int(counts[lt]) for lt in np.flatnonzero(counts)}
+    """What the packet table tells about the capture (taken before the table is released).
+
+    One compiled pass (kernel.table_summary) rather than numpy calls on the table's strided fields:
+    this runs while the thread parsing tshark's output needs the interpreter lock too."""
+    first, last, short, per_link = kernel.table_summary(packets.table)
+    has_packets = len(packets.table) > 0
     return {
         "file": str(path),
         "file_bytes": path.stat().st_size,
         "file_format": packets.file_format,
         "packets": packets.count,
-        "first_ts_ns": int(ts.min()) if len(ts) else None,
-        "last_ts_ns": int(ts.max()) if len(ts) else None,
-        "duration_s": round((int(ts.max()) - int(ts.min())) / 1e9, 6) if len(ts) else 0.0,
-        "link_types": {str(k): v for k, v in link_types.items()},
+        "first_ts_ns": int(first) if has_packets else None,
+        "last_ts_ns": int(last) if has_packets else None,
+        "duration_s": round((int(last) - int(first)) / 1e9, 6) if has_packets else 0.0,
+        "link_types": {str(int(lt)): int(per_link[lt]) for lt in np.flatnonzero(per_link)},
         "sip_candidate_packets": int(len(candidates.packet_rows)),
         # frames the capture cut short (snapshot length): their end is missing
-        "short_frames": int(np.count_nonzero(packets.table["caplen"] < packets.table["orig_len"])),
+        "short_frames": int(short),
         "skipped": _skipped(packets),
         "warnings": list(packets.warnings),
         "from_cache": False,

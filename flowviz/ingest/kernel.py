@@ -607,6 +607,20 @@ def _in_set(slots, used, v):
 
 
 @njit(cache=True, nogil=True)
+def table_summary(table):
+    """(first ts, last ts, frames cut short by the snapshot length, packets per link type) in one pass."""
+    lo, hi = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    short = 0
+    per_link = np.zeros(65536, dtype=np.int64)
+    for i in range(len(table)):
+        r = table[i]
+        lo, hi = min(lo, r.ts), max(hi, r.ts)
+        short += r.caplen < r.orig_len
+        per_link[r.link_type] += 1
+    return lo, hi, short, per_link
+
+
+@njit(cache=True, nogil=True)
 def rtp_columns(table, ids):
     """The RTP header fields of every packet with a stream index (ids >= 0), as contiguous arrays, in one pass."""
     n = 0
