@@ -121,7 +121,7 @@ print(TAG + json.dumps({"import_s": t1 - t0, "read_s": t4 - t1,
 """
 
 # Equivalent of the console script, used when .venv/bin/flowviz is not installed.
-FLOWVIZ_CLI_SHIM = "import sys; sys.argv[0] = 'flowviz'; from flowviz.cli import main; sys.exit(main())"
+FLOWVIZ_CLI_SHIM = "import sys; sys.argv[0] = 'flowviz'; from flowviz.cli import run; run()"
 
 
 @dataclass
@@ -344,7 +344,7 @@ def build_tools(path: str) -> list[Tool]:
     else:
         tools.append(Tool("flowviz-cli", label,
                           [py, "-c", FLOWVIZ_CLI_SHIM, "--no-cache", "info", path],
-                          note=f"via flowviz.cli:main ({VENV_FLOWVIZ} not installed)"))
+                          note=f"via flowviz.cli:run ({VENV_FLOWVIZ} not installed)"))
 
     tshark = shutil.which("tshark")
     for key, label, extra in (

@@ -1,6 +1,4 @@
-import sys
-
-from flowviz.cli import main
+from flowviz.cli import run
 
 if __name__ == "__main__":  # not when a spawned worker process imports this module
-    sys.exit(main())
+    run()
