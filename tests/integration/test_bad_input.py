@@ -147,3 +147,17 @@ def test_folder_with_a_bad_file_reports_it_and_goes_on(tmp_path):
     assert len(json.loads(result.stdout)) == 1
     assert "b.pcap is not a capture" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_reader_that_stops_early_is_not_an_error():
+    """`flowviz messages big.pcap | head -1`: the command stops quietly with exit 0 (3.5 MB of JSON,
+    far more than a pipe holds, so flowviz is still writing when the reader goes away)."""
+    burst = REPO / "sample_pcaps" / "lab" / "burst_100.pcap"
+    proc = subprocess.Popen([sys.executable, "-m", "flowviz", "--no-cache", "messages", str(burst), "--format", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.read(100)
+    proc.stdout.close()
+    assert proc.wait(timeout=300) == 0
+    assert first.startswith(b"[")
+    assert proc.stderr.read() == b""
+
