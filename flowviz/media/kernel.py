@@ -3,7 +3,7 @@
 Two passes over the packets in capture order, compiled by numba (the packet kernel of
 flowviz.ingest.kernel is compiled for the same reason: the rules are a per-packet state machine, and a
 loop runs it at memory speed, where the vectorized numpy form needed ~30 full-size temporary arrays and
-~0.3 s per million packets; docs/architecture.md, "Stream statistics"):
+~0.3 s per million packets; docs/architecture.md section 6):
 
 - group_streams(): a stream index per packet (key src ip:port, dst ip:port, SSRC; streams numbered in
   order of their first packet) and which payload types each stream carries (their clock rates come
@@ -337,6 +337,6 @@ def _load() -> None:
                     np.zeros(1, np.int64), True)
 
 
-# Loading compiled code takes ~0.1 s: do it in the background while the capture is read (numba's
-# compilation and loading release the GIL).
+# Loading the compiled code from numba's cache takes 0.02-0.03 s (longer while numba's runtime is still
+# starting): begin at import, in the background, so it is done before the statistics are needed.
 threading.Thread(target=_load, name="flowviz-media-kernel-load", daemon=True).start()
