@@ -20,7 +20,7 @@ def create_media_plots(series: pl.DataFrame, labels: dict[str, str], *, theme: T
     """Three stacked panels sharing the time axis; one trace per stream and panel, named by `labels`."""
     fig = make_subplots(rows=len(PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=[title for _, title in PANELS])
-    palette = ("#1f5fbf", "#2a9d8f", "#c76a12", "#8e44ad", "#c0392b", "#7f7f7f")
+    palette = theme.series
     for i, (sid, part) in enumerate(series.partition_by("stream_id", as_dict=True, maintain_order=True).items()):
         sid = sid[0] if isinstance(sid, tuple) else sid
         step = max(1, len(part) // MAX_POINTS)
@@ -35,6 +35,6 @@ def create_media_plots(series: pl.DataFrame, labels: dict[str, str], *, theme: T
                                                      "color": theme.text},
                       legend={"orientation": "h", "y": 1.08, "x": 0}, hovermode="x unified")
     fig.update_xaxes(title_text="capture time s", row=len(PANELS), col=1)
-    fig.update_xaxes(gridcolor="#e5e8ec")
-    fig.update_yaxes(gridcolor="#e5e8ec", rangemode="tozero")
+    fig.update_xaxes(gridcolor=theme.grid, zerolinecolor=theme.grid)
+    fig.update_yaxes(gridcolor=theme.grid, zerolinecolor=theme.grid, rangemode="tozero")
     return fig

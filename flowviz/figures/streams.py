@@ -40,6 +40,8 @@ def create_streams_overview(rows: list[dict], *, theme: Theme = LIGHT) -> go.Fig
                                                      "color": theme.text},
                       legend={"orientation": "h", "y": 1.12, "x": 0}, showlegend=True, hovermode="closest",
                       clickmode="event")
-    fig.update_xaxes(title_text="max jitter ms", rangemode="tozero", gridcolor="#e5e8ec")
-    fig.update_yaxes(title_text="lost %", range=[-highest_loss * 0.05, highest_loss * 1.1], gridcolor="#e5e8ec")
+    fig.update_xaxes(title_text="max jitter ms", rangemode="tozero", gridcolor=theme.grid,
+                     zerolinecolor=theme.grid)
+    fig.update_yaxes(title_text="lost %", range=[-highest_loss * 0.05, highest_loss * 1.1],
+                     gridcolor=theme.grid, zerolinecolor=theme.grid)
     return fig

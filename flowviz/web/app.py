@@ -11,14 +11,14 @@ import tempfile
 from pathlib import Path
 
 import dash
-from dash import ALL, Input, Output, State, ctx, dcc, html
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html
 
 from flowviz.errors import FlowvizError
 from flowviz.settings import Settings
 from flowviz.web import call_page, pages, stream_list
 from flowviz.web.analysis import Analyzer, CallCache, diagnostics_fresh
 from flowviz.web.exports import FORMATS
-from flowviz.web.routes import add_sample, delete_capture, register, session_id
+from flowviz.web.routes import add_sample, delete_capture, figure_theme, register, session_id
 from flowviz.web.store import Store
 from flowviz.web.thresholds import DEFAULTS, ThresholdError, number, parse_thresholds
 
@@ -54,7 +54,12 @@ def create_app(data_dir: str | os.PathLike | None = None, *, max_upload_bytes: i
     app.layout = html.Div([
         dcc.Location(id="url"),
         html.Header([dcc.Link("flowviz", href="/", className="brand"),
-                     html.Span("SIP/RTP capture analyzer", className="tagline")], className="top"),
+                     html.Span("SIP/RTP capture analyzer", className="tagline"),
+                     # a toggle button: its name stays "Dark theme", aria-pressed says whether it is on
+                     html.Button("\u263e Dark theme", id="theme-toggle", className="theme-toggle", n_clicks=0,
+                                 title="Switch between the light and the dark theme (remembered in this browser)",
+                                 **{"aria-pressed": "false"})], className="top"),
+        dcc.Store(id="theme"),  # set on each switch of the toggle: the figures on the page are drawn again
         html.Main(id="page", className="page"),
     ])
     _callbacks(app, store, settings, max_bytes, samples, calls)
@@ -68,6 +73,31 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
         if folder is None:
             raise FlowvizError("no such capture in this browser session")
         return calls.get((session_id(), cid, gid), folder / "capture", gid, settings)
+
+    app.clientside_callback(ClientsideFunction("flowviz", "toggleTheme"), Output("theme", "data"),
+                            Output("theme-toggle", "aria-pressed"), Input("theme-toggle", "n_clicks"))
+
+    # The toggle switched the theme (the cookie already says which): draw the call page's figures again. Dash
+    # calls these only on a page that shows the figure.
+    @app.callback(Output("ladder", "figure"), Input("theme", "data"), State("url", "pathname"),
+                  prevent_initial_call=True)
+    def ladder_theme(_, pathname):
+        from flowviz.figures.ladder import create_ladder
+
+        parts = (pathname or "").split("/")
+        try:
+            return create_ladder(details(parts[2], parts[4])["ladder"], theme=figure_theme())
+        except FlowvizError:  # the capture went away meanwhile: keep what is shown
+            return dash.no_update
+
+    @app.callback(Output("media-plots", "figure"), Input("theme", "data"), State("url", "pathname"),
+                  prevent_initial_call=True)
+    def media_theme(_, pathname):
+        parts = (pathname or "").split("/")
+        try:
+            return call_page.media_figure(details(parts[2], parts[4]), figure_theme())
+        except FlowvizError:
+            return dash.no_update
 
     @app.callback(Output("page", "children"), Input("url", "pathname"))
     def route(pathname: str | None):
@@ -96,7 +126,7 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
                 try:
                     return call_page.call_layout(parts[1], store.meta(folder).get("name", ""),
                                                  details(parts[1], parts[3]), call.get("problems"),
-                                                 fresh=fresh, overrides=overrides)
+                                                 fresh=fresh, overrides=overrides, theme=figure_theme())
                 except FlowvizError as exc:
                     return _not_found(exc.message)
         return _not_found("No such page.")
@@ -173,8 +203,9 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
                   Output("streams-status", "children"), Input("stream-mos-below", "value"),
                   Input("stream-loss-above", "value"), Input("stream-unbound", "value"),
                   Input("stream-search", "value"),
-                  Input("streams-table", "page_current"), Input("streams-table", "sort_by"), State("url", "pathname"))
-    def streams_table(mos_below, loss_above, unbound, search, page, sort_by, pathname):
+                  Input("streams-table", "page_current"), Input("streams-table", "sort_by"),
+                  Input("theme", "data"), State("url", "pathname"))  # theme: the toggle switched, redraw the figure
+    def streams_table(mos_below, loss_above, unbound, search, page, sort_by, _, pathname):
         from flowviz.figures.streams import create_streams_overview
 
         cid = pathname.split("/")[2]
@@ -191,7 +222,8 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
             page = 0
         rows = stream_list.filtered_rows(cid, result.get("streams") or [], result["calls"], wanted)
         shown, n_pages, page = stream_list.stream_page_rows(rows, sort_by, page)
-        figure = dash.no_update if ctx.triggered_id == "streams-table" else create_streams_overview(rows)
+        figure = (dash.no_update if ctx.triggered_id == "streams-table"
+                  else create_streams_overview(rows, theme=figure_theme()))
         status = stream_list.status_text(len(rows), len(result.get("streams") or []), wanted)
         return shown, n_pages, page, figure, status
 

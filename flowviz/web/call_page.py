@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash import dash_table, dcc, html
 
+from flowviz.figures.theme import LIGHT, Theme
 from flowviz.web.exports import FORMATS
 from flowviz.web.pages import TABLE_STYLE
 from flowviz.web.thresholds import describe
@@ -17,15 +18,15 @@ MESSAGE_COLUMNS = [
 
 
 def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict] | None = None, *,
-                fresh: bool = True, overrides: dict | None = None) -> html.Div:
+                fresh: bool = True, overrides: dict | None = None, theme: Theme = LIGHT) -> html.Div:
     """`problems` are the call's findings; not `fresh` when the session's thresholds changed and the rules have
-    not run again yet (then the diagnostics section polls until they have)."""
+    not run again yet (then the diagnostics section polls until they have). The figures are drawn in `theme`."""
     from flowviz.figures.ladder import create_ladder
 
     call, ladder = details["call"], details["ladder"]
     gid = call["call_group_id"]
     arrows = ladder.arrows.to_dicts()
-    figure = create_ladder(ladder)
+    figure = create_ladder(ladder, theme=theme)
     party = f"{call['from_user'] or call['from_uri']} \u2192 {call['to_user'] or call['to_uri']}"
     facts = [("state", call["state"]), ("final", f"{call['final_status'] or '-'} {call['final_reason'] or ''}"),
              ("SRD", _ms(call["srd_ms"])), ("setup", _ms(call["setup_ms"])),
@@ -56,7 +57,7 @@ def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict]
         _path(call),
         html.H2("Media"),
         _media(ladder.media.to_dicts()),
-        _media_plots(details),
+        _media_plots(details, theme),
         html.H2("Messages"),
         dash_table.DataTable(id="messages-table", columns=MESSAGE_COLUMNS, data=[_row(a) for a in arrows],
                              page_action="none", sort_action="native", **TABLE_STYLE),
@@ -80,7 +81,15 @@ def _media(streams: list[dict]):
     return dash_table.DataTable(id="media-table", columns=MEDIA_COLUMNS, data=rows, page_action="none", **TABLE_STYLE)
 
 
-def _media_plots(details: dict):
+def _media_plots(details: dict, theme: Theme):
+    figure = media_figure(details, theme)
+    if figure is None:
+        return None
+    return html.Div(dcc.Graph(id="media-plots", figure=figure, config={"displaylogo": False}), className="ladder plots")
+
+
+def media_figure(details: dict, theme: Theme):
+    """Jitter, delta and loss over time of the call's streams; None when the capture has no packet of them."""
     from flowviz.figures.media import create_media_plots
     from flowviz.web.media_series import media_series
 
@@ -88,8 +97,7 @@ def _media_plots(details: dict):
     if series.is_empty():
         return None
     labels = {m["stream_id"]: f"{m['src']} → {m['dst']}" for m in details["ladder"].media.to_dicts()}
-    return html.Div(dcc.Graph(id="media-plots", figure=create_media_plots(series, labels),
-                              config={"displaylogo": False}), className="ladder plots")
+    return create_media_plots(series, labels, theme=theme)
 
 
 def raw_message(details: dict, seq: int) -> list:

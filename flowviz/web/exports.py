@@ -6,6 +6,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from flowviz.figures.theme import LIGHT
 from flowviz.settings import Settings
 
 FORMATS = {  # format -> (file suffix, MIME type, button label)
@@ -44,13 +45,14 @@ def _export(details: dict, fmt: str, settings: Settings) -> bytes:
         from flowviz.export.image import browser_path, render, to_svg
         from flowviz.figures.ladder import create_ladder
 
+        # always light, whatever theme the page shows: these files go into tickets and get printed
         if fmt == "svg" and browser_path() is None:
-            return to_svg(ladder).encode()
-        return render(create_ladder(ladder), fmt)
+            return to_svg(ladder, theme=LIGHT).encode()
+        return render(create_ladder(ladder, theme=LIGHT), fmt)
     if fmt == "html":
         from flowviz.export.html import to_html
 
-        return to_html(ladder, title=f"call {ladder.call_group_id}").encode()
+        return to_html(ladder, theme=LIGHT, title=f"call {ladder.call_group_id}").encode()
     if fmt in ("txt", "mermaid", "plantuml"):
         from flowviz.export import text
 

@@ -14,12 +14,14 @@ from flowviz.web.thresholds import DEFAULTS, describe, number
 KPI_SHOWN = ("SRD", "SDT", "SER", "SEER", "SCR", "ISA")
 TABLE_STYLE = {
     "style_table": {"overflowX": "auto"},
+    # colours are style.css variables, so the tables follow the light / dark theme
     "style_cell": {"fontFamily": "inherit", "fontSize": "13px", "padding": "4px 8px", "textAlign": "left",
-                   "maxWidth": "260px", "overflow": "hidden", "textOverflow": "ellipsis"},
-    "style_header": {"fontWeight": "600", "backgroundColor": "#eef1f5"},
-    "style_data_conditional": [{"if": {"row_index": "odd"}, "backgroundColor": "#f8f9fb"}],
+                   "maxWidth": "260px", "overflow": "hidden", "textOverflow": "ellipsis",
+                   "backgroundColor": "var(--surface)", "color": "var(--text)", "border": "1px solid var(--line)"},
+    "style_header": {"fontWeight": "600", "backgroundColor": "var(--head)"},
+    "style_data_conditional": [{"if": {"row_index": "odd"}, "backgroundColor": "var(--surface-alt)"}],
     "css": [{"selector": ".dash-cell-value p", "rule": "margin: 0"},
-            {"selector": ".dash-cell-value a", "rule": "color: #1f5fbf"}],
+            {"selector": ".dash-cell-value a", "rule": "color: var(--link)"}],
 }
 
 

@@ -17,6 +17,7 @@ from flowviz.errors import FlowvizError, NotFoundError
 from flowviz.web.store import Store, human_bytes, is_capture, new_session_id, valid_session
 
 COOKIE = "flowviz_session"
+THEME_COOKIE = "flowviz_theme"
 CHUNK = 1 << 20
 CALL_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -32,6 +33,14 @@ def session_id() -> str:
         flask.g.flowviz_new_sid = True
     flask.g.flowviz_sid = sid
     return sid
+
+
+def figure_theme():
+    """The theme the browser shows (cookie flowviz_theme, kept by assets/theme.js), for the figures drawn
+    for it; light when the cookie is missing or unknown. Downloads never use it: they stay light."""
+    from flowviz.figures.theme import LIGHT, THEMES
+
+    return THEMES.get(flask.request.cookies.get(THEME_COOKIE, ""), LIGHT)
 
 
 def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, samples: dict[str, Path], calls) -> None:

@@ -21,3 +21,16 @@ def test_long_streams_are_thinned_for_drawing_only():
                            "delta_ms": [20.0] * n, "lost": [0] * n})
     fig = create_media_plots(series, {})
     assert len(fig.data[0].x) == MAX_POINTS
+
+
+def test_the_dark_theme_draws_paper_grid_and_lines_in_its_own_colours():
+    from flowviz.figures.theme import DARK, LIGHT
+
+    series = pl.DataFrame({"stream_id": ["a", "b"], "t_s": [0.0, 0.0], "jitter_ms": [0.1, 0.2],
+                           "delta_ms": [20.0, 20.0], "lost": [0, 0]})
+    for theme in (LIGHT, DARK):
+        fig = create_media_plots(series, {}, theme=theme)
+        assert (fig.layout.paper_bgcolor, fig.layout.font.color) == (theme.paper, theme.text)
+        assert fig.layout.yaxis.gridcolor == fig.layout.xaxis3.gridcolor == theme.grid
+        assert [t.line.color for t in fig.data[::3]] == list(theme.series[:2])  # one colour per stream
+    assert DARK.series[0] != LIGHT.series[0] and DARK.grid != LIGHT.grid
