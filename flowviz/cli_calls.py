@@ -37,7 +37,7 @@ def _calls_of(obj: Context, path: str) -> tuple[list[dict], object]:
     # the capture may run on (RTP, other traffic) after its last SIP message: timers count to its end
     correlation = Correlation(capture.sip_messages, capture.info.get("last_ts_ns"))
     calls = correlation.summaries()
-    problems = _problems(capture)
+    problems = _problems(capture, correlation)
     for call in calls:
         call["problems"] = problems.get(call["call_group_id"], [])
         call["start_ts"] = _iso(call.pop("start_ns"))
@@ -47,11 +47,11 @@ def _calls_of(obj: Context, path: str) -> tuple[list[dict], object]:
     return [{key: call.get(key) for key in CALL_KEYS} for call in calls], correlation
 
 
-def _problems(capture) -> dict[str, list[dict]]:
+def _problems(capture, correlation) -> dict[str, list[dict]]:
     """call_group_id -> its diagnostics (rule, severity, title), as `flowviz diagnose` finds them."""
     from flowviz.analysis.diagnose import diagnose_capture, problems_by_call
 
-    by_call = problems_by_call(diagnose_capture(capture))
+    by_call = problems_by_call(diagnose_capture(capture, correlation=correlation))
     return {gid: [{k: f[k] for k in ("rule", "severity", "title")} for f in found] for gid, found in by_call.items()}
 
 

@@ -26,10 +26,11 @@ def findings_of(obj: Context, path: str, thresholds: Thresholds) -> tuple[list[d
     from flowviz.sip.calls import Correlation
 
     capture = obj.read(path)
-    found = diagnose_capture(capture, thresholds)
+    correlation = Correlation(capture.sip_messages, capture.info.get("last_ts_ns"))
+    found = diagnose_capture(capture, thresholds, correlation=correlation)
     groups = {}
     if not capture.sip_messages.is_empty():
-        groups = dict(Correlation(capture.sip_messages).group_of_call_id().iter_rows())
+        groups = dict(correlation.group_of_call_id().iter_rows())
     return [{**{k: f[k] for k in FINDING_KEYS}, "capture": path} for f in found], groups
 
 

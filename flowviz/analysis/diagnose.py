@@ -146,16 +146,21 @@ def run_rules(facts: CallFacts, thresholds: Thresholds) -> list[dict]:
 
 def diagnose(sip: pl.DataFrame, rtp: pl.DataFrame, rtcp: pl.DataFrame | None = None, *,
              capture_start_ns: int | None = None, capture_end_ns: int | None = None,
-             thresholds: Thresholds = Thresholds()) -> list[dict]:
-    """A capture's frames -> findings of every call group, in call start order."""
+             thresholds: Thresholds = Thresholds(), correlation=None, report: pl.DataFrame | None = None) -> list[dict]:
+    """A capture's frames -> findings of every call group, in call start order.
+
+    `correlation` (flowviz.sip.calls.Correlation of these messages, with capture_end_ns) and `report`
+    (flowviz.media.report.streams_report with its call binding and RTCP) are taken when the caller already
+    has them, so a command that lists calls with their problems correlates once."""
     from flowviz.media.report import streams_report
     from flowviz.sip.calls import Correlation
 
     if sip.is_empty():
         return []
-    correlation = Correlation(sip, capture_end_ns)
+    correlation = correlation if correlation is not None else Correlation(sip, capture_end_ns)
     groups = correlation.group_of_call_id()
-    report = streams_report(sip, rtp, t0_ns=capture_start_ns, group_of_call_id=groups, rtcp=rtcp)
+    if report is None:
+        report = streams_report(sip, rtp, t0_ns=capture_start_ns, group_of_call_id=groups, rtcp=rtcp)
     if "call_group_id" in report.columns:
         report = report.join(rules_media.median_deltas(rtp), on=rules_media.STREAM_KEY, how="left")
     streams = report.to_dicts() if "call_group_id" in report.columns else []
@@ -171,11 +176,13 @@ def diagnose(sip: pl.DataFrame, rtp: pl.DataFrame, rtcp: pl.DataFrame | None = N
     return out
 
 
-def diagnose_capture(capture, thresholds: Thresholds = Thresholds()) -> list[dict]:
-    """Findings of a Capture from flowviz.ingest.read_capture: about the file first, then per call."""
+def diagnose_capture(capture, thresholds: Thresholds = Thresholds(), *, correlation=None,
+                     report: pl.DataFrame | None = None) -> list[dict]:
+    """Findings of a Capture from flowviz.ingest.read_capture: about the file first, then per call
+    (`correlation` and `report` as in diagnose())."""
     return rules_capture.capture_findings(capture.info) + diagnose(
         capture.sip_messages, capture.rtp_packets, capture.rtcp_reports, capture_start_ns=capture.info.get("first_ts_ns"),
-        capture_end_ns=capture.info.get("last_ts_ns"), thresholds=thresholds)
+        capture_end_ns=capture.info.get("last_ts_ns"), thresholds=thresholds, correlation=correlation, report=report)
 
 
 def problems_by_call(findings: list[dict]) -> dict[str | None, list[dict]]:

@@ -179,9 +179,10 @@ def analyse(path: Path, settings: Settings, progress=None, overrides: dict | Non
     forwarded = set(correlation.request_hops["down_msg"].to_list()) if summaries else set()
     registers = register_attempts(correlation.messages, forwarded)
     kpis = compute_kpis(summaries, registers)
-    streams = _streams(capture, correlation)
+    report = _stream_report(capture, correlation)
+    streams = None if report is None or "call_group_id" not in report.columns else report
     worst = _worst_mos(streams)
-    problems = _problems(capture, overrides or {})
+    problems = _problems(capture, overrides or {}, correlation, report)
     calls = []
     for s in summaries:
         call = {k: s.get(k) for k in CALL_FIELDS}
@@ -195,12 +196,14 @@ def analyse(path: Path, settings: Settings, progress=None, overrides: dict | Non
             "thresholds": overrides or {}, "streams": stream_rows(streams)}
 
 
-def _problems(capture, overrides: dict) -> dict:
-    """call_group_id (None: the capture file) -> its diagnostics findings (flowviz.analysis.diagnose)."""
+def _problems(capture, overrides: dict, correlation=None, report=None) -> dict:
+    """call_group_id (None: the capture file) -> its diagnostics findings (flowviz.analysis.diagnose);
+    `correlation` and `report` when the caller has them already."""
     from flowviz.analysis.diagnose import diagnose_capture, problems_by_call
     from flowviz.web.thresholds import thresholds_of
 
-    return problems_by_call(diagnose_capture(capture, thresholds_of(overrides)))
+    return problems_by_call(diagnose_capture(capture, thresholds_of(overrides), correlation=correlation,
+                                             report=report))
 
 
 def diagnostics_fresh(store: Store, folder: Path, result: dict | None) -> bool:
@@ -225,16 +228,15 @@ def rediagnose_folder(store: Store, folder: Path, settings: Settings) -> None:
                                 "thresholds": overrides})
 
 
-def _streams(capture, correlation):
-    """The capture's stream report (flowviz.media.report), computed once for the worst MOS of each call and
-    the stream list; None without RTP."""
+def _stream_report(capture, correlation):
+    """The capture's stream report (flowviz.media.report), computed once for the diagnostics, the worst MOS
+    of each call and the stream list; None without RTP."""
     from flowviz.media.report import streams_report
 
     if capture.rtp_packets.is_empty():
         return None
-    streams = streams_report(capture.sip_messages, capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
-                             group_of_call_id=correlation.group_of_call_id(), rtcp=capture.rtcp_reports)
-    return None if streams.is_empty() or "call_group_id" not in streams.columns else streams
+    return streams_report(capture.sip_messages, capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
+                          group_of_call_id=correlation.group_of_call_id(), rtcp=capture.rtcp_reports)
 
 
 def _worst_mos(streams) -> dict[str, float]:
