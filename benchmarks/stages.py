@@ -21,7 +21,8 @@ from flowviz.ingest.capture_file import read_packets
 from flowviz.ingest.sip_decode import feed, select_candidates
 from flowviz.ingest.tshark_sip import TsharkRun
 from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtcp_packets, rtp_columns, rtp_frame, select_streams
-from flowviz.ingest.capture import _packet_info, sdp_endpoints
+from flowviz.ingest import sip_udp
+from flowviz.ingest.capture import _merge_sip, _packet_info, sdp_endpoints
 from pathlib import Path
 import numpy as np
 path, analysis, settings, laps = sys.argv[1], sys.argv[2] == "1", Settings(), {}
@@ -36,12 +37,13 @@ lap("kernel load")
 job = TsharkRun(settings).start()
 packets = read_packets(path, settings); lap("packets")
 candidates = select_candidates(packets, settings); feed(job, packets, candidates); lap("sip candidates")
+own_sip = sip_udp.messages(sip_udp.read(packets, candidates.own_rows), settings.leg_link_headers); lap("sip udp")
 info = _packet_info(Path(path), packets, candidates); lap("info")
 rtcp, xr = decode_rtcp(rtcp_packets(packets, candidates.packet_rows)); lap("rtcp")
 streams = find_streams(packets, candidates.packet_rows)
 columns = rtp_columns(packets, streams); packets.release_table()
 shaped = rtp_frame(columns, streams); lap("rtp")
-sip = job.result(); lap("sip wait")
+sip = _merge_sip(own_sip, job.result()); lap("sip wait")
 rtp, n = select_streams(shaped, streams, sdp_endpoints(sip), settings.rtp_min_packets); lap("select")
 if analysis:
     from flowviz.sip.calls import Correlation

@@ -46,16 +46,20 @@ def _progress_printer():
 @click.option("--tshark", "tshark_path", default="", metavar="PATH", help="tshark program to use (default: from PATH).")
 @click.option("--sip-port", "sip_ports", multiple=True, type=click.IntRange(1, 65535), metavar="PORT",
               help="Extra UDP/TCP port carrying SIP (repeatable); 5060 and 5061 always are.")
+@click.option("--sip-decoder", type=click.Choice(["auto", "tshark"]), default="auto", show_default=True,
+              help="Who decodes SIP in whole UDP datagrams: flowviz itself, by tshark's rules (auto), or "
+                   "tshark, as for TCP, fragments and tunnels (to compare the two).")
 @click.version_option(package_name="flowviz")
 @click.pass_context
-def cli(ctx: click.Context, no_cache: bool, tshark_path: str, sip_ports: tuple[int, ...]) -> None:
+def cli(ctx: click.Context, no_cache: bool, tshark_path: str, sip_ports: tuple[int, ...], sip_decoder: str) -> None:
     """flowviz: turn a SIP/RTP capture into calls, ladders, media quality and diagnostics.
 
     CAPTURE is a pcap or pcapng file, optionally gzip-compressed; other formats that
     Wireshark reads (Network Monitor, ERF, snoop...) are converted on the fly.
     """
     ports = tuple(sorted({5060, 5061, *sip_ports}))
-    ctx.obj = Context(use_cache=not no_cache, settings=Settings(tshark_path=tshark_path, sip_ports=ports))
+    ctx.obj = Context(use_cache=not no_cache, settings=Settings(tshark_path=tshark_path, sip_ports=ports,
+                                                                   sip_decoder=sip_decoder))
 
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".gz", ".erf", ".snoop", ".trc")
@@ -119,6 +123,14 @@ def _losses(data: dict) -> str:
     return ", ".join(parts) or "none seen"
 
 
+def _decoded_by(data: dict) -> str:
+    """Who decoded the SIP: flowviz reads whole UDP datagrams itself, tshark the rest."""
+    own = data.get("sip_udp_messages")
+    if own is None or not data["sip_messages"]:
+        return ""
+    return f" ({own:,} from UDP datagrams read by flowviz, {data['sip_messages'] - own:,} decoded by tshark)"
+
+
 def _info_table(data: dict) -> str:
     rows = [
         ("file", data["file"]),
@@ -129,7 +141,7 @@ def _info_table(data: dict) -> str:
         ("last packet", _iso(data["last_ts_ns"])),
         ("duration", f"{data['duration_s']:.3f} s"),
         ("link types", ", ".join(f"{_link_name(k)} ({v:,})" for k, v in data["link_types"].items()) or "-"),
-        ("SIP messages", f"{data['sip_messages']:,}"),
+        ("SIP messages", f"{data['sip_messages']:,}" + _decoded_by(data)),
         ("RTP packets", f"{data['rtp_packets']:,} in {data['rtp_streams']} streams"),
         ("RTCP reports", f"{data['rtcp_reports']:,}"),
         ("skipped", ", ".join(f"{v:,} {k}" for k, v in data["skipped"].items()) or "none"),

@@ -23,6 +23,9 @@ class Settings:
     rtp_min_packets: int = 4
     # Largest record length accepted as real (bigger ones mean a broken file).
     max_record_bytes: int = 262_144
+    # Who decodes SIP in whole UDP datagrams: "auto" = flowviz itself (tshark's rules, no tshark
+    # process needed), "tshark" = tshark, like everything else (to compare, or to rule flowviz out).
+    sip_decoder: str = "auto"
     extra: tuple[tuple[str, str], ...] = field(default=())
 
     def tshark(self) -> str:

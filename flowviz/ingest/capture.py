@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from flowviz import schemas
-from flowviz.ingest import cache, kernel
+from flowviz.ingest import cache, kernel, sip_udp
 from flowviz.ingest.capture_file import Packets, check_readable, read_packets
 from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtcp_packets, rtp_columns, rtp_frame, select_streams
 from flowviz.ingest.sip_decode import feed, select_candidates
@@ -57,20 +57,23 @@ def read_capture(
         packets = read_packets(path, settings, progress=lambda done: report("reading packets", 0.6 * done))
         report("decoding SIP", 0.6)
         candidates = select_candidates(packets, settings)
-        feed(job, packets, candidates)  # tshark decodes SIP, a thread parses its output...
+        feed(job, packets, candidates)  # tshark decodes the SIP only it can place, a thread parses its output
+        own_sip = sip_udp.messages(sip_udp.read(packets, candidates.own_rows), settings.leg_link_headers)
         report("decoding RTP", 0.7)
-        # ...while RTCP and RTP are read. Python-heavy work first: tshark needs ~40 ms before its first
+        # Python-heavy work first: when tshark decodes some of the SIP it needs ~40 ms before its first
         # output line, after which the thread parsing it needs the interpreter lock too; the RTP work
         # after it runs in numba and polars, which release the lock (measured: docs/architecture.md 7).
+        # (flowviz's own UDP decode in a thread of its own beside the RTP work was measured, and gained
+        # nothing: docs/architecture.md 10.)
         info = _packet_info(path, packets, candidates)
         rtcp, xr = decode_rtcp(rtcp_packets(packets, candidates.packet_rows))
         streams = find_streams(packets, candidates.packet_rows)
         columns = rtp_columns(packets, streams)
         packets.release_table()  # lowers the peak memory: the frame is built without the table beside it
         rtp_shaped = rtp_frame(columns, streams)
-        sip = job.result()
+        sip = _merge_sip(own_sip, job.result())
         rtp, n_streams = select_streams(rtp_shaped, streams, sdp_endpoints(sip), settings.rtp_min_packets)
-        info.update(sip_messages=len(sip), rtp_packets=len(rtp), rtp_streams=n_streams, rtcp_reports=len(rtcp),
+        info.update(sip_messages=len(sip), sip_udp_messages=len(own_sip), rtp_packets=len(rtp), rtp_streams=n_streams, rtcp_reports=len(rtcp),
                     rtcp_xr_blocks=len(xr), tcp_gap_frames=sorted(job.gap_frames))
     finally:
         job.cancel()
@@ -86,6 +89,15 @@ def read_capture(
         cache.store(key, (sip, rtp, rtcp, xr), info)
     report("done", 1.0)
     return Capture(path, sip, rtp, rtcp, info, xr)
+
+
+def _merge_sip(own: pl.DataFrame, from_tshark: pl.DataFrame) -> pl.DataFrame:
+    """flowviz's UDP messages and tshark's messages, in capture order."""
+    if own.is_empty():
+        return from_tshark
+    if from_tshark.is_empty():
+        return own
+    return pl.concat([own, from_tshark]).sort("frame", "msg_index", maintain_order=True)
 
 
 def sdp_endpoints(sip: pl.DataFrame) -> set[tuple[str, int]]:

@@ -607,6 +607,27 @@ def _in_set(slots, used, v):
 
 
 @njit(cache=True, nogil=True)
+def _has_prefix(r, lo, hi, udp_too):
+    return lo <= r.sip_prefix < hi and (r.ip_proto == 6 or (udp_too and r.ip_proto == 17))
+
+
+@njit(cache=True, nogil=True)
+def prefix_rows(table, lo, hi, udp_too):
+    """Rows of TCP (and UDP when udp_too) packets with lo <= sip_prefix < hi. Compiled: numpy on
+    the table's strided fields took three passes and ~15 ms per million packets."""
+    n = 0
+    for i in range(len(table)):
+        n += _has_prefix(table[i], lo, hi, udp_too)
+    out = np.empty(n, dtype=np.int64)
+    k = 0
+    for i in range(len(table)):
+        if _has_prefix(table[i], lo, hi, udp_too):
+            out[k] = i
+            k += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
 def table_summary(table):
     """(first ts, last ts, frames cut short by the snapshot length, packets per link type) in one pass."""
     lo, hi = np.iinfo(np.int64).max, np.iinfo(np.int64).min

@@ -1,4 +1,5 @@
-"""SIP decoding: pick the SIP candidates and write them to a small sub-capture for tshark (tshark_sip.py).
+"""SIP decoding: pick the SIP candidates; flowviz decodes whole UDP datagrams (sip_udp.py), the rest
+goes to tshark as a small sub-capture (tshark_sip.py).
 
 tshark does what only a full dissector does right (TCP reassembly, IP fragments,
 tunnels, WebSocket, several messages per segment); it runs on the sub-capture only.
@@ -14,7 +15,7 @@ import polars as pl
 
 from flowviz import schemas
 from flowviz.errors import CaptureError, ToolMissingError
-from flowviz.ingest import kernel
+from flowviz.ingest import kernel, sip_udp
 from flowviz.ingest.capture_file import Packets
 from flowviz.ingest.tshark_sip import TsharkRun
 from flowviz.settings import Settings
@@ -26,34 +27,38 @@ RESPONSE_PREFIX = kernel.SIP_PREFIXES.index(b"SIP/2.0 ") + 1
 
 @dataclass
 class SipCandidates:
-    packet_rows: np.ndarray  # int64: rows (0-based) of the packets tshark must see
+    packet_rows: np.ndarray  # int64: rows (0-based) of every SIP candidate (never RTP or RTCP)
+    own_rows: np.ndarray  # int64: the candidates flowviz decodes itself (whole UDP datagrams)
+    tshark_rows: np.ndarray  # int64: the candidates tshark must see
     decode_as: list[str]  # tshark -d arguments for SIP found on ports tshark does not expect
 
 
 def select_candidates(packets: Packets, settings: Settings) -> SipCandidates:
     """SIP by content, by port, whole TCP/UDP conversations that carry SIP, and what only tshark can place."""
     t = packets.table
-    prefix = t["sip_prefix"]
-    udp_tcp = (t["ip_proto"] == PROTO_UDP) | (t["ip_proto"] == PROTO_TCP)
-    content = udp_tcp & (prefix > 0) & (prefix < kernel.GET_PREFIX)
+    content = kernel.prefix_rows(t, 1, kernel.GET_PREFIX, True)
     sip_flows = np.unique(np.concatenate([t["flow"][content], _websocket_sip_flows(packets)]))
     ports = np.array(settings.sip_ports, dtype=np.int64)
     rows = np.flatnonzero(kernel.candidate_mask(t, sip_flows, ports, kernel.GET_PREFIX))
-    return SipCandidates(rows, _decode_as(t, content, settings))
+    if settings.sip_decoder == "tshark":
+        own = np.zeros(len(rows), dtype=bool)
+    else:
+        own = sip_udp.whole_datagrams(t, rows)
+    # -d options only for what tshark decodes
+    return SipCandidates(rows, rows[own], rows[~own], _decode_as(t, np.setdiff1d(content, rows[own]), settings))
 
 
 def _websocket_sip_flows(packets: Packets) -> np.ndarray:
     """Conversations opening a WebSocket with the 'sip' subprotocol (RFC 7118)."""
     t = packets.table
-    gets = np.flatnonzero((t["sip_prefix"] == kernel.GET_PREFIX) & (t["ip_proto"] == PROTO_TCP))
+    gets = kernel.prefix_rows(t, kernel.GET_PREFIX, kernel.GET_PREFIX + 1, False)
     found = [t["flow"][row] for row, payload in zip(gets.tolist(), packets.details(gets).payloads)
              if b"websocket" in payload.lower() and b"sip" in payload.lower()]
     return np.array(found, dtype=np.uint64)
 
 
-def _decode_as(t: np.ndarray, content: np.ndarray, settings: Settings) -> list[str]:
-    """SIP found by content on ports tshark does not decode as SIP by default."""
-    rows = np.flatnonzero(content)
+def _decode_as(t: np.ndarray, rows: np.ndarray, settings: Settings) -> list[str]:
+    """SIP found by content (in `rows`) on ports tshark does not decode as SIP by default."""
     is_response = t["sip_prefix"][rows] == RESPONSE_PREFIX
     server = np.where(is_response, t["sport"][rows], t["dport"][rows])
     args = []
@@ -89,7 +94,8 @@ def _block(btype: int, body: bytes) -> bytes:
 
 
 def feed(run: TsharkRun, packets: Packets, candidates: SipCandidates) -> None:
-    """Hand the SIP candidates to a started TsharkRun, as a sub-capture with their original times."""
-    rows = candidates.packet_rows
+    """Hand tshark's share of the SIP candidates to a started TsharkRun, as a sub-capture with their
+    original times (with no share, tshark is stopped and not needed)."""
+    rows = candidates.tshark_rows
     sub = subcapture_bytes(packets, rows) if len(rows) else b""
     run.feed(sub, rows, packets.ts_ns[rows].copy(), candidates.decode_as)

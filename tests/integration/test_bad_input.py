@@ -135,8 +135,21 @@ def test_capture_without_sip_warns(tmp_path):
 
 
 def test_missing_tshark(tmp_path):
-    result = flowviz("--tshark", str(tmp_path / "no-tshark"), "info", str(REFERENCE))
+    """SIP over TCP needs tshark's reassembly."""
+    tcp_sip = REPO / "sample_pcaps" / "synth" / "sip_tcp_coalesced_split.pcap"
+    result = flowviz("--no-cache", "--tshark", str(tmp_path / "no-tshark"), "info", str(tcp_sip))
     assert_one_line_error(result, "tshark", "apt-get install tshark")
+
+
+def test_sip_over_udp_needs_no_tshark(tmp_path):
+    """flowviz decodes whole UDP datagrams itself: the lab call is read in full without tshark."""
+    result = flowviz("--no-cache", "--tshark", str(tmp_path / "no-tshark"), "info", "--format", "json", str(REFERENCE))
+    assert result.returncode == 0, result.stderr
+    expected = json.loads((REFERENCE.parent / "expected.json").read_text())["captures"][REFERENCE.name]
+    assert json.loads(result.stdout)["sip_messages"] == expected["sip_messages"]
+    forced = flowviz("--no-cache", "--tshark", str(tmp_path / "no-tshark"), "--sip-decoder", "tshark", "info",
+                     str(REFERENCE))
+    assert_one_line_error(forced, "tshark", "apt-get install tshark")
 
 
 def test_folder_with_a_bad_file_reports_it_and_goes_on(tmp_path):

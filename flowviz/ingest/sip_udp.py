@@ -1,0 +1,112 @@
+"""SIP in whole UDP datagrams, decoded by flowviz itself with the rules of tshark 4.0's SIP dissector.
+
+A UDP datagram holds one SIP message (RFC 3261 18.1.1): nothing needs reassembling, so tshark
+and its ~0.3 s start are not needed for it. tshark still decodes everything else (TCP,
+fragments, SCTP, WebSocket, ICMP quotes, tunnels the packet kernel does not open). The result is
+the same row tshark's field output gives (tests/integration/test_sip_udp.py compares the two on
+every capture the tests have); docs/architecture.md section 10 lists the rules and where they
+come from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from flowviz import schemas
+from flowviz.ingest import kernel
+from flowviz.ingest.capture_file import Details, Packets
+from flowviz.ingest.sip_text import parse_message
+
+PROTO_UDP = 17
+SIP_VERSION = b"SIP/2.0"
+# Packets the kernel did not read whole: tshark reassembles or places them.
+_NOT_OURS = kernel.F_FRAGMENT | kernel.F_LATER_FRAGMENT | kernel.F_NEEDS_EXACT | kernel.F_TURN
+
+
+def whole_datagrams(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Which of `rows` are complete UDP datagrams that start like a SIP message (boolean mask)."""
+    t = table[rows]
+    prefix = t["sip_prefix"]
+    return ((t["ip_proto"] == PROTO_UDP) & (prefix > 0) & (prefix < kernel.GET_PREFIX) & (t["skip"] == 0)
+            & ((t["flags"] & _NOT_OURS) == 0) & (t["caplen"] >= t["orig_len"]))
+
+
+@dataclass
+class Datagrams:
+    """The chosen datagrams' payloads and addresses, read while the packet table is still there."""
+
+    rows: np.ndarray
+    table: np.ndarray  # their kernel.PACKET rows
+    details: Details
+
+
+def read(packets: Packets, rows: np.ndarray) -> Datagrams:
+    return Datagrams(rows, packets.table[rows], packets.details(rows))
+
+
+def messages(datagrams: Datagrams, leg_link_headers: tuple[str, ...]) -> pl.DataFrame:
+    """sip_messages of the datagrams that hold a SIP start line. Others are skipped, as tshark skips
+    them: it shows such a datagram as "Continuation", with no message."""
+    rows, t, details = datagrams.rows, datagrams.table, datagrams.details
+    out = []
+    for k, payload in enumerate(details.payloads):
+        raw = message_text(payload)
+        if raw is None:
+            continue
+        frame = int(rows[k]) + 1
+        row = {
+            "frame": frame, "frames": [frame], "msg_index": 0, "ts_ns": int(t["ts"][k]),
+            "src_ip": details.src[k], "dst_ip": details.dst[k],
+            "src_port": int(t["sport"][k]), "dst_port": int(t["dport"][k]),
+            "transport": "udp", "icmp_quoted": False, "raw": raw,
+        }
+        row.update(parse_message(raw, leg_link_headers))
+        out.append(row)
+    return schemas.from_rows(out, schemas.SIP_MESSAGES)
+
+
+def message_text(payload: bytes) -> str | None:
+    """The text tshark gives for a datagram (start line + CRLF + the rest), or None when the first
+    line is no Request-Line or Status-Line by tshark's test.
+
+    tshark (packet-sip.c, dissect_sip_common and sip_parse_line): the first line ends at the first
+    CR, LF or CRLF; it must not be empty or hold a NUL. The rest of the datagram after the line
+    end is one field (`sip.msg_hdr`), whatever Content-Length says. Text is UTF-8 with each
+    invalid sequence replaced by U+FFFD, and a field ends at its first NUL byte.
+    """
+    cr, lf = payload.find(b"\r"), payload.find(b"\n")
+    ends = [i for i in (cr, lf) if i >= 0]
+    line_end = min(ends) if ends else len(payload)
+    rest = line_end + (2 if payload[line_end : line_end + 2] == b"\r\n" else 1)
+    if line_end == 0 or b"\0" in payload[:line_end] or not is_start_line(payload, line_end):
+        return None
+    body = payload[rest:]
+    nul = body.find(b"\0")
+    if nul >= 0:
+        body = body[:nul]
+    return (payload[:line_end].decode("utf-8", "replace") + "\r\n" + body.decode("utf-8", "replace"))
+
+
+def is_start_line(payload: bytes, line_len: int) -> bool:
+    """tshark 4.0's sip_parse_line() with strict_sip_version on (its default).
+
+    Spaces and the URI's colon are searched to the end of the datagram, not of the line, as
+    tshark does: "SIP/2.0 200\\r\\nCall-ID: x" is no Status-Line because the second token then
+    runs to the space after "Call-ID:".
+    """
+    space1 = payload.find(b" ")
+    if space1 <= 0:
+        return False
+    space2 = payload.find(b" ", space1 + 1)
+    if space2 < 0:
+        return False
+    token2 = payload[space1 + 1 : space2]
+    if payload[:space1] == SIP_VERSION:  # Status-Line: a 3-digit status code
+        return len(token2) == 3 and all(0x30 <= c <= 0x39 for c in token2)
+    if len(token2) < 3:  # Request-Line: a URI with a colon, then exactly "SIP/2.0"
+        return False
+    colon = payload.find(b":", space1 + 2)
+    return 0 <= colon < space2 + 1 and payload[space2 + 1 : line_len] == SIP_VERSION

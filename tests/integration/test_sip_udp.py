@@ -1,0 +1,132 @@
+"""flowviz's own decode of SIP in UDP datagrams gives exactly the rows tshark's decode gives.
+
+The reference is tshark itself: the same capture read with `Settings(sip_decoder="tshark")`,
+where tshark decodes every SIP candidate. Checked on datagrams built to hit each rule of
+tshark 4.0's SIP dissector (packet-sip.c: dissect_sip_common, sip_parse_line) and on every
+capture the tests have.
+"""
+
+from __future__ import annotations
+
+import pytest
+from polars.testing import assert_frame_equal
+
+from flowviz.ingest import read_capture
+from flowviz.ingest.sip_udp import message_text
+from flowviz.settings import Settings
+from tests import synth
+from tests.conftest import SAMPLES, corpus_params
+from tests.synth.packets import ethernet, ip_udp
+from tests.synth.writers import Record, pcap_bytes
+
+HEAD = b"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\nFrom: \"A\" <sip:a@a>;tag=1\r\nTo: <sip:b@b>\r\n"
+SDP = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+
+
+def invite(content_length: int | None, extra: bytes = b"") -> bytes:
+    cl = b"" if content_length is None else b"Content-Length: %d\r\n" % content_length
+    return (b"INVITE sip:b@b SIP/2.0\r\n" + HEAD + b"Call-ID: c1\r\nCSeq: 1 INVITE\r\n" + extra + cl
+            + b"Content-Type: application/sdp\r\n\r\n" + SDP)
+
+
+# (datagram, is it a SIP message for tshark 4.0?) Every datagram starts like SIP for the packet kernel.
+DATAGRAMS = [
+    (invite(len(SDP)), True),
+    (invite(20), True),  # Content-Length shorter than the body: the rest is still the message's text
+    (invite(500), True),  # longer than the datagram
+    (invite(None), True),
+    (invite(len(SDP), "Subject: caf\u00e9 \\ x\tz\r\n".encode()), True),  # UTF-8, backslash, tab
+    (invite(len(SDP), b"Subject: bad \xff\xfe \xe2\x82 \xc0\xaf \xed\xa0\x80\r\n"), True),  # invalid UTF-8
+    (invite(len(SDP), b"Subject: nul \x00 byte\r\n"), True),  # the text ends at the NUL
+    (invite(len(SDP)) + invite(len(SDP)), True),  # two messages in one datagram: tshark shows one
+    ("SIP/2.0 200 OK\r\nCall-ID: c1\r\nSubject: \u0085\u00a0\u2028\U0001F600\ufeff\r\n\r\n".encode(), True),
+    (b"SIP/2.0 200 OK\nVia: SIP/2.0/UDP 10.0.0.1\nCall-ID: lf-only\nCSeq: 1 INVITE\n\n", True),
+    (b"OPTIONS sip:x SIP/2.0\rCall-ID: cr-only\r\r\n", True),
+    (b"OPTIONS sip:x SIP/2.0\n\rCall-ID: lf-then-cr\r\n\r\n", True),
+    (b"OPTIONS sip:x SIP/2.0", True),  # one line, no line end
+    (b"OPTIONS sip:x SIP/2.0\r\nCall-ID: noblank\r\n", True),
+    (b"SIP/2.0 200 OK\r\nCall-ID: trailing\r\nContent-Length: 0\r\n\r\n\r\n\r\n", True),
+    (b"REGISTER sip:x SIP/2.0\r\nCall-ID: r\r\nl: 0\r\n\r\n", True),
+    (b"SIP/2.0 200 \r\nCall-ID: empty-reason\r\n\r\n", True),
+    (b"MESSAGE sip:x SIP/2.0\r\nCall-ID: m\r\nContent-Length: 8\r\n\r\nhi\x01\x7f\x80ok", True),
+    (b"OPTIONS sip:x SIP/2.0\r\n\r\n\x00\x00tail", True),
+    (b"INFO x:y SIP/2.0\r\n\r\n", True),  # any URI with a colon
+    (b"INVITE sip:b@b\r\nCall-ID: no-version\r\n\r\n", False),
+    (b"SIP/2.0 abc OK\r\nCall-ID: x\r\n\r\n", False),  # status code not 3 digits
+    (b"SIP/2.0 2000 OK\r\n\r\n", False),
+    (b"SIP/2.0 200\r\nCall-ID: no-reason\r\n\r\n", False),  # the 2nd token runs to the next space
+    (b"INVITE  sip:x  SIP/2.0\r\nCall-ID: double-space\r\n\r\n", False),
+    (b"OPTIONS sip:x SIP/2.0 \r\nCall-ID: trailing-space\r\n\r\n", False),
+    (b"OPTIONS sipx SIP/2.0\r\nCall-ID: a:b\r\n\r\n", False),  # the URI's colon must come before the version
+    (b"OPTIONS sip:x sip/2.0\r\n\r\n", False),  # the version is case-sensitive
+    (b"OPTIONS sip:x\x00 SIP/2.0\r\nCall-ID: nul\r\n\r\n", False),  # NUL in the first line
+    (b"SIP/2.0 200\tOK\r\nCall-ID: tab\r\n\r\n", False),
+]
+
+
+def write_datagrams(path, datagrams: list[bytes]) -> None:
+    records = [Record(1_700_000_000_000_000_000 + i * 1_000_000,
+                      ethernet(ip_udp("10.0.0.1", "10.0.0.2", 5060, 5060, payload)))
+               for i, payload in enumerate(datagrams)]
+    path.write_bytes(pcap_bytes(1, records))
+
+
+def test_message_text_follows_tsharks_rules():
+    assert [message_text(d) is not None for d, _ in DATAGRAMS] == [sip for _, sip in DATAGRAMS]
+    assert message_text(b"SIP/2.0 200 OK\nCall-ID: a\n\n") == "SIP/2.0 200 OK\r\nCall-ID: a\n\n"
+    assert message_text(b"OPTIONS sip:x SIP/2.0\r\n\r\n\x00tail") == "OPTIONS sip:x SIP/2.0\r\n\r\n"
+
+
+def test_built_datagrams_equal_tshark(tmp_path, tshark):
+    path = tmp_path / "datagrams.pcap"
+    write_datagrams(path, [d for d, _ in DATAGRAMS])
+    reference = read_capture(path, Settings(sip_decoder="tshark"), use_cache=False).sip_messages
+    assert reference["frame"].to_list() == [i + 1 for i, (_, sip) in enumerate(DATAGRAMS) if sip]
+    # No tshark at all: flowviz alone must give tshark's rows, text and parsed columns alike.
+    own = read_capture(path, Settings(tshark_path=str(tmp_path / "no-tshark")), use_cache=False).sip_messages
+    assert_frame_equal(own, reference)
+
+
+def sample_captures():
+    bad = {"empty.pcap", "not_a_capture.pcap"}
+    files = [p for p in sorted((SAMPLES / "lab").glob("*.pcap")) + sorted((SAMPLES / "synth").glob("*.pcap*"))
+             if p.name not in bad]
+    return [pytest.param(p, id=f"{p.parent.name}/{p.name}") for p in files]
+
+
+@pytest.mark.parametrize("path", sample_captures() + corpus_params())
+def test_capture_equals_tshark(path, tshark):
+    own = read_capture(path, use_cache=False)
+    if not own.info["sip_udp_messages"]:
+        pytest.skip("no SIP in whole UDP datagrams: tshark decodes all of it either way")
+    reference = read_capture(path, Settings(sip_decoder="tshark"), use_cache=False)
+    assert_frame_equal(own.sip_messages, reference.sip_messages)
+
+
+def test_mixed_capture_merges_in_frame_order(tmp_path, tshark):
+    """SIP over TCP (tshark) and over UDP (flowviz) in one capture come out in capture order."""
+    tcp_data, _ = synth.build("sip_tcp_coalesced_split")
+    udp_data, _ = synth.build("basic_call_udp")
+    path = tmp_path / "mixed.pcap"
+    # Both are little-endian microsecond pcaps on Ethernet: keep the first header, then alternate records.
+    path.write_bytes(tcp_data[:24] + interleaved_records(tcp_data[24:], udp_data[24:]))
+    own = read_capture(path, use_cache=False)
+    assert own.info["sip_udp_messages"] > 0 and set(own.sip_messages["transport"]) == {"tcp", "udp"}
+    frames = own.sip_messages["frame"].to_list()
+    assert frames == sorted(frames)
+    assert_frame_equal(own.sip_messages, read_capture(path, Settings(sip_decoder="tshark"),
+                                                      use_cache=False).sip_messages)
+
+
+def interleaved_records(a: bytes, b: bytes) -> bytes:
+    """Records of two pcap bodies, alternating (timestamps need not be ordered for this test)."""
+    def records(body: bytes) -> list[bytes]:
+        out, pos = [], 0
+        while pos + 16 <= len(body):
+            caplen = int.from_bytes(body[pos + 8 : pos + 12], "little")
+            out.append(body[pos : pos + 16 + caplen])
+            pos += 16 + caplen
+        return out
+    ra, rb = records(a), records(b)
+    mixed = [r for pair in zip(ra, rb) for r in pair] + ra[len(rb):] + rb[len(ra):]
+    return b"".join(mixed)
