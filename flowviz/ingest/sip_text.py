@@ -106,6 +106,8 @@ def _match(pattern: re.Pattern, text: str) -> str | None:
 
 def split_commas(value: str) -> list[str]:
     """Split a header value at commas outside quotes and <...>."""
+    if '"' not in value and "<" not in value:  # most Via values: nothing to skip over
+        return [p for part in value.split(",") if (p := part.strip())]
     parts, buf, quoted, angle = [], [], False, 0
     escaped = False
     for ch in value:

@@ -19,3 +19,6 @@ def test_from_rows_equals_polars_own_conversion():
     expected = pl.DataFrame([{k: r.get(k) for k in SIP_MESSAGES} for r in rows], schema=SIP_MESSAGES)
     assert from_rows(rows, SIP_MESSAGES).equals(expected)
     assert from_rows([], SIP_MESSAGES).schema == SIP_MESSAGES
+    for one in rows:  # a single row: each nested column is then a one-element JSON array
+        alone = pl.DataFrame([{k: one.get(k) for k in SIP_MESSAGES}], schema=SIP_MESSAGES)
+        assert from_rows([one], SIP_MESSAGES).equals(alone)
