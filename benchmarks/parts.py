@@ -68,9 +68,9 @@ def sip_udp_cost(capture: str, repeat: int) -> tuple[float, float, float]:
 
     settings = Settings()
     packets = read_packets(capture, settings)
-    datagrams = sip_udp.read(packets, select_candidates(packets, settings).own_rows)
+    rows = select_candidates(packets, settings).own_rows
+    own = best(lambda: sip_udp.decode(packets, rows, settings.leg_link_headers), repeat)
     packets.close()
-    own = best(lambda: sip_udp.messages(datagrams, settings.leg_link_headers), repeat)
     times: dict[str, list[float]] = {"auto": [], "tshark": []}
     for _ in range(repeat):  # interleaved: the machine's slow spells hit both alike
         for decoder in times:

@@ -22,7 +22,7 @@ from flowviz.ingest.sip_decode import feed, select_candidates
 from flowviz.ingest.tshark_sip import TsharkRun
 from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtcp_packets, rtp_columns, rtp_frame, select_streams
 from flowviz.ingest import sip_udp
-from flowviz.ingest.capture import _merge_sip, _packet_info, sdp_endpoints
+from flowviz.ingest.capture import _merge_sip, _packet_info, _tshark_starter, sdp_endpoints
 from pathlib import Path
 import numpy as np
 path, analysis, settings, laps = sys.argv[1], sys.argv[2] == "1", Settings(), {}
@@ -34,10 +34,10 @@ def lap(name):
     now = time.perf_counter(); laps[name] = round(now - t, 3); t = now
 kernel.walk_pcap(np.zeros(64, np.uint8), 0, 0, False, 1000, 1, 1, np.zeros(1, kernel.PACKET), 0)
 lap("kernel load")
-job = TsharkRun(settings).start()
-packets = read_packets(path, settings); lap("packets")
+job = TsharkRun(settings)
+packets = read_packets(path, settings, on_rows=_tshark_starter(job, settings)); lap("packets")
 candidates = select_candidates(packets, settings); feed(job, packets, candidates); lap("sip candidates")
-own_sip = sip_udp.messages(sip_udp.read(packets, candidates.own_rows), settings.leg_link_headers); lap("sip udp")
+own_sip = sip_udp.decode(packets, candidates.own_rows, settings.leg_link_headers); lap("sip udp")
 info = _packet_info(Path(path), packets, candidates); lap("info")
 rtcp, xr = decode_rtcp(rtcp_packets(packets, candidates.packet_rows)); lap("rtcp")
 streams = find_streams(packets, candidates.packet_rows)

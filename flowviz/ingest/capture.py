@@ -51,20 +51,21 @@ def read_capture(
         info = dict(info, from_cache=True, decode_seconds=round(time.perf_counter() - started, 3))
         return Capture(path, sip, rtp, rtcp, info, xr)
 
-    job = TsharkRun(settings).start()  # tshark loads its dissectors while the file is read
+    job = TsharkRun(settings)
+    if settings.sip_decoder == "tshark":
+        job.start()  # every SIP packet goes to tshark: it loads its dissectors while the file is read
     packets = None
     try:
-        packets = read_packets(path, settings, progress=lambda done: report("reading packets", 0.6 * done))
+        packets = read_packets(path, settings, progress=lambda done: report("reading packets", 0.6 * done),
+                               on_rows=_tshark_starter(job, settings))
         report("decoding SIP", 0.6)
         candidates = select_candidates(packets, settings)
         feed(job, packets, candidates)  # tshark decodes the SIP only it can place, a thread parses its output
-        own_sip = sip_udp.messages(sip_udp.read(packets, candidates.own_rows), settings.leg_link_headers)
+        own_sip = sip_udp.decode(packets, candidates.own_rows, settings.leg_link_headers)
         report("decoding RTP", 0.7)
         # Python-heavy work first: when tshark decodes some of the SIP it needs ~40 ms before its first
         # output line, after which the thread parsing it needs the interpreter lock too; the RTP work
         # after it runs in numba and polars, which release the lock (measured: docs/architecture.md 7).
-        # (flowviz's own UDP decode in a thread of its own beside the RTP work was measured, and gained
-        # nothing: docs/architecture.md 10.)
         info = _packet_info(path, packets, candidates)
         rtcp, xr = decode_rtcp(rtcp_packets(packets, candidates.packet_rows))
         streams = find_streams(packets, candidates.packet_rows)
@@ -89,6 +90,22 @@ def read_capture(
         cache.store(key, (sip, rtp, rtcp, xr), info)
     report("done", 1.0)
     return Capture(path, sip, rtp, rtcp, info, xr)
+
+
+def _tshark_starter(job: TsharkRun, settings: Settings):
+    """read_packets' hook: start tshark at the first packet it will get, so its ~0.25 s of start-up
+    overlaps the rest of the packet pass; a capture whose SIP is all in whole UDP datagrams never
+    starts it (no process, no CPU taken from the other core; docs/architecture.md section 10)."""
+    ports = np.array(settings.sip_ports, dtype=np.int64)
+    wanted = job.proc is not None
+
+    def on_rows(table, start, end):
+        nonlocal wanted
+        if not wanted and kernel.any_for_tshark(table, start, end, ports, kernel.GET_PREFIX):
+            wanted = True
+            job.start()
+
+    return on_rows
 
 
 def _merge_sip(own: pl.DataFrame, from_tshark: pl.DataFrame) -> pl.DataFrame:

@@ -75,18 +75,7 @@ class Packets:
 
     def details(self, rows: np.ndarray) -> Details:
         """Addresses and payload position of the given packets, decoded again from their bytes."""
-        data = self.read_bytes(rows)
-        caplens = np.array([len(d) for d in data], dtype=np.int64)
-        starts = np.concatenate([[0], np.cumsum(caplens)[:-1]]).astype(np.int64) if len(data) else caplens
-        buf = np.frombuffer(b"".join(data) + b"\0" * 8, dtype=np.uint8)
-        out = np.zeros((len(data), kernel.DETAIL_FIELDS), dtype=np.uint64)
-        kernel.decode_many(buf, starts, caplens, self.table["link_type"][rows].astype(np.int64), out)
-        return Details(
-            src=[address_text(h, l) for h, l in zip(out[:, kernel.D_SRC_HI].tolist(), out[:, kernel.D_SRC_LO].tolist())],
-            dst=[address_text(h, l) for h, l in zip(out[:, kernel.D_DST_HI].tolist(), out[:, kernel.D_DST_LO].tolist())],
-            payloads=[d[o : o + n] for d, o, n in zip(data, out[:, kernel.D_PAYLOAD_OFF].tolist(),
-                                                      out[:, kernel.D_PAYLOAD_LEN].tolist())],
-        )
+        return details_of(self.read_bytes(rows), self.table["link_type"][rows])
 
     def release_table(self) -> None:
         """Free the per-packet rows (the largest thing ingest holds) once everything needed is taken."""
@@ -97,6 +86,21 @@ class Packets:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+def details_of(data: list[bytes], link_types: np.ndarray) -> Details:
+    """Addresses and payload of packets given as their captured bytes and link types."""
+    caplens = np.array([len(d) for d in data], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(caplens)[:-1]]).astype(np.int64) if len(data) else caplens
+    buf = np.frombuffer(b"".join(data) + b"\0" * 8, dtype=np.uint8)
+    out = np.zeros((len(data), kernel.DETAIL_FIELDS), dtype=np.uint64)
+    kernel.decode_many(buf, starts, caplens, link_types.astype(np.int64), out)
+    return Details(
+        src=[address_text(h, l) for h, l in zip(out[:, kernel.D_SRC_HI].tolist(), out[:, kernel.D_SRC_LO].tolist())],
+        dst=[address_text(h, l) for h, l in zip(out[:, kernel.D_DST_HI].tolist(), out[:, kernel.D_DST_LO].tolist())],
+        payloads=[d[o : o + n] for d, o, n in zip(data, out[:, kernel.D_PAYLOAD_OFF].tolist(),
+                                                  out[:, kernel.D_PAYLOAD_LEN].tolist())],
+    )
 
 
 def check_readable(path: Path) -> None:
@@ -111,8 +115,11 @@ def check_readable(path: Path) -> None:
         raise CaptureError(f"{path} is empty (0 bytes); it is not a capture, record one again")
 
 
-def read_packets(path: str | os.PathLike, settings: Settings, progress=None) -> Packets:
-    """All packets of a capture decoded into kernel.PACKET rows; `progress(fraction)` after each chunk."""
+def read_packets(path: str | os.PathLike, settings: Settings, progress=None, on_rows=None) -> Packets:
+    """All packets of a capture decoded into kernel.PACKET rows; `progress(fraction)` after each chunk.
+
+    `on_rows(table, start, end)` is called each time the kernel has decoded rows start..end-1 (ingest
+    starts tshark at the first packet it will need). Rows of old pcapng block types come without it."""
     path = Path(path)
     check_readable(path)
     with open(path, "rb") as f:
@@ -132,9 +139,9 @@ def read_packets(path: str | os.PathLike, settings: Settings, progress=None) -> 
         magic = PCAPNG_SHB
     try:
         if magic in PCAP_MAGICS:
-            packets = _read_pcap(plain, path, settings, progress)
+            packets = _read_pcap(plain, path, settings, progress, on_rows)
         else:
-            packets = _read_pcapng(plain, path, settings, progress)
+            packets = _read_pcapng(plain, path, settings, progress, on_rows)
     except BaseException:
         if tmp:
             tmp.cleanup()
@@ -252,7 +259,7 @@ class _Table:
         return self.rows[: self.k]  # a view: copying would double the peak memory
 
 
-def _read_pcap(plain: Path, shown: Path, settings: Settings, progress=None) -> Packets:
+def _read_pcap(plain: Path, shown: Path, settings: Settings, progress=None, on_rows=None) -> Packets:
     size = plain.stat().st_size
     with open(plain, "rb") as f:
         header = f.read(24)
@@ -266,10 +273,13 @@ def _read_pcap(plain: Path, shown: Path, settings: Settings, progress=None) -> P
     try:
         chunks.fill()
         while True:
+            start = table.k
             used, table.k, status = kernel.walk_pcap(
                 chunks.buf, chunks.filled, chunks.base, big, ns_per_unit, link_type, settings.max_record_bytes,
                 table.rows, table.k,
             )
+            if on_rows and table.k > start:
+                on_rows(table.rows, start, table.k)
             if status == kernel.OUT_FULL:
                 chunks.consume(used)
                 table.grow()
@@ -293,7 +303,7 @@ def _read_pcap(plain: Path, shown: Path, settings: Settings, progress=None) -> P
     return packets
 
 
-def _read_pcapng(plain: Path, shown: Path, settings: Settings, progress=None) -> Packets:
+def _read_pcapng(plain: Path, shown: Path, settings: Settings, progress=None, on_rows=None) -> Packets:
     size = plain.stat().st_size
     chunks = _Chunks(plain, 0, size, progress)
     table = _Table(size // 200)
@@ -311,6 +321,8 @@ def _read_pcapng(plain: Path, shown: Path, settings: Settings, progress=None) ->
             used, k, status = kernel.walk_pcapng(chunks.buf, chunks.filled, chunks.base, links, max_block,
                                                  table.rows, table.k)
             table.rows["iface"][table.k : k] += section_base
+            if on_rows and k > table.k:
+                on_rows(table.rows, table.k, k)
             table.k = k
             chunks.consume(used)
             if status == kernel.OUT_FULL:

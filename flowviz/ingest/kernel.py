@@ -628,6 +628,43 @@ def prefix_rows(table, lo, hi, udp_too):
 
 
 @njit(cache=True, nogil=True)
+def _whole_sip_datagram(r, get_prefix):
+    """A complete UDP datagram that starts like SIP: flowviz decodes it itself (ingest/sip_udp.py)."""
+    return (r.ip_proto == 17 and 0 < r.sip_prefix < get_prefix and r.skip == 0 and r.caplen >= r.orig_len
+            and (r.flags & (F_FRAGMENT | F_LATER_FRAGMENT | F_NEEDS_EXACT | F_TURN)) == 0)
+
+
+@njit(cache=True, nogil=True)
+def any_for_tshark(table, start, end, sip_ports, get_prefix):
+    """Whether rows start..end-1 hold a packet that SIP decoding will hand to tshark: SIP-looking or
+    SIP-port TCP (or UDP that is no whole SIP datagram), fragments, SCTP, ICMP, unopened tunnels and
+    links. Ingest starts tshark at the first such packet, so its start overlaps the rest of the pass."""
+    for i in range(start, end):
+        r = table[i]
+        proto = r.ip_proto
+        if (r.flags & (F_FRAGMENT | F_NEEDS_EXACT)) != 0 or proto == 132 or proto == 1 or proto == 58:
+            return True
+        if r.skip == SKIP_LINK:
+            return True
+        if proto == 6 and 0 < r.sip_prefix <= get_prefix:
+            return True
+        if (proto == 6 or proto == 17) and not _whole_sip_datagram(r, get_prefix):
+            for p in sip_ports:
+                if r.sport == p or r.dport == p:
+                    return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def whole_sip_mask(table, rows, get_prefix):
+    """Which of the given rows are whole SIP datagrams."""
+    out = np.zeros(len(rows), dtype=np.bool_)
+    for k in range(len(rows)):
+        out[k] = _whole_sip_datagram(table[rows[k]], get_prefix)
+    return out
+
+
+@njit(cache=True, nogil=True)
 def table_summary(table):
     """(first ts, last ts, frames cut short by the snapshot length, packets per link type) in one pass."""
     lo, hi = np.iinfo(np.int64).max, np.iinfo(np.int64).min

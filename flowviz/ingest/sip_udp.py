@@ -10,61 +10,46 @@ come from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import polars as pl
 
 from flowviz import schemas
 from flowviz.ingest import kernel
-from flowviz.ingest.capture_file import Details, Packets
+from flowviz.ingest.capture_file import Packets
 from flowviz.ingest.sip_text import parse_message
 
-PROTO_UDP = 17
 SIP_VERSION = b"SIP/2.0"
-# Packets the kernel did not read whole: tshark reassembles or places them.
-_NOT_OURS = kernel.F_FRAGMENT | kernel.F_LATER_FRAGMENT | kernel.F_NEEDS_EXACT | kernel.F_TURN
 
 
 def whole_datagrams(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Which of `rows` are complete UDP datagrams that start like a SIP message (boolean mask)."""
-    t = table[rows]
-    prefix = t["sip_prefix"]
-    return ((t["ip_proto"] == PROTO_UDP) & (prefix > 0) & (prefix < kernel.GET_PREFIX) & (t["skip"] == 0)
-            & ((t["flags"] & _NOT_OURS) == 0) & (t["caplen"] >= t["orig_len"]))
+    """Which of `rows` are complete UDP datagrams that start like a SIP message (boolean mask):
+    not a fragment, not cut by the snapshot length, not in a tunnel the kernel leaves to tshark."""
+    return kernel.whole_sip_mask(table, rows, kernel.GET_PREFIX)
 
 
-@dataclass
-class Datagrams:
-    """The chosen datagrams' payloads and addresses, read while the packet table is still there."""
+def decode(packets: Packets, rows: np.ndarray, leg_link_headers: tuple[str, ...]) -> pl.DataFrame:
+    """sip_messages of the datagrams in `rows` that hold a SIP start line, in capture order. Others
+    are skipped, as tshark skips them: it shows such a datagram as "Continuation", with no message.
 
-    rows: np.ndarray
-    table: np.ndarray  # their kernel.PACKET rows
-    details: Details
-
-
-def read(packets: Packets, rows: np.ndarray) -> Datagrams:
-    return Datagrams(rows, packets.table[rows], packets.details(rows))
-
-
-def messages(datagrams: Datagrams, leg_link_headers: tuple[str, ...]) -> pl.DataFrame:
-    """sip_messages of the datagrams that hold a SIP start line. Others are skipped, as tshark skips
-    them: it shows such a datagram as "Continuation", with no message."""
-    rows, t, details = datagrams.rows, datagrams.table, datagrams.details
+    Serial on purpose: parsing in a thread while the packet kernel reads the file (copying the
+    datagrams out of its window) gained 10-20 ms of 0.56 s and needed a shorter interpreter switch
+    interval to gain even that (docs/architecture.md section 10)."""
+    details = packets.details(rows)
     out = []
-    for k, payload in enumerate(details.payloads):
+    for row, ts, sport, dport, src, dst, payload in zip(
+        rows.tolist(), packets.ts_ns[rows].tolist(), packets.table["sport"][rows].tolist(),
+        packets.table["dport"][rows].tolist(), details.src, details.dst, details.payloads,
+    ):
         raw = message_text(payload)
         if raw is None:
             continue
-        frame = int(rows[k]) + 1
-        row = {
-            "frame": frame, "frames": [frame], "msg_index": 0, "ts_ns": int(t["ts"][k]),
-            "src_ip": details.src[k], "dst_ip": details.dst[k],
-            "src_port": int(t["sport"][k]), "dst_port": int(t["dport"][k]),
+        message = {
+            "frame": row + 1, "frames": [row + 1], "msg_index": 0, "ts_ns": ts,
+            "src_ip": src, "dst_ip": dst, "src_port": sport, "dst_port": dport,
             "transport": "udp", "icmp_quoted": False, "raw": raw,
         }
-        row.update(parse_message(raw, leg_link_headers))
-        out.append(row)
+        message.update(parse_message(raw, leg_link_headers))
+        out.append(message)
     return schemas.from_rows(out, schemas.SIP_MESSAGES)
 
 

@@ -1,7 +1,7 @@
 """tshark's SIP decode: the sub-capture in on its standard input, `sip_messages` out.
 
-tshark starts before the capture is read (it spends ~0.2 s loading its dissectors first); a
-thread writes the sub-capture into it and another parses its lines as they come, while the
+tshark starts during the packet pass, at the first packet it will get (it spends ~0.2 s loading
+its dissectors first); a thread writes the sub-capture into it and another parses its lines as they come, while the
 main thread works on RTP in numba/numpy/polars code that releases the GIL.
 """
 
@@ -23,9 +23,10 @@ from flowviz.settings import Settings
 class TsharkRun:
     """tshark decoding a sub-capture from its standard input; `result()` waits and returns sip_messages.
 
-    tshark spends ~0.2 s loading its dissectors before it reads anything, so `start()` launches
-    it before the sub-capture exists; `feed()` then streams it in. When SIP was found on ports
-    tshark needs `-d` options for, the early process is replaced by one with them.
+    tshark spends ~0.2 s loading its dissectors before it reads anything, so ingest calls `start()`
+    as soon as the packet pass meets a packet for it, before the sub-capture exists; `feed()` then
+    streams it in (and starts tshark if nobody did). When SIP was found on ports tshark needs `-d`
+    options for, the early process is replaced by one with them.
     """
 
     def __init__(self, settings: Settings):
@@ -44,11 +45,6 @@ class TsharkRun:
         self.decode_as = [a for d in decode_as for a in ("-d", d)]
         self.proc, self.tshark_used = start_tshark(self.settings, decode_as)
         return self  # a missing tshark is only an error if there is SIP to decode: see feed()
-
-    def adopt(self, proc: subprocess.Popen | None, tshark: str) -> "TsharkRun":
-        """Use a tshark already started by start_tshark() with no -d options."""
-        self.proc, self.tshark_used = proc, tshark
-        return self
 
     def feed(self, sub_bytes: bytes, rows: np.ndarray, ts_of_row: np.ndarray, decode_as: list[str]) -> None:
         """rows[k-1] is the capture row of sub-capture frame k; ts_of_row its time."""

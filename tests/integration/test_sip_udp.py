@@ -8,6 +8,8 @@ capture the tests have.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -128,3 +130,24 @@ def interleaved_records(a: bytes, b: bytes) -> bytes:
     ra, rb = records(a), records(b)
     mixed = [r for pair in zip(ra, rb) for r in pair] + ra[len(rb):] + rb[len(ra):]
     return b"".join(mixed)
+
+
+def recording_tshark(tmp_path, real: str):
+    """A tshark that notes each start in a file, then runs the real one."""
+    log = tmp_path / "tshark-starts"
+    wrapper = tmp_path / "tshark"
+    wrapper.write_text(f'#!/bin/sh\necho started >> "{log}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper, log
+
+
+def test_tshark_starts_only_for_a_capture_that_needs_it(tmp_path, tshark):
+    wrapper, log = recording_tshark(tmp_path, tshark)
+    settings = Settings(tshark_path=str(wrapper))
+    udp = read_capture(SAMPLES / "lab" / "reference_call.pcap", settings, use_cache=False)
+    expected = json.loads((SAMPLES / "lab" / "expected.json").read_text())["captures"]["reference_call.pcap"]
+    assert len(udp.sip_messages) == expected["sip_messages"] and not log.exists()  # all whole UDP datagrams
+    tcp = read_capture(SAMPLES / "synth" / "sip_tcp_coalesced_split.pcap", settings, use_cache=False)
+    assert log.read_text().count("started") == 1  # once, during the packet pass: no restart at feed time
+    assert_frame_equal(tcp.sip_messages, read_capture(SAMPLES / "synth" / "sip_tcp_coalesced_split.pcap",
+                                                      Settings(sip_decoder="tshark"), use_cache=False).sip_messages)
