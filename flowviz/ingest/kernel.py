@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -714,11 +715,32 @@ def rtp_columns(table, ids):
     return frame, stream, ts, sport, dport, ssrc, seq, rtp_ts, b1, payload_len
 
 
-def _start_runtime() -> None:
-    _u16(np.zeros(4, dtype=np.uint8), 0)
+def _preload() -> None:
+    """Load each kernel's machine code from numba's cache, in the order ingest calls them and for the
+    argument types ingest passes (another type would load again at the call, ~5 ms each; 60 ms in
+    all on a fresh process before this). tests/unit/test_kernel_preload.py keeps the types true."""
+    table = np.zeros(2, dtype=PACKET)
+    buf = np.zeros(8, dtype=np.uint8)
+    readonly = np.frombuffer(b"\0" * 8, dtype=np.uint8)  # what decode_many gets from bytes
+    i64 = np.zeros(2, dtype=np.int64)
+    calls = [
+        (walk_pcap, (buf, 0, 0, False, 0, 0, 0, table, 0)),
+        (walk_pcapng, (buf, 0, 0, i64, 0, table, 0)),
+        (decode_one, (readonly, 0, 0, 0, table, 0)),  # pcapng simple and obsolete packet blocks
+        (any_for_tshark, (table, 0, 0, i64, 0)),
+        (prefix_rows, (table, 0, 0, True)),
+        (candidate_mask, (table, np.zeros(2, dtype=np.uint64), i64, 0)),
+        (whole_sip_mask, (table, i64, 0)),
+        (decode_many, (readonly, i64, i64, i64, np.zeros((2, DETAIL_FIELDS), dtype=np.uint64))),
+        (table_summary, (table,)),
+        (stream_counts, (table["stream"], np.zeros(2, dtype=np.uint8), table["seq"])),
+        (rtp_columns, (table, i64)),
+    ]
+    for function, args in calls:
+        function.compile(tuple(numba.typeof(a) for a in args))
 
 
-# The first call into any compiled function sets numba's runtime up (~0.15 s, mostly in LLVM, which
-# releases the GIL): begin it now, in the background, while the rest of flowviz is imported and the
-# capture file is opened.
-threading.Thread(target=_start_runtime, name="flowviz-numba-start", daemon=True).start()
+# Setting numba's runtime up (~0.15 s, mostly in LLVM, which releases the GIL) and loading the kernels
+# (~5 ms each): begin now, in the background, while the rest of flowviz is imported and the capture
+# file is opened.
+threading.Thread(target=_preload, name="flowviz-numba-load", daemon=True).start()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -327,14 +328,22 @@ def _duplicates_and_gaps(rows, seq16):
 
 
 def _load() -> None:
-    """Load the compiled functions (from numba's cache) with tiny inputs."""
-    one = np.zeros(1, dtype=np.uint64)
-    small = np.zeros(1, dtype=np.uint16)
-    stream_of, heads, lengths, _ = group_streams(one, one, np.zeros(1, np.uint32), small, small, np.zeros(1, np.uint8))
-    stream_order(stream_of, lengths)
-    analyse_streams(stream_of, heads, lengths, np.zeros(1, np.int64), small, np.zeros(1, np.uint32),
-                    np.zeros(1, np.bool_), np.zeros(1, np.uint8), 0, np.zeros(2, np.int64), np.zeros(1, np.int64),
-                    np.zeros(1, np.int64), True)
+    """Load the compiled functions from numba's cache for the argument types stats.py passes (its
+    columns are read-only views of polars' memory; another type would load again at the call)."""
+    def readonly(dtype):
+        array = np.zeros(2, dtype=dtype)
+        array.flags.writeable = False
+        return array
+
+    i64 = np.zeros(2, dtype=np.int64)
+    calls = [
+        (group_streams, tuple(readonly(d) for d in (np.uint64, np.uint64, np.uint32, np.uint16, np.uint16, np.uint8))),
+        (analyse_streams, (i64, i64, i64, readonly(np.int64), readonly(np.uint16), readonly(np.uint32),
+                           readonly(np.bool_), readonly(np.uint8), 0, i64, i64, i64, True)),
+        (stream_order, (i64, i64)),
+    ]
+    for function, args in calls:
+        function.compile(tuple(numba.typeof(a) for a in args))
 
 
 # Loading the compiled code from numba's cache takes 0.02-0.03 s (longer while numba's runtime is still
