@@ -74,8 +74,9 @@ def read_capture(
         rtp_shaped = rtp_frame(columns, streams)
         sip = _merge_sip(own_sip, job.result())
         rtp, n_streams = select_streams(rtp_shaped, streams, sdp_endpoints(sip), settings.rtp_min_packets)
-        info.update(sip_messages=len(sip), sip_udp_messages=len(own_sip), rtp_packets=len(rtp), rtp_streams=n_streams, rtcp_reports=len(rtcp),
-                    rtcp_xr_blocks=len(xr), tcp_gap_frames=sorted(job.gap_frames))
+        info.update(sip_messages=len(sip), sip_udp_messages=len(own_sip), rtp_packets=len(rtp),
+                    rtp_streams=n_streams, rtcp_reports=len(rtcp), rtcp_xr_blocks=len(xr),
+                    tcp_gap_frames=sorted(job.gap_frames))
     finally:
         job.cancel()
         if packets is not None:

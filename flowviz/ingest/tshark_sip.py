@@ -1,8 +1,8 @@
 """tshark's SIP decode: the sub-capture in on its standard input, `sip_messages` out.
 
 tshark starts during the packet pass, at the first packet it will get (it spends ~0.2 s loading
-its dissectors first); a thread writes the sub-capture into it and another parses its lines as they come, while the
-main thread works on RTP in numba/numpy/polars code that releases the GIL.
+its dissectors first); a thread writes the sub-capture into it and another parses its lines as
+they come, while the main thread works on RTP in numba/numpy/polars code that releases the GIL.
 """
 
 from __future__ import annotations
