@@ -84,32 +84,41 @@ def _copy_pcap(src, magic: bytes, wanted: set[int], output) -> int:
     return written
 
 
+def pcapng_blocks(src, magic: bytes, cut_length_raises: bool = False):
+    """(block type, byte order, block bytes, frame number or None if not a packet block) of each pcapng block."""
+    head, endian, number = magic, "<", 0
+    while len(head) == 4:
+        length_bytes = src.read(4)
+        # A file cut inside a length field: the per-call copy has always raised struct.error there, redaction
+        # has stopped quietly; both kept.
+        if len(length_bytes) < 4 and not cut_length_raises:
+            return
+        if head == PCAPNG_SHB:  # byte order of this section from its byte-order magic
+            bom = src.read(4)
+            endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
+            length = struct.unpack(endian + "I", length_bytes)[0]
+            block = head + length_bytes + bom + src.read(length - 12)
+        else:
+            length = struct.unpack(endian + "I", length_bytes)[0]
+            block = head + length_bytes + src.read(length - 8)
+        btype = struct.unpack(endian + "I", head)[0]
+        if btype in PACKET_BLOCKS:
+            number += 1
+            yield btype, endian, block, number
+        else:
+            yield btype, endian, block, None
+        head = src.read(4)
+
+
 def _copy_pcapng(src, magic: bytes, wanted: set[int], output) -> int:
-    written, number, endian = 0, 0, "<"
+    written = 0
     with open(output, "wb") as out:
-        head = magic
-        while True:
-            if head is None:
-                head = src.read(4)
-            if len(head) < 4:
-                break
-            length_bytes = src.read(4)
-            if head == PCAPNG_SHB:  # byte order of this section from its byte-order magic
-                bom = src.read(4)
-                endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
-                length = struct.unpack(endian + "I", length_bytes)[0]
-                block = head + length_bytes + bom + src.read(length - 12)
-            else:
-                length = struct.unpack(endian + "I", length_bytes)[0]
-                block = head + length_bytes + src.read(length - 8)
-            btype = struct.unpack(endian + "I", head)[0]
-            head = None
-            if btype in PACKET_BLOCKS:
-                number += 1
-                if number not in wanted:
-                    continue
+        for _btype, _endian, block, number in pcapng_blocks(src, magic, cut_length_raises=True):
+            if number is None:
+                out.write(block)
+            elif number in wanted:
+                out.write(block)
                 written += 1
-            out.write(block)
     return written
 
 

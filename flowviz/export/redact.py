@@ -856,7 +856,7 @@ def redact_capture(source: str | Path, output: str | Path, redactor: Redactor | 
 def _records(source: Path, out):
     """(frame bytes, link type) of every packet; with `out` (a file), every record is also written there,
     packet data replaced by what the caller sends back into the generator."""
-    from flowviz.export.pcap import _open, pcap_records
+    from flowviz.export.pcap import _open, pcap_records, pcapng_blocks
 
     with _open(source) as src:
         magic = src.read(4)
@@ -873,31 +873,15 @@ def _records(source: Path, out):
             return
         if magic != PCAPNG_SHB:
             raise CaptureError(f"{source}: not a pcap or pcapng file")
-        head, endian, links = magic, "<", []
-        while True:
-            if head is None:
-                head = src.read(4)
-            if len(head) < 4:
-                return
-            length_bytes = src.read(4)
-            if len(length_bytes) < 4:
-                return
-            if head == PCAPNG_SHB:
-                bom = src.read(4)
-                endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
-                length = struct.unpack(endian + "I", length_bytes)[0]
-                block = bytearray(head + length_bytes + bom + src.read(length - 12))
+        links = []
+        for btype, endian, block, number in pcapng_blocks(src, magic):
+            if btype == 0x0A0D0D0A:  # a new section numbers its interfaces from 0 again
                 links = []
-            else:
-                length = struct.unpack(endian + "I", length_bytes)[0]
-                block = bytearray(head + length_bytes + src.read(length - 8))
-            btype = struct.unpack(endian + "I", head)[0]
-            head = None
             if btype == 1 and len(block) >= 10:  # interface description
                 links.append(struct.unpack(endian + "H", block[8:10])[0])
             elif btype in DROPPED_BLOCKS:
                 continue
-            elif btype in (6, 2, 3):
+            elif number is not None:  # a packet block
                 if btype == 6:
                     iface = struct.unpack(endian + "I", block[8:12])[0]
                     caplen = struct.unpack(endian + "I", block[20:24])[0]
@@ -915,6 +899,7 @@ def _records(source: Path, out):
                 data = bytes(block[start:start + caplen])
                 new = yield data, link
                 if new is not None:
+                    block = bytearray(block)
                     block[start:start + caplen] = new
             if out:
                 out.write(_strip_options(block, btype, endian))
