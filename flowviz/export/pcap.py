@@ -84,23 +84,25 @@ def _copy_pcap(src, magic: bytes, wanted: set[int], output) -> int:
     return written
 
 
-def pcapng_blocks(src, magic: bytes, cut_length_raises: bool = False):
-    """(block type, byte order, block bytes, frame number or None if not a packet block) of each pcapng block."""
+def pcapng_blocks(src, magic: bytes):
+    """(block type, byte order, block bytes, frame number or None if not a packet block) of each pcapng
+    block. A file cut in the middle of a block ends before that block: ingest has already warned
+    about it, and writing half a block would make the output unreadable."""
     head, endian, number = magic, "<", 0
     while len(head) == 4:
         length_bytes = src.read(4)
-        # A file cut inside a length field: the per-call copy has always raised struct.error there, redaction
-        # has stopped quietly; both kept.
-        if len(length_bytes) < 4 and not cut_length_raises:
+        if len(length_bytes) < 4:
             return
         if head == PCAPNG_SHB:  # byte order of this section from its byte-order magic
             bom = src.read(4)
             endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
             length = struct.unpack(endian + "I", length_bytes)[0]
-            block = head + length_bytes + bom + src.read(length - 12)
+            block = head + length_bytes + bom + src.read(max(length - 12, 0))
         else:
             length = struct.unpack(endian + "I", length_bytes)[0]
-            block = head + length_bytes + src.read(length - 8)
+            block = head + length_bytes + src.read(max(length - 8, 0))
+        if len(block) < max(length, 12):
+            return
         btype = struct.unpack(endian + "I", head)[0]
         if btype in PACKET_BLOCKS:
             number += 1
@@ -113,7 +115,7 @@ def pcapng_blocks(src, magic: bytes, cut_length_raises: bool = False):
 def _copy_pcapng(src, magic: bytes, wanted: set[int], output) -> int:
     written = 0
     with open(output, "wb") as out:
-        for _btype, _endian, block, number in pcapng_blocks(src, magic, cut_length_raises=True):
+        for _btype, _endian, block, number in pcapng_blocks(src, magic):
             if number is None:
                 out.write(block)
             elif number in wanted:
@@ -126,7 +128,7 @@ def _copy_tshark(source, frames: list[int], output, settings: Settings) -> int:
     tshark = settings.tshark()
     if not tshark:
         raise ToolMissingError("writing this capture format needs tshark")
-    numbers = " ".join(map(str, frames))
+    numbers = ", ".join(map(str, frames))  # tshark 4.0 rejects sets without commas
     done = subprocess.run([tshark, "-r", str(source), "-Y", f"frame.number in {{{numbers}}}", "-w", str(output)],
                           capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:

@@ -159,11 +159,15 @@ class TsharkRun:
         """For frames holding both requests and responses, ask tshark (PDML) for the true order."""
         import xml.etree.ElementTree as ET
 
-        flt = "frame.number in {" + " ".join(str(f) for f in sub_frames) + "}"
+        flt = "frame.number in {" + ", ".join(str(f) for f in sub_frames) + "}"  # tshark 4.0: commas
         args = [self.settings.tshark(), "-r", "-", "-n", *self.decode_as, "-Y", flt, "-T", "pdml"]
-        out = subprocess.run(args, input=self.sub_bytes, capture_output=True, timeout=600).stdout
+        done = subprocess.run(args, input=self.sub_bytes, capture_output=True, timeout=600)
+        if done.returncode != 0:  # never leave the messages in a guessed order without saying so
+            msg = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise CaptureError(f"tshark could not order the SIP messages of {len(sub_frames)} TCP frames: "
+                               f"{msg[-1] if msg else 'exit ' + str(done.returncode)}")
         order: dict[int, list[str]] = {}
-        for packet in ET.fromstring(out or b"<pdml/>").iter("packet"):
+        for packet in ET.fromstring(done.stdout or b"<pdml/>").iter("packet"):
             number = None
             lines = []
             for node in packet.iter("field"):

@@ -55,3 +55,16 @@ def test_pcapng_copy_keeps_section_and_interface_blocks(tmp_path):
     source.write_bytes(shb + idb + b"".join(epbs))
     assert write_call_pcap(source, [1, 3], tmp_path / "out.pcapng", Settings()) == 2
     assert (tmp_path / "out.pcapng").read_bytes() == shb + idb + epbs[0] + epbs[2]
+
+
+def test_pcapng_cut_in_a_block_stops_before_it(tmp_path):
+    """A file cut inside a block (or inside its length field) gives the whole blocks before the cut, no error."""
+    shb = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    idb = block(1, struct.pack("<HHI", 1, 0, 65535))
+    epbs = [block(6, struct.pack("<IIIII", 0, 0, i, 5, 5) + bytes([i]) * 5) for i in range(1, 4)]
+    whole = shb + idb + b"".join(epbs)
+    for cut in (len(whole) - 3, len(whole) - len(epbs[2]) + 6):
+        source = tmp_path / "cut.pcapng"
+        source.write_bytes(whole[:cut])
+        assert write_call_pcap(source, [1, 3], tmp_path / "out.pcapng", Settings()) == 1
+        assert (tmp_path / "out.pcapng").read_bytes() == shb + idb + epbs[0]
