@@ -88,6 +88,10 @@ def test_upload_reference_capture_list_its_call_and_open_it(page, base_url_app):
     expect(page.locator("#media-plots .legendtext")).to_have_count(2)  # jitter/delta/loss over time, per stream
     expect(page.locator("#media-plots .gtitle, #media-plots .annotation-text")).to_contain_text(
         ["jitter ms", "delta ms", "lost (cumulative)"])
+    if SHOTS:  # docs/web_call_media.png: the same page scrolled to its media panel
+        page.locator("#media-table").scroll_into_view_if_needed()
+        shot(page, "web_call_media.png")
+        page.evaluate("window.scrollTo(0, 0)")
     # downloads: the ladder as SVG and the call's own pcap
     with page.expect_download(timeout=TIMEOUT) as svg:
         page.click("#export-svg")
