@@ -58,6 +58,9 @@ SIP_PREFIXES = [
     b"NOTIFY ", b"PUBLISH ", b"INFO ", b"REFER ", b"MESSAGE ", b"UPDATE ", b"SIP/2.0 ", b"GET ",
 ]
 GET_PREFIX = len(SIP_PREFIXES)  # sip_prefix value of "GET "
+# sip_prefix of a UDP payload made only of CR, LF, NUL and spaces (or empty): a keepalive (RFC 5626
+# 4.4.1 sends CRLF; some phones send zero bytes). tshark finds no SIP message in it either way.
+KEEPALIVE_PREFIX = GET_PREFIX + 1
 PREFIX_TABLE = np.zeros((len(SIP_PREFIXES), 8), dtype=np.uint8)
 PREFIX_LEN = np.array([len(p) for p in SIP_PREFIXES], dtype=np.int64)
 for _i, _p in enumerate(SIP_PREFIXES):
@@ -441,6 +444,9 @@ def _classify_payload(b, poff, plen, proto, row, detail):
                 return
     if (row.flags & F_FRAGMENT) != 0:
         return
+    if proto == 17 and _blank(b, poff, plen):
+        row.sip_prefix = KEEPALIVE_PREFIX
+        return
     inner = _turn_data(b, poff, plen)
     if inner >= 0:  # RTP relayed by a TURN server: the DATA attribute holds the packet
         row.flags |= F_TURN
@@ -472,6 +478,16 @@ def _classify_payload(b, poff, plen, proto, row, detail):
     row.ssrc = ssrc
     row.rtp_payload_len = max(0, min(plen - header - padding, 65535))
     row.stream = _mix(a * _M1 ^ z ^ (np.uint64(ssrc) * _M3))
+
+
+@njit(cache=True, nogil=True)
+def _blank(b, poff, plen):
+    """Only CR, LF, NUL and spaces (stops at the first other byte: RTP's first byte is >= 0x80)."""
+    for j in range(plen):
+        c = b[poff + j]
+        if c != 13 and c != 10 and c != 0 and c != 32:
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -628,18 +644,28 @@ def prefix_rows(table, lo, hi, udp_too):
     return out
 
 
+SHARE_TSHARK, SHARE_OWN, SHARE_NONE = 0, 1, 2
+
+
 @njit(cache=True, nogil=True)
-def _whole_sip_datagram(r, get_prefix):
-    """A complete UDP datagram that starts like SIP: flowviz decodes it itself (ingest/sip_udp.py)."""
-    return (r.ip_proto == 17 and 0 < r.sip_prefix < get_prefix and r.skip == 0 and r.caplen >= r.orig_len
-            and (r.flags & (F_FRAGMENT | F_LATER_FRAGMENT | F_NEEDS_EXACT | F_TURN)) == 0)
+def _udp_share(r, get_prefix):
+    """Who decodes a SIP candidate: flowviz (a complete UDP datagram that starts like SIP), nobody (a
+    complete UDP keepalive: no message, for tshark neither), or tshark (everything else)."""
+    if (r.ip_proto != 17 or r.skip != 0 or r.caplen < r.orig_len
+            or (r.flags & (F_FRAGMENT | F_LATER_FRAGMENT | F_NEEDS_EXACT | F_TURN)) != 0):
+        return SHARE_TSHARK
+    if 0 < r.sip_prefix < get_prefix:
+        return SHARE_OWN
+    if r.sip_prefix == get_prefix + 1:  # KEEPALIVE_PREFIX
+        return SHARE_NONE
+    return SHARE_TSHARK
 
 
 @njit(cache=True, nogil=True)
 def any_for_tshark(table, start, end, sip_ports, get_prefix):
     """Whether rows start..end-1 hold a packet that SIP decoding will hand to tshark: SIP-looking or
-    SIP-port TCP (or UDP that is no whole SIP datagram), fragments, SCTP, ICMP, unopened tunnels and
-    links. Ingest starts tshark at the first such packet, so its start overlaps the rest of the pass."""
+    SIP-port TCP (or UDP that flowviz does not settle itself), fragments, SCTP, ICMP, unopened tunnels
+    and links. Ingest starts tshark at the first such packet, so its start overlaps the rest of the pass."""
     for i in range(start, end):
         r = table[i]
         proto = r.ip_proto
@@ -649,7 +675,7 @@ def any_for_tshark(table, start, end, sip_ports, get_prefix):
             return True
         if proto == 6 and 0 < r.sip_prefix <= get_prefix:
             return True
-        if (proto == 6 or proto == 17) and not _whole_sip_datagram(r, get_prefix):
+        if (proto == 6 or proto == 17) and _udp_share(r, get_prefix) == SHARE_TSHARK:
             for p in sip_ports:
                 if r.sport == p or r.dport == p:
                     return True
@@ -657,11 +683,11 @@ def any_for_tshark(table, start, end, sip_ports, get_prefix):
 
 
 @njit(cache=True, nogil=True)
-def whole_sip_mask(table, rows, get_prefix):
-    """Which of the given rows are whole SIP datagrams."""
-    out = np.zeros(len(rows), dtype=np.bool_)
+def udp_shares(table, rows, get_prefix):
+    """SHARE_* of each of the given rows (see _udp_share)."""
+    out = np.zeros(len(rows), dtype=np.uint8)
     for k in range(len(rows)):
-        out[k] = _whole_sip_datagram(table[rows[k]], get_prefix)
+        out[k] = _udp_share(table[rows[k]], get_prefix)
     return out
 
 
@@ -730,7 +756,7 @@ def _preload() -> None:
         (any_for_tshark, (table, 0, 0, i64, 0)),
         (prefix_rows, (table, 0, 0, True)),
         (candidate_mask, (table, np.zeros(2, dtype=np.uint64), i64, 0)),
-        (whole_sip_mask, (table, i64, 0)),
+        (udp_shares, (table, i64, 0)),
         (decode_many, (readonly, i64, i64, i64, np.zeros((2, DETAIL_FIELDS), dtype=np.uint64))),
         (table_summary, (table,)),
         (stream_counts, (table["stream"], np.zeros(2, dtype=np.uint8), table["seq"])),

@@ -29,7 +29,7 @@ RESPONSE_PREFIX = kernel.SIP_PREFIXES.index(b"SIP/2.0 ") + 1
 class SipCandidates:
     packet_rows: np.ndarray  # int64: rows (0-based) of every SIP candidate (never RTP or RTCP)
     own_rows: np.ndarray  # int64: the candidates flowviz decodes itself (whole UDP datagrams)
-    tshark_rows: np.ndarray  # int64: the candidates tshark must see
+    tshark_rows: np.ndarray  # int64: the candidates tshark must see (not own rows, not UDP keepalives)
     decode_as: list[str]  # tshark -d arguments for SIP found on ports tshark does not expect
 
 
@@ -41,11 +41,12 @@ def select_candidates(packets: Packets, settings: Settings) -> SipCandidates:
     ports = np.array(settings.sip_ports, dtype=np.int64)
     rows = np.flatnonzero(kernel.candidate_mask(t, sip_flows, ports, kernel.GET_PREFIX))
     if settings.sip_decoder == "tshark":
-        own = np.zeros(len(rows), dtype=bool)
+        own = nobody = np.zeros(len(rows), dtype=bool)
     else:
-        own = sip_udp.whole_datagrams(t, rows)
+        own, nobody = sip_udp.shares(t, rows)
     # -d options only for what tshark decodes
-    return SipCandidates(rows, rows[own], rows[~own], _decode_as(t, np.setdiff1d(content, rows[own]), settings))
+    return SipCandidates(rows, rows[own], rows[~own & ~nobody],
+                         _decode_as(t, np.setdiff1d(content, rows[own]), settings))
 
 
 def _websocket_sip_flows(packets: Packets) -> np.ndarray:

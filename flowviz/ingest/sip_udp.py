@@ -21,10 +21,13 @@ from flowviz.ingest.sip_text import parse_message
 SIP_VERSION = b"SIP/2.0"
 
 
-def whole_datagrams(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Which of `rows` are complete UDP datagrams that start like a SIP message (boolean mask):
-    not a fragment, not cut by the snapshot length, not in a tunnel the kernel leaves to tshark."""
-    return kernel.whole_sip_mask(table, rows, kernel.GET_PREFIX)
+def shares(table: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of `rows` flowviz decodes, mask of `rows` nobody needs to decode). flowviz decodes the
+    complete UDP datagrams that start like a SIP message: not a fragment, not cut by the snapshot
+    length, not in a tunnel the kernel leaves to tshark. Complete UDP keepalives (only CR, LF, NUL,
+    spaces) hold no message for tshark either; they need no tshark at all."""
+    share = kernel.udp_shares(table, rows, kernel.GET_PREFIX)
+    return share == kernel.SHARE_OWN, share == kernel.SHARE_NONE
 
 
 def decode(packets: Packets, rows: np.ndarray, leg_link_headers: tuple[str, ...]) -> pl.DataFrame:

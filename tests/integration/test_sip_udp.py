@@ -31,7 +31,8 @@ def invite(content_length: int | None, extra: bytes = b"") -> bytes:
             + b"Content-Type: application/sdp\r\n\r\n" + SDP)
 
 
-# (datagram, is it a SIP message for tshark 4.0?) Every datagram starts like SIP for the packet kernel.
+# (datagram, is it a SIP message for tshark 4.0?) All but the keepalives at the end start like SIP for
+# the packet kernel.
 DATAGRAMS = [
     (invite(len(SDP)), True),
     (invite(20), True),  # Content-Length shorter than the body: the rest is still the message's text
@@ -63,6 +64,12 @@ DATAGRAMS = [
     (b"OPTIONS sip:x sip/2.0\r\n\r\n", False),  # the version is case-sensitive
     (b"OPTIONS sip:x\x00 SIP/2.0\r\nCall-ID: nul\r\n\r\n", False),  # NUL in the first line
     (b"SIP/2.0 200\tOK\r\nCall-ID: tab\r\n\r\n", False),
+    # keepalives on the SIP port (RFC 5626 CRLF, zero bytes, empty): no message, and no tshark needed
+    (b"\r\n\r\n", False),
+    (b"\r\n", False),
+    (b"\x00\x00\x00\x00", False),
+    (b"", False),
+    (b" \r\n", False),
 ]
 
 
@@ -147,6 +154,9 @@ def test_tshark_starts_only_for_a_capture_that_needs_it(tmp_path, tshark):
     udp = read_capture(SAMPLES / "lab" / "reference_call.pcap", settings, use_cache=False)
     expected = json.loads((SAMPLES / "lab" / "expected.json").read_text())["captures"]["reference_call.pcap"]
     assert len(udp.sip_messages) == expected["sip_messages"] and not log.exists()  # all whole UDP datagrams
+    built = tmp_path / "datagrams.pcap"  # SIP datagrams and keepalives on port 5060
+    write_datagrams(built, [d for d, _ in DATAGRAMS])
+    assert read_capture(built, settings, use_cache=False).info["sip_udp_messages"] > 0 and not log.exists()
     tcp = read_capture(SAMPLES / "synth" / "sip_tcp_coalesced_split.pcap", settings, use_cache=False)
     assert log.read_text().count("started") == 1  # once, during the packet pass: no restart at feed time
     assert_frame_equal(tcp.sip_messages, read_capture(SAMPLES / "synth" / "sip_tcp_coalesced_split.pcap",
