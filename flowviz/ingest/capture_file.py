@@ -75,7 +75,18 @@ class Packets:
 
     def details(self, rows: np.ndarray) -> Details:
         """Addresses and payload position of the given packets, decoded again from their bytes."""
-        return details_of(self.read_bytes(rows), self.table["link_type"][rows])
+        data = self.read_bytes(rows)
+        caplens = np.array([len(d) for d in data], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(caplens)[:-1]]).astype(np.int64) if len(data) else caplens
+        buf = np.frombuffer(b"".join(data) + b"\0" * 8, dtype=np.uint8)
+        out = np.zeros((len(data), kernel.DETAIL_FIELDS), dtype=np.uint64)
+        kernel.decode_many(buf, starts, caplens, self.table["link_type"][rows].astype(np.int64), out)
+        return Details(
+            src=[address_text(h, l) for h, l in zip(out[:, kernel.D_SRC_HI].tolist(), out[:, kernel.D_SRC_LO].tolist())],
+            dst=[address_text(h, l) for h, l in zip(out[:, kernel.D_DST_HI].tolist(), out[:, kernel.D_DST_LO].tolist())],
+            payloads=[d[o : o + n] for d, o, n in zip(data, out[:, kernel.D_PAYLOAD_OFF].tolist(),
+                                                      out[:, kernel.D_PAYLOAD_LEN].tolist())],
+        )
 
     def release_table(self) -> None:
         """Free the per-packet rows (the largest thing ingest holds) once everything needed is taken."""
@@ -86,21 +97,6 @@ class Packets:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-
-def details_of(data: list[bytes], link_types: np.ndarray) -> Details:
-    """Addresses and payload of packets given as their captured bytes and link types."""
-    caplens = np.array([len(d) for d in data], dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(caplens)[:-1]]).astype(np.int64) if len(data) else caplens
-    buf = np.frombuffer(b"".join(data) + b"\0" * 8, dtype=np.uint8)
-    out = np.zeros((len(data), kernel.DETAIL_FIELDS), dtype=np.uint64)
-    kernel.decode_many(buf, starts, caplens, link_types.astype(np.int64), out)
-    return Details(
-        src=[address_text(h, l) for h, l in zip(out[:, kernel.D_SRC_HI].tolist(), out[:, kernel.D_SRC_LO].tolist())],
-        dst=[address_text(h, l) for h, l in zip(out[:, kernel.D_DST_HI].tolist(), out[:, kernel.D_DST_LO].tolist())],
-        payloads=[d[o : o + n] for d, o, n in zip(data, out[:, kernel.D_PAYLOAD_OFF].tolist(),
-                                                  out[:, kernel.D_PAYLOAD_LEN].tolist())],
-    )
 
 
 def check_readable(path: Path) -> None:

@@ -568,6 +568,14 @@ def decode_many(buf, starts, caplens, link_types, details):
 
 
 @njit(cache=True, nogil=True)
+def _only_tshark_places(r):
+    """Fragments, SCTP, ICMP errors quoting SIP, unknown tunnels and links: always SIP candidates, for tshark."""
+    proto = r.ip_proto
+    return ((r.flags & (F_FRAGMENT | F_NEEDS_EXACT)) != 0 or proto == 132 or proto == 1 or proto == 58
+            or r.skip == SKIP_LINK)
+
+
+@njit(cache=True, nogil=True)
 def candidate_mask(table, sip_flows, sip_ports, get_prefix):
     """SIP candidates: SIP-looking payloads, SIP ports, SIP conversations, and what only tshark places."""
     out = np.zeros(len(table), dtype=np.bool_)
@@ -576,10 +584,7 @@ def candidate_mask(table, sip_flows, sip_ports, get_prefix):
     for i in range(len(table)):
         r = table[i]
         proto = r.ip_proto
-        if (r.flags & (F_FRAGMENT | F_NEEDS_EXACT)) != 0 or proto == 132 or proto == 1 or proto == 58:
-            out[i] = True  # fragments, SCTP, ICMP errors quoting SIP, unknown tunnels
-            continue
-        if r.skip == SKIP_LINK:
+        if _only_tshark_places(r):
             out[i] = True
             continue
         if proto != 17 and proto != 6:
@@ -656,7 +661,7 @@ def _udp_share(r, get_prefix):
         return SHARE_TSHARK
     if 0 < r.sip_prefix < get_prefix:
         return SHARE_OWN
-    if r.sip_prefix == get_prefix + 1:  # KEEPALIVE_PREFIX
+    if r.sip_prefix == KEEPALIVE_PREFIX:
         return SHARE_NONE
     return SHARE_TSHARK
 
@@ -669,9 +674,7 @@ def any_for_tshark(table, start, end, sip_ports, get_prefix):
     for i in range(start, end):
         r = table[i]
         proto = r.ip_proto
-        if (r.flags & (F_FRAGMENT | F_NEEDS_EXACT)) != 0 or proto == 132 or proto == 1 or proto == 58:
-            return True
-        if r.skip == SKIP_LINK:
+        if _only_tshark_places(r):
             return True
         if proto == 6 and 0 < r.sip_prefix <= get_prefix:
             return True
