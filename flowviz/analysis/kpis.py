@@ -96,7 +96,8 @@ def combine_register_attempts(parts: list[dict]) -> dict:
 
 
 def capture_kpis(sip: pl.DataFrame) -> list[dict]:
-    """sip_messages of one capture -> its KPIs (correlates the calls first)."""
+    """sip_messages of one capture -> its KPIs (correlates the calls first). A shortcut for tests on frames;
+    the product computes KPIs once per analysis with compute_kpis(summaries, register_attempts(...))."""
     from flowviz.sip.calls import Correlation
 
     correlation = Correlation(sip)

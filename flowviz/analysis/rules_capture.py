@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from flowviz.analysis.diagnose import CallFacts, Hit, Thresholds, rule
+from flowviz.analysis.rulebook import CallFacts, Hit, Thresholds, rule
+from flowviz.analysis.rules_sip import with_duplicates
 
 OPEN_STATES = ("setup", "ringing", "in call")
 
@@ -31,8 +32,6 @@ def ends_mid_call(f: CallFacts, th: Thresholds) -> list[Hit]:
       "The capture holds the same packets twice (several capture points or interfaces, e.g. 'any' plus a VLAN): "
       "duplicates are not counted as retransmissions; filter one interface or dedupe (editcap -d).")
 def duplicate_packets(f: CallFacts, th: Thresholds) -> list[Hit]:
-    from flowviz.analysis.rules_sip import with_duplicates
-
     if not f.retransmissions and not any(s["duplicates"] for s in f.streams):  # a SIP duplicate is marked a repeat
         return []
     sip = with_duplicates(f.msgs, th.duplicate_ms).filter(pl.col("is_duplicate"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from flowviz.analysis.diagnose import CallFacts, Hit, Thresholds, rule
+from flowviz.analysis.rulebook import CallFacts, Hit, Thresholds, rule
 
 
 STREAM_KEY = ["src_ip", "src_port", "dst_ip", "dst_port", "ssrc"]

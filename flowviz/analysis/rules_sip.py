@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from flowviz.analysis.diagnose import CallFacts, Hit, Thresholds, rule
+from flowviz.analysis.rulebook import CallFacts, Hit, Thresholds, rule
 
 # RFC 3261 section 21 (and RFC 3262, 3329, 4412, 6665): what a final code means, in plain words.
 CODE_MEANINGS = {
