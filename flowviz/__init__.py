@@ -1,4 +1,10 @@
-"""flowviz: SIP/RTP capture analyzer and call-flow visualizer."""
+"""flowviz: SIP/RTP capture analyzer and call-flow visualizer.
+
+    from flowviz import analyze
+    analysis = analyze("capture.pcap")
+    analysis.calls, analysis.streams, analysis.findings, analysis.kpis, analysis.dtmf
+    analysis.call(call_group_id).ladder()
+"""
 
 import os
 
@@ -11,7 +17,7 @@ os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 from flowviz.errors import FlowvizError
 from flowviz.settings import Settings
 
-__all__ = ["Capture", "FlowvizError", "Settings", "read_capture"]
+__all__ = ["Analysis", "Capture", "FlowvizError", "Settings", "analyze", "read_capture"]
 __version__ = "0.1.0"
 
 
@@ -21,4 +27,8 @@ def __getattr__(name: str):
         from flowviz import ingest
 
         return getattr(ingest, name)
+    if name in ("Analysis", "analyze"):
+        from flowviz import analyze as module
+
+        return getattr(module, name)
     raise AttributeError(f"module 'flowviz' has no attribute {name!r}")

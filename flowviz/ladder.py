@@ -118,23 +118,6 @@ def sdp_codec(sdp_media: list[dict] | None) -> str | None:
     return None
 
 
-def call_inputs(capture, call_ref: str):
-    """(correlation, call summary or None, stream report or None) for the call of a Capture whose
-    call_group_id, or one of whose Call-IDs, is `call_ref`: what build_ladder needs."""
-    from flowviz.media.report import streams_report
-    from flowviz.sip.calls import Correlation
-
-    correlation = Correlation(capture.sip_messages, capture.info.get("last_ts_ns"))
-    call = next((c for c in correlation.summaries() if c["call_group_id"] == call_ref or call_ref in c["call_ids"]),
-                None)
-    streams = None
-    if call is not None and not capture.rtp_packets.is_empty():
-        streams = streams_report(capture.sip_messages, capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
-                                 group_of_call_id=correlation.group_of_call_id(), rtcp=capture.rtcp_reports,
-                                 xr=capture.rtcp_xr)
-    return correlation, call, streams
-
-
 def build_ladder(messages: pl.DataFrame, call: dict, streams: pl.DataFrame | None = None, *,
                  dtmf: pl.DataFrame | None = None, findings: list[dict] | None = None,
                  aliases: dict[str, str] | None = None, merge_ports: bool = False) -> Ladder:

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,6 @@ class Settings:
     # Who decodes SIP in whole UDP datagrams: "auto" = flowviz itself (tshark's rules, no tshark
     # process needed), "tshark" = tshark, like everything else (to compare, or to rule flowviz out).
     sip_decoder: str = "auto"
-    extra: tuple[tuple[str, str], ...] = field(default=())
 
     def tshark(self) -> str:
         if self.tshark_path:

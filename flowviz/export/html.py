@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from html import escape
-from pathlib import Path
 
 from flowviz.figures.theme import LIGHT, Theme
 from flowviz.ladder import Ladder
@@ -46,7 +45,3 @@ def to_html(ladder: Ladder, *, theme: Theme = LIGHT, title: str | None = None) -
         f"<div id=\"flowviz-detail\"><h4 id=\"flowviz-message-title\">(no message selected)</h4>"
         f"<pre id=\"flowviz-message\"></pre></div>\n{plot}\n</body></html>\n"
     )
-
-
-def write_html(ladder: Ladder, output: str | Path, *, theme: Theme = LIGHT, title: str | None = None) -> None:
-    Path(output).write_text(to_html(ladder, theme=theme, title=title), encoding="utf-8")

@@ -53,18 +53,6 @@ def render(fig, fmt: str) -> bytes:
             raise FlowvizError(f"{fmt.upper()} export failed in kaleido/Chromium ({path}): {first}") from exc
 
 
-def write_image(ladder: Ladder, output: str | Path, fmt: str, *, theme: Theme = LIGHT) -> None:
-    """svg/png/pdf of the ladder; svg falls back to the browser-free writer without Chromium."""
-    if fmt not in ("svg", "png", "pdf"):
-        raise FlowvizError(f"unknown image format {fmt!r}: svg, png or pdf")
-    if fmt == "svg" and browser_path() is None:
-        Path(output).write_text(to_svg(ladder, theme=theme), encoding="utf-8")
-        return
-    from flowviz.figures.ladder import create_ladder
-
-    Path(output).write_bytes(render(create_ladder(ladder, theme=theme), fmt))
-
-
 # --- browser-free SVG ------------------------------------------------------------------------------
 
 LEFT_PX, TOP_PX, COL_PX, ROW_PX = 150, 70, 230, 30

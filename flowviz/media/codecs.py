@@ -6,7 +6,6 @@ which is what its jitter uses; names follow the RTP/AVP registry (RFC 3551).
 
 from __future__ import annotations
 
-import polars as pl
 
 # Static payload types (RFC 3551 table 4/5): pt -> (encoding name, clock rate used for jitter).
 # G.722 is 8000 on purpose (RFC 3551 4.5.2: the RTP clock is 8 kHz though it samples at 16 kHz).
@@ -58,14 +57,6 @@ def dynamic_clock(encoding: str | None, rtpmap_rate: int) -> int:
         if name.startswith(key):
             return DYNAMIC_CLOCK[key]
     return 0
-
-
-def static_table() -> pl.DataFrame:
-    return pl.DataFrame(
-        {"payload_type": list(STATIC), "encoding": [v[0] for v in STATIC.values()],
-         "clock_rate": [v[1] for v in STATIC.values()]},
-        schema={"payload_type": pl.UInt8, "encoding": pl.Utf8, "clock_rate": pl.Int64},
-    )
 
 
 def codec_name(payload_type: int, encoding: str | None = None) -> str:

@@ -7,6 +7,7 @@ callbacks only ever hold keys.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
@@ -16,7 +17,6 @@ import time
 import traceback
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
 from flowviz.errors import FlowvizError
@@ -29,12 +29,6 @@ CALL_FIELDS = ("call_group_id", "call_ids", "method", "from_user", "to_user", "f
 # what the capture's stream list shows of each row of flowviz.media.report.streams_report
 STREAM_FIELDS = ("stream_id", "call_group_id", "src_ip", "src_port", "dst_ip", "dst_port", "ssrc", "codec", "packets",
                  "expected", "lost", "lost_pct", "max_jitter_ms", "max_delta_ms", "mos", "sdp_match", "start_ms")
-
-
-def _iso(ts_ns: int | None) -> str | None:
-    if ts_ns is None:
-        return None
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
 class Analyzer:
@@ -167,43 +161,23 @@ def analyse_folder(folder: Path, settings: Settings) -> None:
 def analyse(path: Path, settings: Settings, progress=None, overrides: dict | None = None) -> dict:
     """Calls (summaries), KPIs and capture info of one capture, as JSON-ready dicts; diagnostics with the
     threshold overrides (flowviz.web.thresholds), which the result records."""
-    from flowviz.analysis.kpis import compute_kpis, register_attempts
-    from flowviz.ingest import read_capture
-    from flowviz.sip.calls import Correlation
-
-    capture = read_capture(path, settings, progress=progress)
-    if progress:
-        progress("correlating calls", 0.95)
-    correlation = Correlation(capture.sip_messages, capture.info.get("last_ts_ns"))
-    summaries = correlation.summaries()
-    forwarded = set(correlation.request_hops["down_msg"].to_list()) if summaries else set()
-    registers = register_attempts(correlation.messages, forwarded)
-    kpis = compute_kpis(summaries, registers)
-    report = _stream_report(capture, correlation)
-    streams = None if report is None or "call_group_id" not in report.columns else report
-    worst = _worst_mos(streams)
-    problems = _problems(capture, overrides or {}, correlation, report)
-    calls = []
-    for s in summaries:
-        call = {k: s.get(k) for k in CALL_FIELDS}
-        call["start_ts"] = _iso(s.get("start_ns"))
-        call["mos_worst"] = worst.get(s["call_group_id"])
-        call["problems"] = problems.get(s["call_group_id"], [])
-        calls.append(call)
-    info = {k: capture.info.get(k) for k in ("packets", "duration_s", "sip_messages", "rtp_packets", "rtp_streams",
-                                             "decode_seconds", "warnings")}
-    return {"calls": calls, "kpis": kpis, "info": info, "capture_problems": problems.get(None, []),
-            "thresholds": overrides or {}, "streams": stream_rows(streams)}
-
-
-def _problems(capture, overrides: dict, correlation=None, report=None) -> dict:
-    """call_group_id (None: the capture file) -> its diagnostics findings (flowviz.analysis.diagnose);
-    `correlation` and `report` when the caller has them already."""
-    from flowviz.analysis.diagnose import diagnose_capture, problems_by_call
+    from flowviz.analyze import Analysis
     from flowviz.web.thresholds import thresholds_of
 
-    return problems_by_call(diagnose_capture(capture, thresholds_of(overrides), correlation=correlation,
-                                             report=report))
+    analysis = Analysis(path, settings, thresholds_of(overrides or {}), progress=progress)
+    worst = _worst_mos(analysis.stream_report)
+    problems = analysis.problems
+    calls = []
+    for row in analysis.calls:
+        call = {k: row.get(k) for k in CALL_FIELDS}
+        call["start_ts"] = row["start_ts"]
+        call["mos_worst"] = worst.get(row["call_group_id"])
+        call["problems"] = problems.get(row["call_group_id"], [])
+        calls.append(call)
+    info = {k: analysis.info.get(k) for k in ("packets", "duration_s", "sip_messages", "rtp_packets", "rtp_streams",
+                                              "decode_seconds", "warnings")}
+    return {"calls": calls, "kpis": analysis.kpis, "info": info, "capture_problems": problems.get(None, []),
+            "thresholds": overrides or {}, "streams": stream_rows(analysis.stream_report)}
 
 
 def diagnostics_fresh(store: Store, folder: Path, result: dict | None) -> bool:
@@ -215,35 +189,25 @@ def diagnostics_fresh(store: Store, folder: Path, result: dict | None) -> bool:
 def rediagnose_folder(store: Store, folder: Path, settings: Settings) -> None:
     """Run the rules again on an analysed capture with its session's thresholds and rewrite result.json's
     findings. The frames come from the decode cache: thresholds are not part of its key, so no ingest."""
-    from flowviz.ingest import read_capture
+    from flowviz.analyze import Analysis
+    from flowviz.web.thresholds import thresholds_of
 
     overrides = store.thresholds(folder.parent.name)
     result = store.result(folder)
     if result is None or result.get("thresholds", {}) == overrides:
         return
-    problems = _problems(read_capture(folder / "capture", settings), overrides)
+    problems = Analysis(folder / "capture", settings, thresholds_of(overrides)).problems
     # new dicts: the parsed result cached by the store is shared with requests running now
     calls = [{**c, "problems": problems.get(c["call_group_id"], [])} for c in result["calls"]]
     store.write_result(folder, {**result, "calls": calls, "capture_problems": problems.get(None, []),
                                 "thresholds": overrides})
 
 
-def _stream_report(capture, correlation):
-    """The capture's stream report (flowviz.media.report), computed once for the diagnostics, the worst MOS
-    of each call and the stream list; None without RTP."""
-    from flowviz.media.report import streams_report
-
-    if capture.rtp_packets.is_empty():
-        return None
-    return streams_report(capture.sip_messages, capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
-                          group_of_call_id=correlation.group_of_call_id(), rtcp=capture.rtcp_reports)
-
-
 def _worst_mos(streams) -> dict[str, float]:
     """call_group_id -> the lowest MOS of its RTP streams (calls without a scored stream are left out)."""
     import polars as pl
 
-    if streams is None:
+    if streams is None or "call_group_id" not in streams.columns:
         return {}
     worst = (streams.filter(pl.col("call_group_id").is_not_null() & pl.col("mos").is_not_null())
              .group_by("call_group_id").agg(pl.col("mos").min()))
@@ -253,7 +217,7 @@ def _worst_mos(streams) -> dict[str, float]:
 def stream_rows(streams) -> list[dict]:
     """The stream list's fields of every stream, in capture order, as JSON-ready dicts (floats to 3 decimals:
     microseconds of jitter, more than the table shows)."""
-    if streams is None:
+    if streams is None or "call_group_id" not in streams.columns:
         return []
     rows = streams.select(STREAM_FIELDS).to_dicts()
     for row in rows:
@@ -263,40 +227,30 @@ def stream_rows(streams) -> list[dict]:
     return rows
 
 
-def call_details(path: Path, call_ref: str, settings: Settings) -> dict:
-    """The ladder model, summary and streams of one call (frames come from the decode cache, so this is quick)."""
-    import polars as pl
-
-    from flowviz.errors import NotFoundError
-    from flowviz.ingest import read_capture
-    from flowviz.ladder import build_ladder, call_inputs
-
-    capture = read_capture(path, settings)
-    correlation, call, streams = call_inputs(capture, call_ref)
-    if call is None:
-        raise NotFoundError(f"no call {call_ref!r} in this capture")
-    ladder = build_ladder(correlation.messages, call, streams)
-    mine = (streams.filter(pl.col("call_group_id") == call_ref)
-            if streams is not None and "call_group_id" in streams.columns else None)
-    return {"call": call, "ladder": ladder, "streams": mine, "capture": capture, "path": path}
-
-
 class CallCache:
-    """The last few opened calls, so a click on the ladder or an export does not correlate again."""
+    """The analyses of the last few captures opened (per session and thresholds), so a click on the ladder,
+    another call of the same capture or an export does not correlate again."""
 
-    def __init__(self, size: int = 8):
+    def __init__(self, size: int = 4):
         self.size = size
         self.items: OrderedDict = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, key: tuple, path: Path, call_ref: str, settings: Settings) -> dict:
+    def get(self, key: tuple, path: Path, call_ref: str, settings: Settings, overrides: dict | None = None) -> dict:
+        """The call's details: its row ("call"), ladder, streams report rows, capture, path and view
+        (flowviz.analyze.CallView)."""
+        from flowviz.analyze import Analysis
+        from flowviz.web.thresholds import thresholds_of
+
+        key = (*key, json.dumps(overrides or {}, sort_keys=True))
         with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        details = call_details(path, call_ref, settings)
-        with self.lock:
-            self.items[key] = details
+            analysis = self.items.get(key)
+            if analysis is None:
+                analysis = Analysis(path, settings, thresholds_of(overrides or {}))
+                self.items[key] = analysis
+            self.items.move_to_end(key)
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
-        return details
+        view = analysis.call(call_ref)
+        return {"call": view.row, "ladder": view.ladder(), "streams": view.stream_frame, "capture": analysis.capture,
+                "path": path, "view": view}

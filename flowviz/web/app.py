@@ -72,7 +72,7 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
         folder = store.capture_dir(session_id(), cid)
         if folder is None:
             raise FlowvizError("no such capture in this browser session")
-        return calls.get((session_id(), cid, gid), folder / "capture", gid, settings)
+        return calls.get((session_id(), cid), folder / "capture", gid, settings, store.thresholds(session_id()))
 
     app.clientside_callback(ClientsideFunction("flowviz", "toggleTheme"), Output("theme", "data"),
                             Output("theme-toggle", "aria-pressed"), Input("theme-toggle", "n_clicks"))

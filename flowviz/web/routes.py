@@ -101,7 +101,8 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
         if not known or fmt not in FORMATS or not CALL_RE.match(gid):  # nothing is decoded in a request
             return error("no such capture, call or format in this browser session", 404)
         try:
-            details = calls.get((session_id(), cid, gid), folder / "capture", gid, analyzer.settings)
+            details = calls.get((session_id(), cid), folder / "capture", gid, analyzer.settings,
+                                store.thresholds(session_id()))
             redact = flask.request.args.get("redact") == "1"
             data = export_bytes(details, fmt, analyzer.settings, redact=redact)
         except FlowvizError as exc:

@@ -76,16 +76,6 @@ def test_in_dialog_request_routed_by_route_headers_is_a_hop_too():
     assert response_hops(msgs, hops)["up_msg"].to_list() == [3]
 
 
-def test_forked_invite_gives_one_early_dialog_per_answering_uas():
-    from flowviz.sip.dialogs import dialogs
-
-    rows = dialogs(with_transactions(sip_frame(forking_ladder())))
-    by_tag = {r["to_tag"]: r for r in rows.iter_rows(named=True)}
-    assert set(by_tag) == {"u2", "u3"}
-    assert by_tag["u2"]["confirmed"] and by_tag["u2"]["final_status"] == 200
-    assert by_tag["u3"]["early"] and not by_tag["u3"]["confirmed"] and by_tag["u3"]["final_status"] == 487
-
-
 def test_stateless_proxy_is_linked_by_the_same_via_rule():
     # A stateless proxy (16.11) sends no 100 of its own and keeps no transaction; it still pushes a Via.
     inv = request("INVITE", call_id="sl", cseq=1, vias=[("10.0.0.1:5060", "z9hG4bK-sl")])

@@ -2,57 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from datetime import datetime, timezone
-
 import click
 
-from flowviz.cli import Context, cli, expand_paths
-from flowviz.errors import FlowvizError
+from flowviz.cli.common import CaptureRun, Context
+from flowviz.export.tables import CALL_KEYS, csv_text, json_text
 from flowviz.sip.states import STATES
 
 TABLE_WIDTH = 120
-# JSON keys in a stable order: the ones issue 3 promises first, then the details.
-CALL_KEYS = [
-    "call_group_id", "call_ids", "method", "from_user", "to_user", "from_uri", "to_uri", "state", "final_status",
-    "start_ts", "srd_ms", "setup_ms", "duration_s", "hosts", "hop_delays_ms", "legs", "messages", "retransmissions",
-    "final_reason", "from_display", "to_display", "answer_ts", "end_ts", "failed_srd_ms", "disconnect_ms",
-    "hung_up_by", "host_roles", "host_names", "forwarding", "forks", "in_dialog", "dialogs", "first_frame", "capture",
-    "problems",
-]
-
-
-def _iso(ts_ns: int | None) -> str | None:
-    if ts_ns is None:
-        return None
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=timezone.utc).isoformat(timespec="microseconds")
-
-
-def _calls_of(obj: Context, path: str) -> tuple[list[dict], object]:
-    from flowviz.sip.calls import Correlation
-
-    capture = obj.read(path)
-    # the capture may run on (RTP, other traffic) after its last SIP message: timers count to its end
-    correlation = Correlation(capture.sip_messages, capture.info.get("last_ts_ns"))
-    calls = correlation.summaries()
-    problems = _problems(capture, correlation)
-    for call in calls:
-        call["problems"] = problems.get(call["call_group_id"], [])
-        call["start_ts"] = _iso(call.pop("start_ns"))
-        call["answer_ts"] = _iso(call.pop("answer_ns"))
-        call["end_ts"] = _iso(call.pop("end_ns"))
-        call["capture"] = path
-    return [{key: call.get(key) for key in CALL_KEYS} for call in calls], correlation
-
-
-def _problems(capture, correlation) -> dict[str, list[dict]]:
-    """call_group_id -> its diagnostics (rule, severity, title), as `flowviz diagnose` finds them."""
-    from flowviz.analysis.diagnose import diagnose_capture, problems_by_call
-
-    by_call = problems_by_call(diagnose_capture(capture, correlation=correlation))
-    return {gid: [{k: f[k] for k in ("rule", "severity", "title")} for f in found] for gid, found in by_call.items()}
 
 
 def _matches(call: dict, text: str) -> bool:
@@ -63,7 +19,7 @@ def _matches(call: dict, text: str) -> bool:
     return any(needle in str(f).lower() for f in fields if f)
 
 
-@cli.command()
+@click.command()
 @click.argument("captures", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--state", "states", type=click.Choice(STATES), multiple=True, help="Only calls in this state (repeatable).")
@@ -76,42 +32,21 @@ def calls(obj: Context, captures: tuple[str, ...], fmt: str, states: tuple[str, 
     joined by X-CID/X-Call-ID/Session-ID headers or a kept Via stack, else by caller, callee,
     host and time. CAPTURES are files or folders. Rules: docs/correlation.md.
     """
+    run = CaptureRun(obj, captures)
     rows: list[dict] = []
-    paths = expand_paths(captures)
-    unreadable = 0
-    for path in paths:
-        try:
-            found, _ = _calls_of(obj, str(path))
-        except FlowvizError as exc:  # one bad file among several: say so and go on, like `info`
-            if len(paths) == 1:
-                raise
-            click.echo(f"flowviz: error: {exc.message}", err=True)
-            unreadable += 1
-            continue
-        rows += found
+    for analysis in run:
+        rows += analysis.calls
     if states:
         rows = [r for r in rows if r["state"] in states]
     if search:
         rows = [r for r in rows if _matches(r, search)]
     if fmt == "json":
-        click.echo(json.dumps(rows, indent=1, ensure_ascii=False))
+        click.echo(json_text(rows))
     elif fmt == "csv":
-        click.echo(_calls_csv(rows), nl=False)
+        click.echo(csv_text(rows, CALL_KEYS), nl=False)
     else:
         click.echo(_calls_table(rows))
-    if unreadable:
-        raise FlowvizError(f"{unreadable} of {len(paths)} captures could not be read (see above)")
-
-
-def _calls_csv(rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CALL_KEYS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (";".join(map(str, v)) if isinstance(v, list) and all(not isinstance(x, dict) for x in v)
-                             else json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
-                         for k, v in row.items()})
-    return out.getvalue()
+    run.finish()
 
 
 # (header, width, right-aligned): 14 columns + 13 separating spaces = 120 characters.
@@ -159,7 +94,7 @@ def _cell(value, width: int, right: bool) -> str:
     return f"{text:>{width}}" if right else f"{text:<{width}}"
 
 
-@cli.command()
+@click.command()
 @click.argument("captures", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
@@ -168,20 +103,20 @@ def kpis(obj: Context, captures: tuple[str, ...], fmt: str) -> None:
 
     Several captures are measured together, as one population of calls.
     """
-    from flowviz.analysis.kpis import combine_register_attempts, compute_kpis, register_attempts
+    from flowviz.analysis.kpis import combine_register_attempts, compute_kpis
 
-    all_calls: list[dict] = []
+    run = CaptureRun(obj, captures)
+    summaries: list[dict] = []
     registers = []
-    for path in expand_paths(captures):
-        found, correlation = _calls_of(obj, str(path))
-        all_calls += found
-        forwarded = set(correlation.request_hops["down_msg"].to_list())
-        registers.append(register_attempts(correlation.messages, forwarded))
-    result = compute_kpis(all_calls, combine_register_attempts(registers))
+    for analysis in run:
+        summaries += analysis.summaries
+        registers.append(analysis.registers)
+    result = compute_kpis(summaries, combine_register_attempts(registers))
     if fmt == "json":
-        click.echo(json.dumps(result, indent=1))
-        return
-    click.echo(_kpi_table(result))
+        click.echo(json_text(result))
+    else:
+        click.echo(_kpi_table(result))
+    run.finish()
 
 
 def _kpi_table(result: list[dict]) -> str:
@@ -194,4 +129,3 @@ def _kpi_table(result: list[dict]) -> str:
             count = count if len(count) <= 14 else f"n={k['count']}"
         lines.append(f"{k['kpi']:<11} {value:>10} {k['unit']:<4} {count:>14}  {k['description']}"[:TABLE_WIDTH])
     return "\n".join(lines)
-

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import fields
 
 import click
 
 from flowviz.analysis.diagnose import FINDING_KEYS, SEVERITIES, Thresholds
-from flowviz.cli import Context, cli, expand_paths
-from flowviz.errors import FlowvizError, NotFoundError
+from flowviz.cli.common import CaptureRun, Context
+from flowviz.errors import NotFoundError
+from flowviz.export.tables import json_text
 
 
 def _threshold_options(command):
@@ -20,21 +20,7 @@ def _threshold_options(command):
     return command
 
 
-def findings_of(obj: Context, path: str, thresholds: Thresholds) -> tuple[list[dict], dict[str, str]]:
-    """Findings of one capture (with its path), and its Call-ID -> call_group_id map."""
-    from flowviz.analysis.diagnose import diagnose_capture
-    from flowviz.sip.calls import Correlation
-
-    capture = obj.read(path)
-    correlation = Correlation(capture.sip_messages, capture.info.get("last_ts_ns"))
-    found = diagnose_capture(capture, thresholds, correlation=correlation)
-    groups = {}
-    if not capture.sip_messages.is_empty():
-        groups = dict(correlation.group_of_call_id().iter_rows())
-    return [{**{k: f[k] for k in FINDING_KEYS}, "capture": path} for f in found], groups
-
-
-@cli.command()
+@click.command()
 @click.argument("captures", nargs=-1, required=True, type=click.Path())
 @click.option("--call", "call", default=None, metavar="ID", help="Only this call (call_group_id or a Call-ID).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -49,29 +35,25 @@ def diagnose(obj: Context, captures: tuple[str, ...], call: str | None, fmt: str
     from flowviz.analysis.diagnose import at_least
 
     thresholds = Thresholds().with_overrides(**overrides)
+    run = CaptureRun(obj, captures, thresholds)
     rows: list[dict] = []
-    groups: dict[str, str] = {}
-    paths = expand_paths(captures)
-    for path in paths:
-        try:
-            found, call_ids = findings_of(obj, str(path), thresholds)
-        except FlowvizError as exc:
-            if len(paths) == 1:
-                raise
-            click.echo(f"flowviz: error: {exc.message}", err=True)
-            continue
-        rows += found
-        groups.update(call_ids)
-    if call is not None:
-        group = groups.get(call, call)
-        if group not in groups.values():
-            raise NotFoundError(f"no call {call!r} in the capture(s); list calls with: flowviz calls {captures[0]}")
-        rows = [r for r in rows if r["call_group_id"] == group]
+    known = False
+    for analysis in run:
+        found = analysis.findings
+        if call is not None:
+            group = analysis.group_of_call_id.get(call, call)
+            known = known or group in analysis.group_of_call_id.values()
+            found = [f for f in found if f["call_group_id"] == group]
+        rows += [{**{k: f[k] for k in FINDING_KEYS}, "capture": analysis.name} for f in found]
+    if call is not None and not known:
+        run.finish()
+        raise NotFoundError(f"no call {call!r} in the capture(s); list calls with: flowviz calls {captures[0]}")
     rows = at_least(rows, min_severity)
     if fmt == "json":
-        click.echo(json.dumps(rows, indent=1, ensure_ascii=False))
+        click.echo(json_text(rows))
     else:
         click.echo(_table(rows))
+    run.finish()
 
 
 def _table(rows: list[dict]) -> str:

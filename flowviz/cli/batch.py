@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import click
 
 from flowviz import batch
-from flowviz.cli import Context, cli
+from flowviz.cli.common import Context
 from flowviz.errors import FlowvizError
 
 
@@ -27,41 +22,20 @@ def _progress(done: int, total: int, failed: int, last: str) -> None:
     click.echo("\r" + f"{text[:78]:<78}", nl=False, err=True)
 
 
-def _cores() -> int:
-    """Cores this process may run on (a container or taskset may allow fewer than the machine has)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def _about(path: str, message: str) -> str:
     """One line naming the capture once."""
     return " ".join((message if path in message else f"{path}: {message}").split())
 
 
-def _quiet_worker() -> None:
-    """Workers shrug off Ctrl-C (no traceback each): the parent stops them and says so once. A handler,
-    not SIG_IGN, so that the programs they run (tshark) still stop on Ctrl-C."""
-    signal.signal(signal.SIGINT, _ignore)
-
-
-def _ignore(signum, frame) -> None:
-    pass
-
-
 def run_batch(files: list[Path], ids: list[str], obj: Context, workers: int, tty: bool,
               task=None, on_result=None) -> list:
-    """task(path, capture_id, settings, use_cache) (default: batch.analyze_capture) for every file in a
-    spawn process pool; results in input order. When a worker dies (killed, out of memory) the pool
-    breaks: the captures it had not finished run again, each in a pool of its own, so only the one that
-    kills its worker is reported failed. With on_result(result), what it returns is kept instead."""
-    task = task or batch.analyze_capture
-    results: dict[int, dict] = {}
-    state = {"failed": 0}
+    """The engine over every file, saying on stderr what each capture gave (warnings, error) and, on a
+    terminal, the progress; what on_result(result) returns (default: the result), in input order."""
+    state = {"done": 0, "failed": 0}
 
-    def done(i: int, res: dict) -> None:
-        results[i] = on_result(res) if on_result else res
+    def done(res: dict):
+        kept = on_result(res) if on_result else res
+        state["done"] += 1
         if tty:
             click.echo("\r" + " " * 78 + "\r", nl=False, err=True)
         for warning in res["warnings"]:
@@ -70,48 +44,19 @@ def run_batch(files: list[Path], ids: list[str], obj: Context, workers: int, tty
             state["failed"] += 1
             click.echo(f"flowviz: error: {_about(res['capture'], res['error'] or '')}", err=True)
         if tty:
-            _progress(len(results), len(files), state["failed"], res["capture_id"])
+            _progress(state["done"], len(files), state["failed"], res["capture_id"])
+        return kept
 
     if tty:
         _progress(0, len(files), 0, "")
-    todo = list(range(len(files)))
-    broken = _run_pool(files, ids, obj, todo, max(1, min(workers, len(files))), task, done)
-    for i in broken:  # alone now: a crash here is this capture's own
-        if _run_pool(files, ids, obj, [i], 1, task, done):
-            done(i, batch.failed_result(str(files[i]), ids[i], "the worker process died (out of memory? killed?)"))
+    results = batch.run_tasks(files, ids, obj.settings, use_cache=obj.use_cache, workers=workers, task=task,
+                              on_result=done)
     if tty:
         click.echo("\r" + " " * 78 + "\r", nl=False, err=True)
-    return [results[i] for i in range(len(files))]
+    return results
 
 
-def _run_pool(files, ids, obj: Context, todo: list[int], workers: int, task, done) -> list[int]:
-    """Runs `todo` in one pool; returns the ones lost to a broken pool."""
-    lost: list[int] = []
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_quiet_worker)
-    try:
-        futures = {pool.submit(task, str(files[i]), ids[i], obj.settings, obj.use_cache): i for i in todo}
-        for future in as_completed(futures):
-            i = futures[future]
-            try:
-                res = future.result()
-            except BrokenProcessPool:
-                lost.append(i)
-                continue
-            except Exception as exc:  # pickling and other pool trouble: that capture only
-                res = batch.failed_result(str(files[i]), ids[i], f"internal error: {type(exc).__name__}: {exc}")
-            done(i, res)
-    except BaseException:  # Ctrl-C: drop the queue, stop the workers this pool started
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.terminate()
-        raise
-    pool.shutdown(wait=True)
-    return sorted(lost)
-
-
-@cli.command("batch")
+@click.command("batch")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), metavar="OUTDIR",
               help="Folder for the dataset and the report (must be new or empty, unless --force).")
@@ -142,7 +87,7 @@ def batch_command(obj: Context, paths: tuple[str, ...], outdir: str, workers: in
     if not files:
         raise FlowvizError("no capture to analyse in " + " ".join(paths))
     collector = batch.Collector(out, conditions)
-    captures = run_batch(files, batch.capture_ids(files), obj, workers or _cores(), sys.stderr.isatty(),
+    captures = run_batch(files, batch.capture_ids(files), obj, workers or batch.cores(), sys.stderr.isatty(),
                          on_result=collector.add)
     seconds = time.perf_counter() - started
     matches = collector.finish(captures, bad_inputs, seconds)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from flowviz.cli import Context, cli
+from flowviz.cli.common import Context
 from flowviz.errors import FlowvizError
 
 
-@cli.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8050, show_default=True, type=click.IntRange(0, 65535), help="Port; 0: any free one.")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False),

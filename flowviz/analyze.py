@@ -1,0 +1,277 @@
+"""Analysis of captures: the one place where the stages are chained (ingest -> calls -> streams -> findings
+-> KPIs -> DTMF), each part computed once, on first use, and kept. Every front end (CLI, batch, web) asks
+an Analysis; none chains the stages itself.
+
+    analysis = analyze("call.pcap")
+    analysis.calls          # call rows (flowviz.export.tables.CALL_KEYS)
+    view = analysis.call("a1b2c3d4")
+    view.ladder()           # flowviz.ladder.Ladder with streams, DTMF and finding markers
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable, Sequence
+
+import polars as pl
+
+from flowviz.analysis.diagnose import Thresholds
+from flowviz.errors import FlowvizError, NotFoundError
+from flowviz.export import tables
+from flowviz.settings import Settings
+
+Progress = Callable[[str, float], None]  # (stage, fraction done 0..1)
+Source = str | os.PathLike
+
+
+def analyze(sources: Source | Sequence[Source], settings: Settings | None = None,
+            thresholds: Thresholds | None = None, *, use_cache: bool = True,
+            progress: Progress | None = None) -> "Analysis":
+    """The Analysis of one capture (a path), or of a capture set (a sequence of paths). Nothing is read
+    until a part is asked for; a bad capture raises FlowvizError (one line) then."""
+    return Analysis(sources, settings, thresholds, use_cache=use_cache, progress=progress)
+
+
+def _as_paths(sources: Source | Sequence[Source]) -> tuple[Path, ...]:
+    if isinstance(sources, (str, os.PathLike)):
+        return (Path(sources),)
+    paths = tuple(Path(s) for s in sources)
+    if not paths:
+        raise FlowvizError("no capture given")
+    return paths
+
+
+class Analysis:
+    """Everything flowviz derives from a capture, computed lazily and kept.
+
+    `name` is the capture as the user named it (the `capture` column of every row)."""
+
+    def __init__(self, sources: Source | Sequence[Source], settings: Settings | None = None,
+                 thresholds: Thresholds | None = None, *, use_cache: bool = True, progress: Progress | None = None,
+                 name: str | None = None):
+        self.sources = _as_paths(sources)
+        if len(self.sources) > 1:  # the capture-set issue merges them into one timeline
+            raise FlowvizError(f"{len(self.sources)} captures given as one set: merging capture points is not "
+                               "supported yet; analyse each capture on its own")
+        self.settings = settings or Settings()
+        self.thresholds = thresholds or Thresholds()
+        self.use_cache = use_cache
+        self.progress = progress
+        self.name = name if name is not None else str(self.sources[0])
+
+    # ------------------------------------------------------------ ingest
+
+    @cached_property
+    def capture(self):
+        """The decoded frames (flowviz.ingest.Capture)."""
+        from flowviz.ingest import read_capture
+
+        return read_capture(self.sources[0], self.settings, use_cache=self.use_cache, progress=self.progress)
+
+    @property
+    def info(self) -> dict:
+        return self.capture.info
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.capture.info.get("warnings", []))
+
+    @cached_property
+    def redactor(self):
+        """A Redactor that has learned every original of the capture: one set of pseudonyms for every file
+        exported from this analysis (flowviz.export.redact)."""
+        from flowviz.export.redact import Redactor
+
+        redactor = Redactor(self.settings.sip_ports)
+        redactor.learn_capture(self.capture)
+        return redactor
+
+    # ------------------------------------------------------------ calls
+
+    @cached_property
+    def correlation(self):
+        """Transactions, hops, legs and call groups (flowviz.sip.calls.Correlation)."""
+        from flowviz.sip.calls import Correlation
+
+        capture = self.capture
+        if self.progress:
+            self.progress("correlating calls", 0.95)
+        # the capture may run on (RTP, other traffic) after its last SIP message: timers count to its end
+        return Correlation(capture.sip_messages, capture.info.get("last_ts_ns"))
+
+    @cached_property
+    def summaries(self) -> list[dict]:
+        """The correlator's call summaries (times in ns), in start order."""
+        return self.correlation.summaries()
+
+    @cached_property
+    def group_of_call_id(self) -> dict[str, str]:
+        if self.capture.sip_messages.is_empty():
+            return {}
+        return dict(self.correlation.group_of_call_id().iter_rows())
+
+    @cached_property
+    def calls(self) -> list[dict]:
+        """One row per call (tables.CALL_KEYS) with its problems."""
+        problems = self.problems
+        return [tables.call_row(s, problems.get(s["call_group_id"], []), self.name) for s in self.summaries]
+
+    def call(self, ref: str) -> "CallView":
+        """The call whose call_group_id, or one of whose Call-IDs, is `ref`."""
+        found = next((s for s in self.summaries if s["call_group_id"] == ref or ref in s["call_ids"]), None)
+        if found is None:
+            if self.capture.sip_messages.is_empty():
+                raise NotFoundError(f"{self.name}: no SIP messages, so no call {ref!r}")
+            raise NotFoundError(f"no call {ref!r} in {self.name}; list calls with: flowviz calls {self.name}")
+        return CallView(self, found)
+
+    # ------------------------------------------------------------ media
+
+    @cached_property
+    def stream_report(self) -> pl.DataFrame | None:
+        """The streams report (flowviz.media.report) with call binding, RTCP and XR; None without RTP."""
+        from flowviz.media.report import streams_report
+
+        capture = self.capture
+        if capture.rtp_packets.is_empty():
+            return None
+        groups = None if capture.sip_messages.is_empty() else self.correlation.group_of_call_id()
+        report = streams_report(capture.sip_messages, capture.rtp_packets, t0_ns=capture.info.get("first_ts_ns"),
+                                group_of_call_id=groups, rtcp=capture.rtcp_reports, xr=capture.rtcp_xr)
+        return report if "stream_id" in report.columns else None
+
+    @cached_property
+    def streams(self) -> list[dict]:
+        """One row per RTP stream (tables.STREAM_KEYS)."""
+        report = self.stream_report
+        return [] if report is None else [tables.stream_row(r, self.name) for r in report.to_dicts()]
+
+    @cached_property
+    def dtmf_events(self) -> pl.DataFrame:
+        """RFC 4733 events (payload words read again from the file) and SIP INFO digits, in time order."""
+        from flowviz.ingest.payloads import first_payload_words
+        from flowviz.media.dtmf import event_packets, rfc4733_events, sip_info_digits
+        from flowviz.media.streams import sdp_payload_map
+
+        capture = self.capture
+        packets = event_packets(capture.rtp_packets, sdp_payload_map(capture.sip_messages))
+        words = first_payload_words(self.sources[0], self.settings, packets)
+        packets = packets.with_columns(pl.Series("event_word", words, dtype=pl.UInt32))
+        return pl.concat([rfc4733_events(packets), sip_info_digits(capture.sip_messages)]).sort("ts_ns")
+
+    @cached_property
+    def dtmf(self) -> list[dict]:
+        """One row per DTMF digit (tables.DTMF_KEYS), with the call it belongs to."""
+        events = self.dtmf_events
+        if events.is_empty():
+            return []
+        report = self.stream_report
+        stream_groups = {} if report is None or "call_group_id" not in report.columns else dict(
+            report.select(["stream_id", "call_group_id"]).iter_rows())
+        groups = self.group_of_call_id
+        return [tables.dtmf_row(e, groups.get(e["call_id"]) if e["call_id"] else stream_groups.get(e["stream_id"]),
+                                self.name) for e in events.to_dicts()]
+
+    # ------------------------------------------------------------ findings and KPIs
+
+    @cached_property
+    def findings(self) -> list[dict]:
+        """Diagnostics findings (flowviz.analysis.diagnose): about the file first, then per call."""
+        from flowviz.analysis.diagnose import diagnose_capture
+
+        return diagnose_capture(self.capture, self.thresholds, correlation=self.correlation,
+                                report=self.stream_report)
+
+    @cached_property
+    def problems(self) -> dict[str | None, list[dict]]:
+        """call_group_id (None: the capture file) -> its findings."""
+        from flowviz.analysis.diagnose import problems_by_call
+
+        return problems_by_call(self.findings)
+
+    @cached_property
+    def registers(self) -> dict:
+        """REGISTER attempts (for RRD and IRA), combinable across captures."""
+        from flowviz.analysis.kpis import register_attempts
+
+        correlation = self.correlation
+        if correlation.messages.is_empty():
+            return {"rrd_ms": [], "failed": 0, "total": 0}
+        forwarded = set(correlation.request_hops["down_msg"].to_list())
+        return register_attempts(correlation.messages, forwarded)
+
+    @cached_property
+    def kpis(self) -> list[dict]:
+        """RFC 6076 KPIs of this capture's calls."""
+        from flowviz.analysis.kpis import compute_kpis
+
+        return compute_kpis(self.summaries, self.registers)
+
+
+@dataclass
+class CallView:
+    """One call of an Analysis: its row, streams, findings, ladder, frames and report."""
+
+    analysis: Analysis
+    summary: dict
+    _ladders: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def call_group_id(self) -> str:
+        return self.summary["call_group_id"]
+
+    @property
+    def row(self) -> dict:
+        return next(c for c in self.analysis.calls if c["call_group_id"] == self.call_group_id)
+
+    @property
+    def streams(self) -> list[dict]:
+        return [s for s in self.analysis.streams if s["call_group_id"] == self.call_group_id]
+
+    @property
+    def stream_frame(self) -> pl.DataFrame | None:
+        """The call's rows of the streams report (numbers, not text: for plots)."""
+        report = self.analysis.stream_report
+        if report is None or "call_group_id" not in report.columns:
+            return None
+        return report.filter(pl.col("call_group_id") == self.call_group_id)
+
+    @property
+    def findings(self) -> list[dict]:
+        return [f for f in self.analysis.findings if f["call_group_id"] == self.call_group_id]
+
+    def ladder(self, *, aliases: dict[str, str] | None = None, merge_ports: bool = False,
+               diagnostics: bool = True):
+        """The ladder model (flowviz.ladder.Ladder): arrows, media bands, DTMF digits and, unless
+        diagnostics=False, the markers of the call's findings."""
+        from flowviz.ladder import build_ladder
+
+        key = (tuple(sorted((aliases or {}).items())), merge_ports, diagnostics)
+        if key not in self._ladders:
+            analysis = self.analysis
+            self._ladders[key] = build_ladder(
+                analysis.correlation.messages, self.summary, analysis.stream_report, dtmf=analysis.dtmf_events,
+                findings=analysis.findings if diagnostics else None, aliases=aliases, merge_ports=merge_ports)
+        return self._ladders[key]
+
+    def frames(self) -> list[int]:
+        """Frame numbers of the call's SIP (all legs and hops), RTP and RTCP packets."""
+        from flowviz.export.pcap import call_frames
+
+        capture = self.analysis.capture
+        streams = self.stream_frame
+        keys = None
+        if streams is not None and not streams.is_empty():
+            keys = streams.select("src_ip", "src_port", "dst_ip", "dst_port", "ssrc").with_columns(
+                pl.col("src_port").cast(pl.UInt16), pl.col("dst_port").cast(pl.UInt16), pl.col("ssrc").cast(pl.UInt32))
+        return call_frames(capture.sip_messages, capture.rtp_packets, capture.rtcp_reports, self.summary["call_ids"],
+                           keys)
+
+    def report(self) -> dict:
+        """The per-call report (flowviz.export.call_report): the same for `flowviz export --json` and the web."""
+        from flowviz.export.call_report import call_report
+
+        return call_report(self.row, self.streams, self.ladder())

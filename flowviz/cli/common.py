@@ -1,0 +1,168 @@
+"""The `flowviz` command group, its global options, and what every command shares: reading captures through
+flowviz.analyze with progress and warnings, the rule for several captures of which some fail, output checks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from flowviz.errors import FlowvizError
+from flowviz.settings import Settings
+
+
+class Context:
+    """The global options: settings (part of the cache key) and whether to use the decode cache."""
+
+    def __init__(self, use_cache: bool, settings: Settings):
+        self.use_cache = use_cache
+        self.settings = settings
+
+    def analyze(self, path, thresholds=None):
+        """The Analysis of one capture, its capture read now (progress on a terminal, warnings printed)."""
+        from flowviz.analyze import Analysis
+
+        show = _ProgressLine() if sys.stderr.isatty() else None
+        analysis = Analysis(path, self.settings, thresholds, use_cache=self.use_cache, progress=show)
+        try:
+            analysis.capture
+        finally:
+            if show:
+                show.close()
+        for warning in analysis.warnings:
+            click.echo(f"flowviz: warning: {warning}", err=True)
+        return analysis
+
+
+class _ProgressLine:
+    """'stage  42.0%' rewritten in place on stderr until closed."""
+
+    def __init__(self):
+        self.open = True
+
+    def __call__(self, stage: str, done: float) -> None:
+        if self.open:
+            click.echo(f"\r{stage:<30} {done * 100:5.1f}%", nl=False, err=True)
+
+    def close(self) -> None:
+        if self.open:
+            click.echo("\r" + " " * 60 + "\r", nl=False, err=True)
+            self.open = False
+
+
+class CaptureRun:
+    """The analyses of the CAPTURES of a command, one at a time (memory holds one capture).
+
+    The rule for several captures, the same in every command: a capture that cannot be read is reported
+    on stderr in one line and the others are analysed and shown; finish() then ends the command with
+    exit code 2. A single capture that cannot be read is the command's error."""
+
+    def __init__(self, obj: Context, captures: tuple[str, ...], thresholds=None):
+        from flowviz.ingest.inputs import find_inputs
+
+        self.obj = obj
+        self.thresholds = thresholds
+        self.paths, self.bad_inputs = find_inputs(captures)
+        self.total = len(self.paths) + len(self.bad_inputs)
+        if self.total == 1 and self.bad_inputs:
+            raise FlowvizError(f"{self.bad_inputs[0][0]}: {self.bad_inputs[0][1]}")
+        self.failed = 0
+        for name, why in self.bad_inputs:
+            self._report(f"{name}: {why}")
+
+    def __iter__(self):
+        for path in self.paths:
+            try:
+                analysis = self.obj.analyze(str(path), self.thresholds)
+            except FlowvizError as exc:
+                if self.total == 1:
+                    raise
+                self._report(exc.message)
+                continue
+            yield analysis
+
+    def _report(self, message: str) -> None:
+        click.echo(f"flowviz: error: {message}", err=True)
+        self.failed += 1
+
+    def finish(self) -> None:
+        if self.failed:
+            raise FlowvizError(f"{self.failed} of {self.total} captures could not be read (see above)")
+
+
+def check_output(output: str, force: bool, inputs: tuple[str, ...] = ()) -> None:
+    """An output file may be written: its folder exists, it is not one of the inputs, and it does not exist
+    unless --force."""
+    path = Path(output)
+    if path.is_dir():
+        raise FlowvizError(f"{output} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise FlowvizError(f"{path.parent}: no such folder for {path.name}")
+    if any(path.exists() and Path(i).exists() and os.path.samefile(path, i) for i in inputs):
+        raise FlowvizError(f"{output} is the capture being read; write the output to another file")
+    if path.exists() and not force:
+        raise FlowvizError(f"{output} exists; use --force to overwrite it")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--no-cache", is_flag=True, help="Decode the capture again instead of reusing the cached frames.")
+@click.option("--tshark", "tshark_path", default="", metavar="PATH", help="tshark program to use (default: from PATH).")
+@click.option("--sip-port", "sip_ports", multiple=True, type=click.IntRange(1, 65535), metavar="PORT",
+              help="Extra UDP/TCP port carrying SIP (repeatable); 5060 and 5061 always are.")
+@click.option("--sip-decoder", type=click.Choice(["auto", "tshark"]), default="auto", show_default=True,
+              help="Who decodes SIP in whole UDP datagrams: flowviz itself, by tshark's rules (auto), or "
+                   "tshark, as for TCP, fragments and tunnels (to compare the two).")
+@click.version_option(package_name="flowviz")
+@click.pass_context
+def cli(ctx: click.Context, no_cache: bool, tshark_path: str, sip_ports: tuple[int, ...], sip_decoder: str) -> None:
+    """flowviz: turn a SIP/RTP capture into calls, ladders, media quality and diagnostics.
+
+    CAPTURE is a pcap or pcapng file, optionally gzip-compressed; other formats that
+    Wireshark reads (Network Monitor, ERF, snoop...) are converted on the fly. Where a command
+    takes several CAPTURES (files, folders, globs), one that cannot be read is reported and the
+    others are shown; the exit code is then 2.
+    """
+    ports = tuple(sorted({5060, 5061, *sip_ports}))
+    ctx.obj = Context(use_cache=not no_cache, settings=Settings(tshark_path=tshark_path, sip_ports=ports,
+                                                                   sip_decoder=sip_decoder))
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="flowviz", standalone_mode=False)
+    except FlowvizError as exc:
+        click.echo(f"flowviz: error: {exc.message}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("flowviz: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: one line, details on request
+        if os.environ.get("FLOWVIZ_DEBUG"):
+            raise
+        click.echo(f"flowviz: internal error: {type(exc).__name__}: {exc} (run with FLOWVIZ_DEBUG=1 for details)", err=True)
+        return 3
+    return 0
+
+
+def run() -> None:
+    """The `flowviz` command: main(), then leave without the interpreter's teardown.
+
+    Tearing down polars and numba at exit took 0.3-0.4 s of every command (measured against
+    os._exit: docs/architecture.md). Everything a command writes is closed before main() returns;
+    the standard streams are flushed here.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # the reader went away (`| head`), or a stream is closed
+        pass
+    os._exit(code)
