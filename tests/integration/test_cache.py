@@ -32,3 +32,25 @@ def test_key_follows_content_and_settings_not_the_name(tmp_path, monkeypatch):
     assert not read_capture(copy, Settings(sip_ports=(5060, 5061, 5080))).info["from_cache"]
     assert not read_capture(copy, use_cache=False).info["from_cache"]
     assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def test_key_holds_the_flowviz_version_and_a_hash_of_the_decoding_code(monkeypatch):
+    import flowviz
+    from flowviz.ingest import cache
+
+    package = Path(flowviz.__file__).resolve().parent
+    sources = [p.relative_to(package).as_posix() for p in cache.decoding_sources()]
+    assert {"ingest/sip_udp.py", "ingest/rtp_decode.py", "ingest/kernel.py", "schemas.py", "settings.py"} <= set(sources)
+    assert sources == sorted(sources) and all(s.startswith("ingest/") or s in ("schemas.py", "settings.py")
+                                              for s in sources)
+    key = cache.key_for(REFERENCE, Settings())
+    assert f"-{flowviz.__version__}-" in key
+    try:
+        monkeypatch.setattr(flowviz, "__version__", "99.0.0")
+        cache.code_version.cache_clear()
+        other = cache.key_for(REFERENCE, Settings())
+    finally:
+        monkeypatch.undo()
+        cache.code_version.cache_clear()
+    assert other != key and "-99.0.0-" in other
+    assert cache.key_for(REFERENCE, Settings()) == key
