@@ -222,8 +222,8 @@ def _crashing_task(path: str, capture_id: str, settings, use_cache: bool) -> dic
 
 
 def test_a_dying_worker_fails_only_its_capture(tshark, capsys):
-    from flowviz.cli import Context
-    from flowviz.cli_batch import run_batch
+    from flowviz.cli.batch import run_batch
+    from flowviz.cli.common import Context
     from flowviz.settings import Settings
 
     files = [LAB / "busy_486.pcap", LAB / "cancel.pcap", LAB / "reference_call.pcap"]

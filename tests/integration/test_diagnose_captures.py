@@ -10,7 +10,7 @@ from flowviz.analysis.diagnose import RULES, diagnose_capture
 from flowviz.ingest import read_capture
 from tests.conftest import REPO
 from tests.unit.test_correlation_calls import UA1, UA2, _call
-from tests.unit.test_correlation_kit import request, response, write_pcap
+from tests.kit.sip_ladders import request, response, write_pcap
 
 
 def _findings(tmp_path, ladder) -> list[dict]:

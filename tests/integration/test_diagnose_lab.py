@@ -8,7 +8,6 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from flowviz import cli_diagnose  # noqa: F401  (registers the command)
 from flowviz.analysis.diagnose import FINDING_KEYS, at_least, diagnose_capture
 from flowviz.cli import cli
 from flowviz.errors import NotFoundError

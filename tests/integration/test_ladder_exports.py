@@ -135,11 +135,9 @@ def run(*args: str) -> int:
 
 @pytest.fixture(scope="module")
 def model(env):
-    from flowviz.cli import Context
-    from flowviz.cli_ladder import load_ladder
-    from flowviz.settings import Settings
+    from flowviz.analyze import analyze
 
-    return load_ladder(Context(use_cache=True, settings=Settings()), str(LAB_CALL), CALL_ID)
+    return analyze(LAB_CALL).call(CALL_ID).ladder()
 
 
 @pytest.fixture(scope="module")
@@ -253,10 +251,10 @@ def test_png_and_pdf_are_valid(images):
 def test_svg_without_a_browser_is_written_by_flowviz(env, model, monkeypatch, tmp_path):
     from flowviz.errors import ToolMissingError
     from flowviz.export import image
+    from flowviz.export.render import render_ladder
 
     monkeypatch.setattr(image, "browser_path", lambda: None)
-    image.write_image(model, tmp_path / "plain.svg", "svg")
-    root = ET.parse(tmp_path / "plain.svg").getroot()
+    root = ET.fromstring(render_ladder(model, "svg"))
     texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
     assert texts[:8] == ["UA-1", "127.0.0.10:5060", "kamailio-1", "127.0.0.11:5060", "kamailio-2",
                          "127.0.0.12:5060", "UA-2", "127.0.0.13:5060"]
@@ -265,7 +263,7 @@ def test_svg_without_a_browser_is_written_by_flowviz(env, model, monkeypatch, tm
                           "INVITE (SDP PCMA/8000)"]
     assert labels.count(RTP_LABEL) == 2 and len(labels) == 23
     with pytest.raises(ToolMissingError):
-        image.write_image(model, tmp_path / "x.png", "png")
+        render_ladder(model, "png")
 
 
 def test_html_is_offline_and_holds_each_raw_message(env):

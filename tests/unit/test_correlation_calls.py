@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tests.unit.test_correlation_kit import offer, request, response, sip_frame
+from tests.kit.sip_ladders import offer, request, response, sip_frame
 
 from flowviz.sip.calls import summarize_calls
 
@@ -185,7 +185,7 @@ def test_null_session_id_links_nothing():
 
 
 def test_new_call_id_under_the_kept_via_stack_is_a_via_link():
-    from tests.unit.test_correlation_kit import forwarded
+    from tests.kit.sip_ladders import forwarded
 
     inv = request("INVITE", call_id="outside", cseq=1, vias=[("10.0.0.1:5060", "z9hG4bK-out")])
     inside = forwarded(inv, sent_by="10.0.0.5:5060", branch="z9hG4bK-sbc").replace("Call-ID: outside", "Call-ID: inside")

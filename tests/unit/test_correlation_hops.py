@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.test_correlation_kit import forwarded, request, response, sip_frame
+from tests.kit.sip_ladders import forwarded, request, response, sip_frame
 
 from flowviz.sip.calls import summarize_calls
 from flowviz.sip.hops import request_hops, response_hops

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.unit.test_correlation_calls import UA1, UA2, _call
-from tests.unit.test_correlation_kit import request, response, sip_frame
+from tests.kit.sip_ladders import request, response, sip_frame
 
 from flowviz.analysis.kpis import capture_kpis
 

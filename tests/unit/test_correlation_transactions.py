@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.test_correlation_kit import request, response, sip_frame
+from tests.kit.sip_ladders import request, response, sip_frame
 
 from flowviz.sip.transactions import with_transactions
 

@@ -7,7 +7,7 @@ import polars as pl
 
 from flowviz.analysis.diagnose import Thresholds, diagnose
 from flowviz.schemas import RTP_PACKETS
-from tests.unit.test_correlation_kit import T0_NS, offer, request, response, sip_frame
+from tests.kit.sip_ladders import T0_NS, offer, request, response, sip_frame
 
 A, B = "10.0.0.1:5060", "10.0.0.9:5060"
 A_MEDIA, B_MEDIA = ("10.0.0.1", 40000), ("10.0.0.9", 30000)

@@ -8,7 +8,7 @@ from flowviz.analysis.diagnose import RULES, Thresholds, at_least, diagnose, pro
 from flowviz.schemas import RTP_PACKETS
 from tests.unit import test_correlation_hops as hops
 from tests.unit.test_correlation_calls import UA1, UA2, _call
-from tests.unit.test_correlation_kit import T0_NS, forwarded, request, response, sip_frame
+from tests.kit.sip_ladders import T0_NS, forwarded, request, response, sip_frame
 
 NO_RTP = pl.DataFrame(schema=RTP_PACKETS)
 

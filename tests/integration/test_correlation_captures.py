@@ -11,7 +11,7 @@ from flowviz.ingest import read_capture
 from flowviz.sip.calls import summarize_calls
 from tests.unit.test_correlation_calls import B2B, UA1, UA2, _call
 from tests.unit import test_correlation_hops as fork
-from tests.unit.test_correlation_kit import offer, request, response, write_pcap
+from tests.kit.sip_ladders import offer, request, response, write_pcap
 
 
 @pytest.fixture

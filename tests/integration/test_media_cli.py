@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from flowviz.cli import cli
-from flowviz.cli_streams import STREAM_KEYS
+from flowviz.export.tables import STREAM_KEYS
 from tests.conftest import SAMPLES
 
 LAB_CALL = SAMPLES / "lab" / "reference_call.pcap"
