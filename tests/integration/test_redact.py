@@ -250,7 +250,7 @@ def test_pseudonym_addresses_have_the_original_text_length():
 
 
 def test_every_ipv6_text_length_has_a_pseudonym_and_odd_texts_keep_their_length():
-    from flowviz.export.redact import _ipv6_of_length
+    from flowviz.export.redact.pseudonyms import _ipv6_of_length
 
     for length in range(3, 40):
         assert len(str(ipaddress.IPv6Address(_ipv6_of_length(length, 7)))) == length
