@@ -43,5 +43,4 @@ def write_call_pcap(source: str | Path, frames: list[int], output: str | Path, s
     if not records.is_pcap_or_pcapng(records.capture_magic(source)):
         records.tshark_to_pcapng(source, output, settings, frames=frames, needed_for="writing")
         return len(frames)
-    wanted = set(frames)
-    return records.copy_records(source, output, lambda r: r.raw if r.number is None or r.number in wanted else None)
+    return records.copy_frames(source, output, set(frames))
