@@ -1,4 +1,4 @@
-"""The pcapng block walk of flowviz/export/pcap.py (per-call pcap and redaction) on a file of two sections in
+"""The pcapng block walk of flowviz/ingest/records.py (per-call pcap and redaction) on a file of two sections in
 both byte orders: a big-endian section (the synth capture: two interfaces, an SPB, an unknown block, ISBs)
 followed by a little-endian one whose only interface is raw IP. Expected values come from tshark reading
 the source file, or from the construction."""

@@ -1,4 +1,4 @@
-"""`flowviz redact` and flowviz/export/redact.py on the lab captures (sample_pcaps/lab/README.md): no original
+"""`flowviz redact` and flowviz/export/redact/ on the lab captures (sample_pcaps/lab/README.md): no original
 address (text or 4 bytes) or user left in the file, tshark reads the copy as it read the original, and
 flowviz finds the same calls, states, hosts and RTP streams in it. Plus packets made here for what the lab
 does not have: TCP, IPv6, ICMP, Digest credentials, tel: numbers, checksums that must stay right."""

@@ -35,8 +35,9 @@ NAME_ADDR_HEADERS = {"from", "f", "to", "t", "contact", "m", "p-asserted-identit
 PROTECTED_HEADERS = {"content-length", "l", "cseq", "max-forwards", "expires", "min-expires", "session-expires",
                      "x", "min-se", "rseq", "rack", "retry-after", "content-type", "c", "allow", "supported", "k",
                      "require", "accept", "date", "timestamp", "content-encoding", "e"}
+# SDP lines whose text may name people (o= username, s=, i=, u=, e=, p=)
 SDP_NAMED_LINES = set("osiuep")
-SDP_NAMED_ATTRIBUTES = ("a=ssrc:", "a=msid", "a=label:", "a=cname:", "a=tool:")  # SDP lines whose text may name people (o= username, s=, i=, u=, e=, p=)
+SDP_NAMED_ATTRIBUTES = ("a=ssrc:", "a=msid", "a=label:", "a=cname:", "a=tool:")
 STOP_WORDS = {"sip", "sips", "tel", "udp", "tcp", "tls", "sctp", "wss", "invite", "ack", "bye", "cancel",
               "options", "register", "prack", "subscribe", "notify", "publish", "info", "refer", "message",
               "update", "branch", "tag", "transport", "user", "phone", "received", "rport", "maddr", "ttl",
