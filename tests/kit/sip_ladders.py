@@ -58,6 +58,32 @@ def forwarded(text: str, *, sent_by: str, branch: str) -> str:
     return f"{start}\r\nVia: SIP/2.0/UDP {sent_by};branch={branch}\r\n{rest}"
 
 
+def through_proxies(text: str, *hops: tuple[str, str]) -> list[str]:
+    """The copies of one request along a chain of proxies: [as sent, after hop 1, after hop 2, ...].
+
+    hops: (sent-by, branch) that each proxy pushes in turn (RFC 3261 16.6 step 8), so the copy after
+    hop k carries k + 1 Vias and its via[1] is via[0] of the copy before it.
+    """
+    copies = [text]
+    for sent_by, branch in hops:
+        copies.append(forwarded(copies[-1], sent_by=sent_by, branch=branch))
+    return copies
+
+
+def ack_of_failure(invite: str, *, to_tag: str) -> str:
+    """The ACK a client transaction sends for a non-2xx final response to `invite` (RFC 3261 17.1.1.3):
+    same Request-URI, Call-ID, From and CSeq number, the response's To tag, and one Via: the INVITE's top one."""
+    start, *head = invite.split("\r\n\r\n")[0].split("\r\n")
+    top_via = next(h for h in head if h.startswith("Via:"))
+    kept = [h for h in head if h.split(":")[0] in ("From", "Call-ID")]
+    to = next(h for h in head if h.startswith("To:"))
+    to += "" if ";tag=" in to else f";tag={to_tag}"
+    cseq = next(h for h in head if h.startswith("CSeq:")).split()[1]
+    lines = [start.replace("INVITE", "ACK", 1), top_via, "Max-Forwards: 70", *kept, to, f"CSeq: {cseq} ACK",
+             "Content-Length: 0"]
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
 def sip_frame(ladder: list[tuple[float, str, str, str]], transport: str = "udp") -> pl.DataFrame:
     """ladder: (time in ms, "ip:port" source, "ip:port" destination, message text), one per message."""
     rows = []
