@@ -58,7 +58,7 @@ def run_batch(files: list[Path], ids: list[str], obj: Context, workers: int, tty
 
 @click.command("batch")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), metavar="OUTDIR",
+@click.option("-o", "--output", "outdir", required=True, metavar="OUTDIR",
               help="Folder for the dataset and the report (must be new or empty, unless --force).")
 @click.option("--workers", type=click.IntRange(1, 256), default=None, metavar="N",
               help="Worker processes (default: one per core).")

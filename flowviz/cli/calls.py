@@ -20,7 +20,7 @@ def _matches(call: dict, text: str) -> bool:
 
 
 @click.command()
-@click.argument("captures", nargs=-1, required=True, type=click.Path())
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURES...")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--state", "states", type=click.Choice(STATES), multiple=True, help="Only calls in this state (repeatable).")
 @click.option("--search", default=None, metavar="TEXT", help="Only calls whose Call-ID, user, URI or host contains TEXT.")
@@ -95,7 +95,7 @@ def _cell(value, width: int, right: bool) -> str:
 
 
 @click.command()
-@click.argument("captures", nargs=-1, required=True, type=click.Path())
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURES...")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
 def kpis(obj: Context, captures: tuple[str, ...], fmt: str) -> None:

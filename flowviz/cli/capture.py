@@ -19,7 +19,7 @@ LINK_NAMES = {"0": "BSD loopback", "1": "Ethernet", "101": "raw IP", "108": "Ope
 
 
 @click.command()
-@click.argument("captures", nargs=-1, required=True, type=click.Path())
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURES...")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
 def info(obj: Context, captures: tuple[str, ...], fmt: str) -> None:
@@ -85,7 +85,7 @@ def _link_name(code: str) -> str:
 
 
 @click.command()
-@click.argument("capture", type=click.Path(dir_okay=False))
+@click.argument("capture")
 @click.option("--call-id", default=None, help="Only messages with this Call-ID.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.pass_obj
@@ -132,7 +132,7 @@ def endpoint(ip: str | None, port: int | None) -> str:
 
 
 @click.command()
-@click.argument("capture", type=click.Path(dir_okay=False))
+@click.argument("capture")
 @click.argument("number", type=int)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_obj
@@ -159,8 +159,8 @@ def schemas() -> None:
 
 
 @click.command()
-@click.argument("capture", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="OUT",
+@click.argument("capture")
+@click.option("-o", "--output", required=True, metavar="OUT",
               help="Redacted capture to write (pcap stays pcap, pcapng stays pcapng).")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 @click.pass_obj
@@ -179,6 +179,6 @@ def redact(obj: Context, capture: str, output: str, force: bool) -> None:
     check_readable(source)
     check_output(output, force, inputs=(capture,))
     settings = obj.settings
-    counts = redact_capture(source, target, Redactor(settings.sip_ports), tshark=settings.tshark() or "")
+    counts = redact_capture(source, target, Redactor(settings.sip_ports), settings=settings)
     click.echo(f"wrote {target}: {counts['packets']:,} packets; replaced {counts['addresses']} addresses, "
                f"{counts['users']} users/numbers, {counts['names']} display names")

@@ -5,6 +5,7 @@ flowviz.analyze with progress and warnings, the rule for several captures of whi
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -152,6 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _terminated(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _stop_helpers() -> None:
+    """What atexit would stop, since the command leaves through os._exit: the kaleido server (and its
+    Chromium and profile folder) when an image export started one."""
+    image = sys.modules.get("flowviz.export.image")
+    if image is not None:
+        image.stop()
+
+
 def run() -> None:
     """The `flowviz` command: main(), then leave without the interpreter's teardown.
 
@@ -159,7 +172,12 @@ def run() -> None:
     os._exit: docs/architecture.md). Everything a command writes is closed before main() returns;
     the standard streams are flushed here.
     """
-    code = main()
+    signal.signal(signal.SIGTERM, _terminated)
+    try:
+        code = main()
+    except SystemExit as exc:  # SIGTERM, below: the command's own cleanup has run on the way out
+        code = exc.code if isinstance(exc.code, int) else 1
+    _stop_helpers()
     try:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -21,7 +21,7 @@ def _threshold_options(command):
 
 
 @click.command()
-@click.argument("captures", nargs=-1, required=True, type=click.Path())
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURES...")
 @click.option("--call", "call", default=None, metavar="ID", help="Only this call (call_group_id or a Call-ID).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--min-severity", type=click.Choice(SEVERITIES), default="info", show_default=True,

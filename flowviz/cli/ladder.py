@@ -15,15 +15,15 @@ FILE_FORMATS = ("svg", "png", "pdf", "html")
 
 
 @click.command()
-@click.argument("capture", type=click.Path(dir_okay=False))
+@click.argument("capture")
 @click.option("--call", "call_ref", required=True, metavar="ID", help="call_group_id (from `flowviz calls`) or a Call-ID.")
 @click.option("--format", "fmt", type=click.Choice([*FILE_FORMATS, *TEXT_FORMATS]), default="txt", show_default=True)
-@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False), help="File to write (text formats: stdout without it).")
+@click.option("-o", "--output", default=None, metavar="FILE", help="File to write (text formats: stdout without it).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @click.option("--width", "max_width", default=120, show_default=True, type=click.IntRange(40, 1000),
               help="txt: maximum line width; labels are cut with '~' to fit.")
 @click.option("--unicode", "use_unicode", is_flag=True, help="txt: draw with box-drawing characters instead of ASCII.")
-@click.option("--alias", "alias_file", default=None, type=click.Path(exists=True, dir_okay=False),
+@click.option("--alias", "alias_file", default=None, metavar="FILE",
               help="File of 'ip[:port] name' lines naming the columns.")
 @click.option("--merge-ports", is_flag=True, help="One column per IP address instead of per ip:port.")
 @click.option("--no-diagnostics", is_flag=True, help="Leave out the '!n' marks of `flowviz diagnose` findings.")
@@ -49,7 +49,7 @@ def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | No
         raise FlowvizError(f"--format {fmt} writes a file: give one with -o FILE")
     if output is not None:
         check_output(output, force, inputs=(capture,))
-    aliases = parse_aliases(Path(alias_file).read_text(encoding="utf-8")) if alias_file else None
+    aliases = parse_aliases(_read_text(alias_file)) if alias_file else None
     analysis = obj.analyze(capture)
     model = analysis.call(call_ref).ladder(aliases=aliases, merge_ports=merge_ports, diagnostics=not no_diagnostics)
     if redact:  # the model itself is redacted, so every format (images too) is drawn from pseudonyms
@@ -65,11 +65,11 @@ def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | No
 
 
 @click.command("export")
-@click.argument("capture", type=click.Path(dir_okay=False))
+@click.argument("capture")
 @click.option("--call", "call_ref", required=True, metavar="ID", help="call_group_id (from `flowviz calls`) or a Call-ID.")
-@click.option("--pcap", "pcap_out", default=None, type=click.Path(dir_okay=False),
+@click.option("--pcap", "pcap_out", default=None, metavar="FILE",
               help="Write the call's SIP, RTP and RTCP frames (all legs and hops) here, original bytes and times.")
-@click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False),
+@click.option("--json", "json_out", default=None, metavar="FILE",
               help="Write the call's report here: summary, streams, ladder columns and messages.")
 @click.option("--force", is_flag=True, help="Overwrite output files that exist.")
 @click.option("--redact", is_flag=True,
@@ -90,11 +90,14 @@ def export(obj: Context, capture: str, call_ref: str, pcap_out: str | None, json
     analysis = obj.analyze(capture)
     view = analysis.call(call_ref)
     if pcap_out:
-        written = write_call_pcap(capture, view.frames(), pcap_out, obj.settings)
-        if redact:
-            from flowviz.export.redact import redact_file_in_place
+        try:
+            written = write_call_pcap(capture, view.frames(), pcap_out, obj.settings)
+            if redact:
+                from flowviz.export.redact import redact_file_in_place
 
-            redact_file_in_place(pcap_out, analysis.redactor)
+                redact_file_in_place(pcap_out, analysis.redactor)
+        except OSError as exc:
+            raise FlowvizError(f"cannot write {pcap_out}: {exc.strerror or exc}") from None
         click.echo(f"{pcap_out}: {written} frames of call {view.call_group_id}" + (", redacted" if redact else ""),
                    err=True)
     if json_out:
@@ -110,3 +113,11 @@ def _write(output: str, data: bytes) -> None:
         Path(output).write_bytes(data)
     except OSError as exc:
         raise FlowvizError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise FlowvizError(f"cannot read the alias file {path}: {why}") from None

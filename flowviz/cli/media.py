@@ -12,7 +12,7 @@ from flowviz.export.tables import DTMF_KEYS, STREAM_KEYS, csv_text, json_text
 
 
 @click.command()
-@click.argument("captures", nargs=-1, required=True, type=click.Path())
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURES...")
 @click.option("--call", "call", default=None, metavar="ID", help="Only streams of this call (call_group_id or a Call-ID).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.pass_obj
@@ -62,7 +62,7 @@ def _table(rows: list[dict]) -> str:
 
 
 @click.command()
-@click.argument("captures", nargs=-1, required=True, type=click.Path())
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURES...")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.pass_obj
 def dtmf(obj: Context, captures: tuple[str, ...], fmt: str) -> None:

@@ -32,6 +32,18 @@ def browser_path() -> str | None:
     return next((p for p in map(shutil.which, BROWSERS) if p), None)
 
 
+def stop() -> None:
+    """Stop the kaleido server if this process started it: Chromium and its profile folder in $TMPDIR go
+    with it. atexit runs this, and so does the `flowviz` command, which leaves through os._exit."""
+    global _STARTED
+    import sys
+
+    with _LOCK:
+        if _STARTED:
+            _STARTED = False
+            sys.modules["kaleido"].stop_sync_server(silence_warnings=True)
+
+
 def render(fig, fmt: str) -> bytes:
     """Bytes of a plotly figure as svg/png/pdf, through the process's single kaleido server."""
     global _STARTED
@@ -44,7 +56,7 @@ def render(fig, fmt: str) -> bytes:
         try:
             if not _STARTED:
                 kaleido.start_sync_server(mathjax=False, silence_warnings=True)
-                atexit.register(kaleido.stop_sync_server, silence_warnings=True)
+                atexit.register(stop)
                 _STARTED = True
             opts = {"format": fmt, "width": fig.layout.width, "height": fig.layout.height}
             return kaleido.calc_fig_sync(fig, opts=opts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import stat
 import shutil
 import struct
 import subprocess
@@ -107,6 +108,11 @@ def check_readable(path: Path) -> None:
         raise CaptureError(f"{path} is a folder; give a capture file (.pcap, .pcapng, .gz)")
     if not os.access(path, os.R_OK):
         raise CaptureError(f"{path}: permission denied; check the file's permissions")
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):  # a FIFO, a device (/dev/zero), a socket: no size, maybe no end
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else \
+            "not a regular file"
+        raise CaptureError(f"{path} is {kind}, not a capture file; save the capture to a file first")
     if path.stat().st_size == 0:
         raise CaptureError(f"{path} is empty (0 bytes); it is not a capture, record one again")
 
