@@ -3,7 +3,9 @@
 For every stream of every `<capture>.rtp_streams.txt` reference (tshark -o rtp.heuristic_rtp:TRUE
 -q -z rtp,streams): Pkts, Lost, Min/Mean/Max Delta and Min/Mean/Max Jitter must equal tshark's
 printed values (3 decimals). Streams that knowingly differ are listed in KNOWN_DIFFERENCES below
-with the reason (and in docs/media.md); nothing is skipped silently.
+with the reason (and in docs/media.md); nothing is skipped silently. A capture whose reference lists no
+stream compares nothing: its statistics case is skipped ("reference lists no RTP stream") and
+test_no_stream_where_the_reference_lists_none checks that flowviz finds no stream there either.
 """
 
 from __future__ import annotations
@@ -72,13 +74,36 @@ def compare(name: str, expected: list[dict], ours: dict[tuple, dict]) -> list[st
     return mismatches
 
 
+NO_STREAM_REASON = "reference lists no RTP stream"
+
+
+def reference_of(path: Path) -> list[dict]:
+    return parse_streams(path.with_name(path.name + ".rtp_streams.txt").read_text())
+
+
 @pytest.mark.corpus
 @pytest.mark.parametrize("path", corpus_params())
 def test_stream_statistics_equal_tshark(path, tmp_path, monkeypatch):
+    expected = reference_of(path)
+    if not expected:  # nothing to compare: counted apart, see test_no_stream_where_the_reference_lists_none
+        pytest.skip(NO_STREAM_REASON)
     monkeypatch.setenv("FLOWVIZ_CACHE_DIR", str(tmp_path))
-    expected = parse_streams(path.with_name(path.name + ".rtp_streams.txt").read_text())
     mismatches = compare(path.name, expected, our_streams(path))
     assert not mismatches, "\n".join(mismatches)
+
+
+def streamless_params():
+    """The corpus captures whose rtp,streams reference (RTP heuristics on) lists no stream."""
+    return [p for p in corpus_params() if p.values[0] is None or not reference_of(p.values[0])]
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("path", streamless_params())
+def test_no_stream_where_the_reference_lists_none(path, tmp_path, monkeypatch):
+    """Where tshark finds no RTP stream, even with its RTP heuristics on, flowviz must find none either."""
+    monkeypatch.setenv("FLOWVIZ_CACHE_DIR", str(tmp_path))
+    assert reference_of(path) == []
+    assert our_streams(path) == {}
 
 
 def test_known_differences_are_in_the_corpus():
