@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from flowviz.cli import main
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, run_tshark
 
 LAB_CALL = SAMPLES / "lab" / "reference_call.pcap"
 CALL_ID = "lab-ref-1@127.0.0.10"
@@ -174,6 +174,55 @@ def test_model_has_the_expected_ladder(model):
 def test_text_formats_match_the_golden_text(env, capsys, fmt, golden):
     assert run("--format", fmt) == 0
     assert capsys.readouterr().out == golden
+
+
+# The numbers of the txt ladder come from the capture, so tshark gives them too: per SIP arrow the time since
+# the call's first message, which is the capture's frame 1 (frame.time_relative, s), and since the previous SIP
+# message of the call (frame.time_delta_displayed under a Call-ID filter, ms); per RTP line the stream's start,
+# packets, loss and mean jitter (tshark -z rtp,streams). The MOS is flowviz's E-model estimate: no tshark value
+# to check it by.
+SIP_ROW = re.compile(r"^\s*(\d+\.\d{3})\s+.*?[-<]\s(\S+).*\|\s+\+(\d+\.\d{3}) ms$")
+RTP_ROW = re.compile(r"^\s*(\d+\.\d{3})\s+\|(<?)=+ RTP \S+ (\d+) pkts, loss (\d+\.\d)%, jitter (\d+\.\d\d) ms")
+
+
+def ladder_numbers(text: str) -> tuple[list[tuple], list[tuple]]:
+    """(time, first word of the label, delta) per SIP arrow; (time, src, dst, packets, loss %, jitter) per RTP
+    line, src/dst as the first (UA1) and last (UA2) columns' hosts."""
+    sip, rtp = [], []
+    for line in text.splitlines():
+        if m := RTP_ROW.match(line):
+            ends = (HOSTS[-1], HOSTS[0]) if m[2] else (HOSTS[0], HOSTS[-1])
+            rtp.append((m[1], *(e.split(":")[0] for e in ends), int(m[3]), m[4], m[5]))
+        elif m := SIP_ROW.match(line):
+            sip.append((m[1], m[2], m[3]))
+    return sip, rtp
+
+
+def tshark_ladder_numbers() -> tuple[list[tuple], list[tuple]]:
+    out = run_tshark("-r", str(LAB_CALL), "-n", "-Y", f'sip.Call-ID == "{CALL_ID}"', "-T", "fields",
+                     "-e", "frame.number", "-e", "frame.time_relative", "-e", "frame.time_delta_displayed",
+                     "-e", "sip.Method", "-e", "sip.Status-Code")
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert rows[0][0] == "1"  # the call starts the capture: its times are the capture's
+    sip = [(f"{float(rel):.3f}", method or status, f"{float(delta) * 1000:.3f}") for _, rel, delta, method, status in rows]
+    streams = run_tshark("-r", str(LAB_CALL), "-n", "-o", "rtp.heuristic_rtp:TRUE", "-q", "-z", "rtp,streams")
+    from tests.integration.test_media_corpus import FULL_LINE
+
+    rtp = [(f"{float(m[1]):.3f}", m[3], m[5], int(m[9]), f"{float(m[11]):.1f}", f"{float(m[16]):.2f}")
+           for m in map(FULL_LINE.match, streams.splitlines()) if m]
+    return sip, sorted(rtp)
+
+
+def test_txt_numbers_are_tsharks_for_the_same_messages(env, capsys):
+    """The golden text's times and deltas, and those flowviz prints now, are tshark's for the same frames."""
+    sip, rtp = tshark_ladder_numbers()
+    assert len(sip) == 21 and len(rtp) == 2  # sample_pcaps/lab/README.md: 21 SIP messages, 2 x 334 RTP packets
+    golden_sip, golden_rtp = ladder_numbers(GOLDEN_TXT)
+    assert golden_sip == sip
+    assert sorted(golden_rtp) == rtp
+    assert run("--format", "txt") == 0
+    printed_sip, printed_rtp = ladder_numbers(capsys.readouterr().out)
+    assert printed_sip == sip and sorted(printed_rtp) == rtp
 
 
 def test_txt_respects_the_max_width(env, capsys):
