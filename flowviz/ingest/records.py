@@ -45,6 +45,24 @@ def is_pcap_or_pcapng(magic: bytes) -> bool:
     return magic in PCAP_MAGICS or magic == PCAPNG_SHB
 
 
+READ_STEP = 1 << 20
+
+
+def read_up_to(src, length: int) -> bytes:
+    """`length` bytes, or fewer where the file ends: read a MiB at a time, so a length field that claims
+    gigabytes in a small (or damaged) file never allocates more than the bytes that are there."""
+    if length <= READ_STEP:
+        return src.read(max(length, 0))
+    parts, left = [], length
+    while left > 0:
+        part = src.read(min(left, READ_STEP))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
 def pcap_records(src, magic: bytes):
     """(record header, packet bytes) of each record of a classic pcap whose 24-byte header is read."""
     endian = ">" if magic in BIG_ENDIAN_PCAP else "<"
@@ -52,7 +70,7 @@ def pcap_records(src, magic: bytes):
         header = src.read(16)
         if len(header) < 16:
             return
-        yield header, src.read(struct.unpack(endian + "I", header[8:12])[0])
+        yield header, read_up_to(src, struct.unpack(endian + "I", header[8:12])[0])
 
 
 def pcapng_blocks(src, magic: bytes):
@@ -68,10 +86,10 @@ def pcapng_blocks(src, magic: bytes):
             bom = src.read(4)
             endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
             length = struct.unpack(endian + "I", length_bytes)[0]
-            block = head + length_bytes + bom + src.read(max(length - 12, 0))
+            block = head + length_bytes + bom + read_up_to(src, length - 12)
         else:
             length = struct.unpack(endian + "I", length_bytes)[0]
-            block = head + length_bytes + src.read(max(length - 8, 0))
+            block = head + length_bytes + read_up_to(src, length - 8)
         if len(block) < max(length, 12):
             return
         btype = struct.unpack(endian + "I", head)[0]

@@ -240,3 +240,35 @@ def test_many_interface_blocks_cost_constant_work_each(tmp_path, monkeypatch):
     packets = capture_file.read_packets(tmp_path / "far.pcapng", Settings())
     assert packets.count == 1 and "on interface 69,999 of the file" in packets.warnings[0]
     packets.close()
+
+
+def test_the_record_walk_of_exports_never_asks_for_a_claimed_length(tmp_path):
+    """ingest/records.py (per-call pcap, redaction) walks a file whose block claims 4 GB in 8 KB without
+    asking the file for 4 GB at once (which allocates that much): it reads what is there, a MiB at a time,
+    and stops at the cut block."""
+    import struct
+
+    from flowviz.ingest.records import PCAPNG_SHB, pcap_records, pcapng_blocks
+
+    class Reads:  # a real file, with the sizes asked of it written down
+        def __init__(self, path):
+            self.file, self.sizes = open(path, "rb"), []
+
+        def read(self, n=-1):
+            self.sizes.append(n)
+            return self.file.read(n)
+
+    ng = tmp_path / "huge_shb.pcapng"
+    ng.write_bytes(PCAPNG_SHB + struct.pack("<I", 0xF0000000) + bytes.fromhex("4d3c2b1a") + bytes(8180))
+    src = Reads(ng)
+    src.read(4)
+    assert list(pcapng_blocks(src, PCAPNG_SHB)) == []
+    assert max(src.sizes) <= 1 << 20
+    classic = tmp_path / "huge_record.pcap"
+    classic.write_bytes(bytes.fromhex("d4c3b2a1") + bytes(20) + struct.pack("<IIII", 0, 0, 0xF0000000, 60)
+                        + bytes(8180))
+    src = Reads(classic)
+    magic = src.read(4)
+    src.read(20)
+    [(_, data)] = list(pcap_records(src, magic))
+    assert len(data) == 8180 and max(src.sizes) <= 1 << 20
