@@ -57,9 +57,8 @@ def _limit(name: str):
 
 @dataclass(frozen=True)
 class Settings:
-    # External tools; found on PATH when empty.
+    # tshark (decoding and the one format conversion); found on PATH when empty.
     tshark_path: str = ""
-    editcap_path: str = ""
     # UDP/TCP ports always treated as SIP (besides ports where SIP is found by content).
     sip_ports: tuple[int, ...] = (5060, 5061)
     # Headers that link B2BUA legs (checked in this order).
@@ -85,14 +84,11 @@ class Settings:
             return self.tshark_path if shutil.which(self.tshark_path) else ""
         return shutil.which("tshark") or ""
 
-    def editcap(self) -> str:
-        return self.editcap_path or shutil.which("editcap") or ""
-
     def fingerprint(self) -> str:
         """Short stable hash of every setting, for cache keys (tool paths and the limits that only refuse a
         capture excluded)."""
         values = dataclasses.asdict(self)
-        for name in ("tshark_path", "editcap_path", *_NOT_IN_KEY):
+        for name in ("tshark_path", *_NOT_IN_KEY):
             values.pop(name)
         text = json.dumps(values, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flowviz.errors import CaptureError, ToolMissingError
+from flowviz.errors import CaptureError
 from flowviz.ingest import kernel
 from flowviz.ingest.addresses import address_text
 from flowviz.settings import Settings
@@ -223,21 +223,12 @@ def _big_endian_pcapng(path: Path, magic: bytes) -> bool:
 
 
 def _convert(path: Path, folder: Path, settings: Settings, shown: Path) -> tuple[Path, str]:
-    """A format tshark knows but the kernel does not (NetMon, big-endian pcapng...): editcap writes pcapng."""
-    editcap = settings.editcap()
-    if not editcap:
-        raise ToolMissingError(
-            f"{shown} is not pcap/pcapng and editcap (package tshark) is missing to convert it; "
-            "install it with: apt-get install tshark"
-        )
+    """A format tshark knows but the kernel does not (NetMon, big-endian pcapng...): written as pcapng by
+    the one conversion of flowviz (ingest/records.py), with the settings' tshark."""
+    from flowviz.ingest.records import tshark_to_pcapng
+
     out = folder / "converted.pcapng"
-    result = subprocess.run([editcap, "-F", "pcapng", str(path), str(out)], capture_output=True, text=True,
-                            timeout=3600)
-    if result.returncode != 0 or not out.exists() or out.stat().st_size == 0:
-        raise CaptureError(
-            f"{shown} is not a capture file (not pcap, pcapng or another format tshark reads); "
-            "check that you picked the right file"
-        )
+    tshark_to_pcapng(path, out, settings, shown=shown)
     return out, _capinfos_format(path) or "another format"
 
 

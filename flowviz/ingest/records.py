@@ -236,12 +236,14 @@ def pcapng_keep_options(block: bytes, btype: int, endian: str, kept: dict[int, t
 
 
 def tshark_to_pcapng(source: str | Path, output: str | Path, settings: Settings, *,
-                     frames: list[int] | None = None, needed_for: str = "reading") -> None:
+                     frames: list[int] | None = None, needed_for: str = "reading", shown: str | Path | None = None) -> None:
     """Write `source` (any capture format tshark reads) to `output` as pcapng, only the frames numbered
-    `frames` (1-based) when given: the one format conversion of the writers, run by the settings' tshark."""
+    `frames` (1-based) when given: the one format conversion of flowviz (ingest, the per-call pcap,
+    redaction), run by the settings' tshark (`--tshark`). `shown` names the file in errors."""
     tool = settings.tshark()
     if not tool:
-        raise ToolMissingError(f"{needed_for} this capture format needs tshark (to convert it to pcapng)")
+        raise ToolMissingError(f"{shown or source}: {needed_for} this capture format needs tshark (to convert it "
+                               "to pcapng); install it with: apt-get install tshark")
     args = [tool, "-r", str(source)]
     if frames is not None:
         args += ["-Y", "frame.number in {" + ", ".join(map(str, frames)) + "}"]  # tshark 4.0 needs the commas
@@ -250,4 +252,8 @@ def tshark_to_pcapng(source: str | Path, output: str | Path, settings: Settings,
     if done.returncode != 0:
         said = " ".join(line.removeprefix("tshark: ") for line in done.stderr.splitlines()
                         if line.strip() and not line.startswith("Running as user"))
-        raise CaptureError(f"{source}: not a capture tshark can read ({said[:200]})")
+        raise CaptureError(f"{shown or source} is not a capture file (not pcap, pcapng or another format tshark "
+                           f"reads: {said[:160]}); check that you picked the right file")
+    if not Path(output).exists() or Path(output).stat().st_size == 0:
+        raise CaptureError(f"{shown or source} is not a capture file (tshark wrote nothing from it); check that "
+                           "you picked the right file")
