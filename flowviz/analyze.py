@@ -77,7 +77,11 @@ class Analysis:
 
     @property
     def warnings(self) -> list[str]:
-        return list(self.capture.info.get("warnings", []))
+        """The capture's warnings (ingest), then the correlator's (SIP messages no call can hold)."""
+        from flowviz.sip.calls import unplaced_warnings
+
+        capture = self.capture
+        return list(capture.info.get("warnings", [])) + unplaced_warnings(capture.sip_messages, self.name)
 
     @cached_property
     def redactor(self):

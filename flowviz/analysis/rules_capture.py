@@ -19,6 +19,22 @@ def starts_mid_call(f: CallFacts, th: Thresholds) -> list[Hit]:
                 [f.call["first_frame"]], {"first_method": f.msgs["cseq_method"][0]})]
 
 
+@rule("capture.request_not_captured", "info", "Request not in the capture",
+      "The capture holds the answers but not the request they answer: it took another path or interface, or the "
+      "capture filter or a drop missed it; capture where both directions pass to see it.")
+def request_not_captured(f: CallFacts, th: Thresholds) -> list[Hit]:
+    if f.call["state"] == "unknown" or f.methods & {f.call["method"]}:
+        return []
+    answers = f.msgs.filter(~pl.col("is_request") & (pl.col("cseq_method") == f.call["method"]))
+    if answers.is_empty():
+        return []
+    first = answers.row(0, named=True)
+    return [Hit(f"The {f.call['method']} is not in the capture, only {len(answers)} response(s) to it "
+                f"(first: {first['status_code']} {first['reason'] or ''}".rstrip() + f" in frame {first['frame']}).",
+                answers["frame"].to_list()[:20], {"method": f.call["method"], "responses": len(answers),
+                                                  "final_status": f.call["final_status"]})]
+
+
 @rule("capture.ends_mid_call", "info", "Capture ends mid-call",
       "The call was still going when the capture stopped: capture longer to see how it ends.")
 def ends_mid_call(f: CallFacts, th: Thresholds) -> list[Hit]:
@@ -42,6 +58,31 @@ def duplicate_packets(f: CallFacts, th: Thresholds) -> list[Hit]:
                 f"(the same packet again within {th.duplicate_ms:.0f} ms).",
                 sip["frame"].to_list()[:20] + [s["first_frame"] for s in doubled],
                 {"sip_duplicates": len(sip), "rtp_streams_doubled": len(doubled)})]
+
+
+@rule("capture.time_backwards", "warning", "Capture time goes backwards",
+      "The capture's clock stepped back (NTP or manual correction, a 32-bit timestamp wrap) or its records were "
+      "reordered: timings across these frames are wrong, those that came out negative are not shown.")
+def time_backwards(f: CallFacts, th: Thresholds) -> list[Hit]:
+    """In capture (frame) order, a SIP message of the call or an RTP packet of one of its streams carries an
+    earlier timestamp than the one captured before it."""
+    streams = [s for s in f.streams if s.get("time_backwards")]
+    if f.msgs["frame"].is_sorted() and not streams:  # messages are in time order: sorted frames agree with it
+        return []
+    sip = f.msgs.sort("frame", "msg_index").select("frame", back=pl.col("ts_ns").shift(1) - pl.col("ts_ns"))
+    steps = sip.filter(pl.col("back") > 0)
+    if steps.is_empty() and not streams:
+        return []
+    largest = max([int(steps["back"].max() or 0)] + [int(s["max_backwards_ms"] * 1e6) for s in streams])
+    parts = [f"{len(steps)} SIP message(s)"] if len(steps) else []
+    if streams:
+        parts.append(f"{sum(s['time_backwards'] for s in streams)} RTP packet(s) of {len(streams)} stream(s)")
+    return [Hit(f"{' and '.join(parts)} carry an earlier time than the packet captured before them "
+                f"(by up to {largest / 1e9:.3f} s).",
+                steps["frame"].to_list()[:20] + [s["time_backwards_frame"] for s in streams],
+                {"sip_steps": len(steps), "rtp_packets": sum(s["time_backwards"] for s in streams),
+                 "max_backwards_ms": round(largest / 1e6, 3),
+                 "streams": [s["stream_id"] for s in streams]})]
 
 
 def capture_findings(info: dict) -> list[dict]:

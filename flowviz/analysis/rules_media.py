@@ -11,10 +11,26 @@ STREAM_KEY = ["src_ip", "src_port", "dst_ip", "dst_port", "ssrc"]
 
 
 def median_deltas(rtp: pl.DataFrame) -> pl.DataFrame:
-    """Per stream: the median time between consecutive packets (ms), i.e. the packet time, which neither
-    loss nor silence suppression moves (unlike the mean delta)."""
-    return (rtp.sort("ts_ns").with_columns(delta=pl.col("ts_ns").diff().over(STREAM_KEY))
-            .group_by(STREAM_KEY).agg(median_delta_ms=(pl.col("delta").median() / 1e6)))
+    """Per stream: `median_ts_step`, the median RTP timestamp step between consecutive packets of the same
+    payload type (samples per packet: the packetization, RFC 3550 5.1, which neither loss, silence
+    suppression nor bursty arrival moves), and `median_delta_ms`, the median time between their arrivals.
+
+    Steps are taken in capture order; a step of 0 (the packets of one DTMF event, RFC 4733 2.5.1.3) or
+    backwards (reordering, 2^31 or more modulo 2^32) is not a packetization and is left out."""
+    step = (pl.col("rtp_ts").cast(pl.Int64) - pl.col("rtp_ts").cast(pl.Int64).shift(1)) % 2**32
+    same_pt = pl.col("payload_type") == pl.col("payload_type").shift(1)
+    return (rtp.select(*STREAM_KEY, "ts_ns", "rtp_ts", "payload_type")
+            .with_columns(step=step.over(STREAM_KEY), same_pt=same_pt.over(STREAM_KEY),
+                          delta=pl.col("ts_ns").diff().over(STREAM_KEY))
+            .filter(pl.col("same_pt") & (pl.col("step") > 0) & (pl.col("step") < 2**31))
+            .group_by(STREAM_KEY).agg(median_ts_step=pl.col("step").median(),
+                                      median_delta_ms=pl.col("delta").median() / 1e6))
+
+
+def packet_time_ms(s: dict) -> float | None:
+    """A stream's packet time from its RTP timestamps: median step / clock rate; None without a known clock."""
+    step, clock = s.get("median_ts_step"), s.get("clock_rate")
+    return step * 1000.0 / clock if step is not None and clock else None
 
 
 def _ep(ip: str, port: int) -> str:
@@ -96,6 +112,18 @@ def packet_loss(f: CallFacts, th: Thresholds) -> list[Hit]:
             for s in f.streams if s["lost_pct"] is not None and s["lost_pct"] > th.loss_pct]
 
 
+@rule("media.loss_unmeasurable", "warning", "RTP loss cannot be measured",
+      "The stream's sequence numbers end below where they started (records reversed or shuffled, the capture's "
+      "clock going back, or a sender restarting its numbering): Wireshark's lost count is then negative and "
+      "no loss ratio or MOS exists.")
+def loss_unmeasurable(f: CallFacts, th: Thresholds) -> list[Hit]:
+    return [Hit(f"The stream {_src(s)} -> {_dst(s)} received {s['packets']} packets but its sequence numbers "
+                f"give {s['expected']} expected: loss % and MOS are not computed.",
+                [s["first_frame"], s.get("last_frame") or s["first_frame"]],
+                _stream_values(s, packets=s["packets"], expected=s["expected"], lost=s["lost"]))
+            for s in f.streams if s["expected"] is not None and s["expected"] <= 0]
+
+
 @rule("media.high_jitter", "warning", "High RTP jitter",
       "Packets arrive irregularly: congestion or missing QoS (DSCP EF) on the path; the jitter buffer may discard them.")
 def high_jitter(f: CallFacts, th: Thresholds) -> list[Hit]:
@@ -112,6 +140,18 @@ def low_mos(f: CallFacts, th: Thresholds) -> list[Hit]:
                 [s["first_frame"]], _stream_values(s, mos=s["mos"], r_factor=s["r_factor"], codec=s["codec"],
                                                    lost_pct=round(s["lost_pct"], 3), rtt_ms=s["rtt_ms"]))
             for s in f.streams if s["mos"] is not None and s["mos"] < th.mos]
+
+
+@rule("media.rtcp_negative_rtt", "info", "RTCP round trip came out negative",
+      "The receiver's report says it held the sender report (DLSR) longer than the time between the two in the "
+      "capture: a wrong LSR/DLSR in the endpoint's RTCP, or the capture's clock going back. These blocks are left out "
+      "of the round trip (and of the MOS delay term).")
+def rtcp_negative_rtt(f: CallFacts, th: Thresholds) -> list[Hit]:
+    return [Hit(f"{s['rtt_negative']} RTCP report block(s) about the stream {_src(s)} -> {_dst(s)} gave a negative "
+                "round trip; they are left out of its RTT.", [s["rtt_negative_frame"] or s["first_frame"]],
+                _stream_values(s, negative_blocks=s["rtt_negative"], rtcp_blocks=s.get("rtcp_blocks"),
+                               rtt_ms=s["rtt_ms"]))
+            for s in f.streams if s.get("rtt_negative")]
 
 
 @rule("media.late_rtp", "warning", "RTP starts long after the answer",
@@ -206,12 +246,13 @@ def ptime_asymmetry(f: CallFacts, th: Thresholds) -> list[Hit]:
         back = _directions(f).get((dst, src))
         if not back or src > dst:  # each pair once
             continue
-        a, b = forward[0].get("median_delta_ms"), back[0].get("median_delta_ms")
+        a, b = packet_time_ms(forward[0]), packet_time_ms(back[0])
         if a is not None and b is not None and min(forward[0]["packets"], back[0]["packets"]) >= 50 \
                 and abs(a - b) >= th.ptime_diff_ms:
-            hits.append(Hit(f"{src} sends a packet every {a:.0f} ms, {dst} every {b:.0f} ms.",
+            hits.append(Hit(f"{src} puts {a:.0f} ms of audio in each packet, {dst} {b:.0f} ms.",
                             [forward[0]["first_frame"], back[0]["first_frame"]],
-                            {"src": src, "dst": dst, "packet_time_ms": [round(a, 3), round(b, 3)]}))
+                            {"src": src, "dst": dst, "packet_time_ms": [round(a, 3), round(b, 3)],
+                             "samples_per_packet": [forward[0]["median_ts_step"], back[0]["median_ts_step"]]}))
     return hits
 
 

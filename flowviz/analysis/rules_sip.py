@@ -137,11 +137,40 @@ def ok_without_ack(f: CallFacts, th: Thresholds) -> list[Hit]:
     return hits
 
 
+@rule("sip.failure_without_ack", "warning", "Failure response retransmitted without ACK",
+      "The caller's side never acknowledged the final failure: its ACK is lost on the way back (NAT, firewall, "
+      "wrong Via/rport handling) or the caller is gone; the server gives up after 32 s (Timer H).")
+def failure_without_ack(f: CallFacts, th: Thresholds) -> list[Hit]:
+    """A non-2xx final response to an INVITE re-sent (Timer G: T1, 2 T1, ... up to T2) at least
+    `ok_retransmissions` times on one link with no ACK from its receiver after it (RFC 3261 17.2.1)."""
+    if f.retransmissions < th.ok_retransmissions or not any(c >= 300 for c in f.codes):
+        return []
+    failures = f.msgs.filter(~pl.col("is_request") & (pl.col("cseq_method") == "INVITE")
+                             & (pl.col("status_code") >= 300))
+    acks = f.msgs.filter(pl.col("is_request") & (pl.col("method") == "ACK"))
+    hits = []
+    for r in _repeats(failures, ["txn_id", "src", "dst", "status_code", "to_tag", "cseq_num", "call_id"],
+                      th.duplicate_ms).filter(pl.col("repeats") >= th.ok_retransmissions).to_dicts():
+        ack = acks.filter((pl.col("call_id") == r["call_id"]) & (pl.col("cseq_num") == r["cseq_num"])
+                          & (pl.col("src_ip") == r["dst"].rsplit(":", 1)[0].strip("[]")))
+        if len(ack) and int(ack["ts_ns"].min()) <= r["first_ts"]:
+            continue  # acknowledged before the repeats: they crossed it
+        late = f" before the ACK came (frame {ack['frame'][0]})" if len(ack) else " and no ACK came back"
+        hits.append(Hit(f"{r['src']} re-sent its {r['status_code']} to {r['dst']} {r['repeats']} times over "
+                        f"{(r['last_ts'] - r['first_ts']) / 1e9:.1f} s{late}.",
+                        r["frames"] + ack["frame"].to_list()[:1],
+                        {"src": r["src"], "dst": r["dst"], "status_code": r["status_code"],
+                         "retransmissions": r["repeats"], "ack_seen": len(ack) > 0}))
+    return hits
+
+
 @rule("sip.slow_hop", "warning", "Slow proxy hop",
       "The named proxy takes long to pass messages on: look at its load, DNS lookups or database queries.")
 def slow_hop(f: CallFacts, th: Thresholds) -> list[Hit]:
     fastest: dict[tuple[str, str], dict] = {}
     for entry in f.call["forwarding"] or []:
+        if entry["ms"] is None:  # no delay measured: the capture's clock went back (capture.time_backwards)
+            continue
         key = (entry["proxy"], entry["message"])
         if key not in fastest or entry["ms"] < fastest[key]["ms"]:  # sequential forks: the first branch counts
             fastest[key] = entry

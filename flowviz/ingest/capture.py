@@ -48,7 +48,7 @@ def read_capture(
     key = cache.key_for(path, settings) if use_cache else None
     if key and (hit := cache.load(key)):
         sip, rtp, rtcp, xr, info = hit
-        info = dict(info, from_cache=True, decode_seconds=round(time.perf_counter() - started, 3))
+        info = dict(info, file=str(path), from_cache=True, decode_seconds=round(time.perf_counter() - started, 3))
         return Capture(path, sip, rtp, rtcp, info, xr)
 
     job = TsharkRun(settings)

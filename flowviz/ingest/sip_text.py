@@ -133,19 +133,48 @@ def split_commas(value: str) -> list[str]:
 
 
 def name_addr(value: str | None) -> tuple[str | None, str | None, str | None]:
-    """From/To/Contact value -> (display name, URI, tag)."""
+    """From/To/Contact value -> (display name, URI, tag).
+
+    A display name in quotes is an RFC 3261 25.1 quoted-string: it ends at the first DQUOTE not escaped
+    by a backslash, may hold `<`, `>`, `,` and `;`, and its quoted-pairs stand for the character after
+    the backslash. The URI is what the next `<...>` after it encloses.
+    """
     if not value:
         return None, None, None
     value = value.strip()
-    if "<" in value:
-        display, _, rest = value.partition("<")
+    display, rest = None, value
+    if value.startswith('"'):
+        end = _quoted_string_end(value)
+        if end is not None:
+            display, rest = _unquote(value[1:end]) or None, value[end + 1:]
+    if "<" in rest:
+        token, _, rest = rest.partition("<")
         uri, _, params = rest.partition(">")
-        display = display.strip().strip('"').strip() or None
+        if display is None:  # an unquoted display name: tokens before the <
+            display = token.strip().strip('"').strip() or None
     else:  # addr-spec: parameters after the URI belong to the header
-        uri, _, params = value.partition(";")
+        uri, _, params = rest.partition(";")
         params = ";" + params
-        display = None
     return display, uri.strip() or None, _match(_TAG, params)
+
+
+def _quoted_string_end(value: str) -> int | None:
+    """Index of the DQUOTE that closes the quoted-string opening at value[0], None when it is not closed."""
+    i = 1
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\":
+            i += 2  # quoted-pair: the next character is taken as it is, even a DQUOTE
+            continue
+        if ch == '"':
+            return i
+        i += 1
+    return None
+
+
+def _unquote(text: str) -> str:
+    """The characters a quoted-string's content stands for: each quoted-pair \\x is x (RFC 3261 25.1)."""
+    return re.sub(r"\\(.)", r"\1", text, flags=re.DOTALL) if "\\" in text else text
 
 
 def uri_user(uri: str | None) -> str | None:

@@ -29,11 +29,14 @@ CN_NEW, CN_OLD = 13, 19  # comfort noise payload types (PT_CN, PT_CN_OLD): not c
 # Columns of the integer per-stream result
 I_PACKETS, I_EXPECTED, I_SEQ_ERRORS, I_DUPLICATES, I_LOSS_BURSTS, I_FIRST_ROW, I_LAST_ROW = range(7)
 I_MARKERS, I_COMFORT_NOISE, I_OUT_OF_ORDER, I_WRONG_TIMESTAMPS = range(7, 11)
-INT_COLUMNS = 11
+# capture time going backwards inside the stream: packets that arrived "before" the packet captured ahead of
+# them, and the row of the first one (-1: none); no Wireshark statistic uses them
+I_TIME_BACKWARDS, I_FIRST_BACKWARDS_ROW = range(11, 13)
+INT_COLUMNS = 13
 # Columns of the float per-stream result
 (F_MIN_DELTA, F_MEAN_DELTA, F_MAX_DELTA, F_MIN_JITTER, F_MEAN_JITTER, F_MAX_JITTER, F_MAX_SKEW, F_START_MS,
- F_END_MS) = range(9)
-FLOAT_COLUMNS = 9
+ F_END_MS, F_MAX_BACKWARDS_MS) = range(10)
+FLOAT_COLUMNS = 10
 
 
 @njit(cache=True, nogil=True)
@@ -189,6 +192,7 @@ def analyse_streams(stream_of, heads, lengths, ts_ns, seq16, rtp_ts, marker, pay
     max_checked = np.empty(n_streams, dtype=np.int64)  # last in-order number: Wireshark's statinfo->sequence
     max_seq = np.empty(n_streams, dtype=np.int64)  # highest extended number so far (out-of-order count)
     under = np.zeros(n_streams, dtype=np.bool_)  # Wireshark's wrap toggle
+    prev_ns = np.empty(n_streams, dtype=np.int64)  # arrival of the packet captured before (time order check)
     cycles = np.zeros(n_streams, dtype=np.int64)
     min_d = np.full(n_streams, np.inf)
     max_d = np.full(n_streams, -np.inf)
@@ -218,6 +222,12 @@ def analyse_streams(stream_of, heads, lengths, ts_ns, seq16, rtp_ts, marker, pay
         clock = _clock(pair_start, pair_pt, pair_clock, s, pt)
         cn = pt == CN_NEW or pt == CN_OLD
         first = k == 0
+        if not first and ts_ns[r] < prev_ns[s]:  # the capture's clock went back: counted, never corrected
+            if ints[s, I_TIME_BACKWARDS] == 0:
+                ints[s, I_FIRST_BACKWARDS_ROW] = r
+            ints[s, I_TIME_BACKWARDS] += 1
+            floats[s, F_MAX_BACKWARDS_MS] = max(floats[s, F_MAX_BACKWARDS_MS], (prev_ns[s] - ts_ns[r]) / 1e6)
+        prev_ns[s] = ts_ns[r]
         if first:
             t_first[s], ts_first[s], seq_first[s], t_ref[s] = t, ts, seq, t
             ext_seq[s], ext_ts[s], max_checked[s], max_seq[s] = seq, ts, seq, seq
@@ -287,6 +297,8 @@ def analyse_streams(stream_of, heads, lengths, ts_ns, seq16, rtp_ts, marker, pay
         ints[s, I_PACKETS] = seen[s]
         ints[s, I_EXPECTED] = np.int64(seq16[r_last]) + cycles[s] * 65536 - seq_first[s] + 1
         ints[s, I_FIRST_ROW] = r0
+        if ints[s, I_TIME_BACKWARDS] == 0:
+            ints[s, I_FIRST_BACKWARDS_ROW] = -1
         floats[s, F_MIN_DELTA] = min_d[s] if min_d[s] != np.inf else -1.0
         floats[s, F_MEAN_DELTA] = mean_d[s]
         floats[s, F_MAX_DELTA] = max_d[s] if max_d[s] != -np.inf else 0.0

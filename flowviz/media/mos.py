@@ -4,6 +4,8 @@ R = 93.2 - Id - Ie_eff (G.107 default R0 - Is = 93.2, advantage A = 0)
 Ie_eff = Ie + (95 - Ie) * Ppl / (Ppl / BurstR + Bpl)                       (G.107 eq. 7-29)
 Id = Idd (one-way delay Ta > 100 ms), talker/listener echo at G.107 defaults  (G.107 7.3)
 MOS = 1 + 0.035 R + 7e-6 R (R - 60) (100 - R), 1 for R < 0, 4.5 for R > 100 (G.107 annex B)
+R is reported within the model's range 0..100 (G.107 annex B: the rating scale runs from 0 to 100): heavy
+bursty loss with a low Bpl (Ie_eff far above 95) or a long delay would otherwise give a negative R.
 Ie/Bpl from G.113 appendix I. A MOS is always reported with R, loss %, burst ratio and the method.
 """
 
@@ -31,6 +33,7 @@ CODEC_IMPAIRMENT: dict[str, tuple[float, float]] = {
 _BY_UPPER_NAME = {k.upper(): v for k, v in CODEC_IMPAIRMENT.items()}
 
 R_DEFAULT = 93.2
+R_MIN, R_MAX = 0.0, 100.0  # the E-model's rating scale (G.107 annex B)
 
 
 def codec_impairment(codec: str | None) -> tuple[float, float] | None:
@@ -67,7 +70,7 @@ def e_model(codec: str | None, loss_pct: float, burst_ratio: float = 1.0, one_wa
     ie_eff = ie + (95 - ie) * loss / (loss / burst + bpl)
     idd = delay_impairment(one_way_ms)
     method += ", delay from RTCP RTT/2" if one_way_ms is not None else ", no delay term (no RTCP RTT)"
-    r = R_DEFAULT - idd - ie_eff
+    r = min(max(R_DEFAULT - idd - ie_eff, R_MIN), R_MAX)
     return {"mos": round(r_to_mos(r), 2), "r_factor": round(r, 1), "loss_pct": loss, "burst_ratio": burst,
             "mos_method": method}
 
@@ -99,12 +102,17 @@ def loss_bursts(series: pl.DataFrame) -> pl.DataFrame:
 def stream_mos(stats: pl.DataFrame, rtt_ms: dict[str, float] | None = None) -> pl.DataFrame:
     """mos, r_factor, loss_pct, burst_ratio, mos_method per stream_id from stream_stats().
 
-    Loss is the network loss max(lost, 0) / expected; `rtt_ms` (stream_id -> RTCP round trip) adds
-    the delay term with one-way delay = RTT / 2.
+    Loss is the network loss max(lost, 0) / expected (no MOS when expected <= 0); `rtt_ms` (stream_id -> RTCP
+    round trip) adds the delay term with one-way delay = RTT / 2.
     """
     rows = []
     for sid, codec, lost, expected, nb in stats.select(["stream_id", "codec", "lost", "expected", "loss_bursts"]).iter_rows():
-        loss_pct = max(lost, 0) * 100.0 / expected if expected and expected > 0 else 0.0
+        if expected is None or expected <= 0:  # sequence numbers ending below the first: no loss ratio, no rating
+            rows.append({"stream_id": sid, "mos": None, "r_factor": None, "loss_pct": None, "burst_ratio": None,
+                         "mos_method": f"none: loss cannot be measured (expected {expected} packets: the sequence "
+                                       "numbers end below where they started)"})
+            continue
+        loss_pct = max(lost, 0) * 100.0 / expected
         br = burst_ratio(max(lost, 0), expected or 0, nb or 0)
         rtt = (rtt_ms or {}).get(sid)
         rows.append({"stream_id": sid, **e_model(codec, loss_pct, br, None if rtt is None else rtt / 2)})

@@ -130,22 +130,33 @@ def stream_stats(rtp: pl.DataFrame, *, t0_ns: int | None = None,
     ts_ns = rtp["ts_ns"]
     start_ns = ts_ns.gather(i[:, kernel.I_FIRST_ROW]).to_numpy()
     end_ns = ts_ns.gather(i[:, kernel.I_LAST_ROW]).to_numpy()
+    # expected <= 0: the sequence numbers end below where they started (records reversed or shuffled, time going
+    # back): Wireshark still prints expected - packets as lost, but no loss ratio exists then
+    measurable = expected > 0
+    back_row = i[:, kernel.I_FIRST_BACKWARDS_ROW]
+    frames = rtp["frame"]
     stats = pl.DataFrame({
         "packets": packets, "expected": expected, "lost": lost,
-        "lost_pct": np.where(expected != 0, lost * 100.0 / np.where(expected != 0, expected, 1), 0.0),
+        "lost_pct": pl.Series(np.where(measurable, lost * 100.0 / np.where(measurable, expected, 1), np.nan),
+                              dtype=pl.Float64).fill_nan(None),
         "seq_errors": i[:, kernel.I_SEQ_ERRORS],
         "min_delta_ms": f[:, kernel.F_MIN_DELTA], "mean_delta_ms": f[:, kernel.F_MEAN_DELTA],
         "max_delta_ms": f[:, kernel.F_MAX_DELTA],
         "min_jitter_ms": f[:, kernel.F_MIN_JITTER], "mean_jitter_ms": f[:, kernel.F_MEAN_JITTER],
         "max_jitter_ms": f[:, kernel.F_MAX_JITTER],
         "max_skew_ms": f[:, kernel.F_MAX_SKEW],
-        "first_frame": rtp["frame"].gather(i[:, kernel.I_FIRST_ROW]),
+        "first_frame": frames.gather(i[:, kernel.I_FIRST_ROW]),
+        "last_frame": frames.gather(i[:, kernel.I_LAST_ROW]),
         "start_ts_ns": start_ns, "end_ts_ns": end_ns,
         "start_ms": f[:, kernel.F_START_MS], "end_ms": f[:, kernel.F_END_MS],
-        "duration_s": (end_ns - start_ns) / 1e9,
+        # the last packet captured before the first one: the capture's clock went back, no duration
+        "duration_s": pl.Series((end_ns - start_ns) / 1e9, dtype=pl.Float64).set(pl.Series(end_ns < start_ns), None),
         "markers": i[:, kernel.I_MARKERS], "comfort_noise": i[:, kernel.I_COMFORT_NOISE],
         "duplicates": i[:, kernel.I_DUPLICATES], "loss_bursts": i[:, kernel.I_LOSS_BURSTS],
         "out_of_order": i[:, kernel.I_OUT_OF_ORDER], "wrong_timestamps": i[:, kernel.I_WRONG_TIMESTAMPS],
+        "time_backwards": i[:, kernel.I_TIME_BACKWARDS],
+        "time_backwards_frame": frames.gather(np.maximum(back_row, 0)).set(pl.Series(back_row < 0), None),
+        "max_backwards_ms": f[:, kernel.F_MAX_BACKWARDS_MS],
     })
     return a.keys.hstack(stats).join(_codecs(a.payload_types), on=G, how="left")
 

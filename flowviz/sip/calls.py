@@ -18,6 +18,9 @@ from flowviz.sip.states import invite_state, request_state
 from flowviz.sip.transactions import with_transactions
 
 CHALLENGES = (401, 407)
+# requests sent outside a dialog (RFC 3261 8, 10, 11; RFC 3265/6665, 3428, 3903): only their responses can tell
+# the outcome of an exchange whose request is not in the capture; a BYE's or PRACK's belong to an older dialog
+OUT_OF_DIALOG = ("INVITE", "REGISTER", "OPTIONS", "SUBSCRIBE", "MESSAGE", "PUBLISH")
 SUMMARY_COLUMNS = [
     "frame", "ts_ns", "msg_id", "call_id", "is_request", "method", "status_code", "reason", "cseq_num",
     "cseq_method", "from_uri", "from_user", "from_display", "from_tag", "to_uri", "to_user", "to_display",
@@ -67,6 +70,9 @@ class Correlation:
         attempt = _last_attempt(leg_roots, replies) if leg_roots else None
         by_id = {r["msg_id"]: r for r in rows}
         answers = replies.get(attempt["txn_id"], []) if attempt else []
+        missed = _uncaptured_request(rows, method, replies) if attempt is None else None
+        if missed is not None:  # the request itself is not in the capture, its answers are: they still tell the outcome
+            answers = replies[missed]
         # the caller sees one final response; with forking several 2xx can come back: the first wins
         final = next((r for r in answers if 200 <= r["status_code"] < 300), None) or next(
             (r for r in answers if r["status_code"] >= 200), None)
@@ -75,7 +81,7 @@ class Correlation:
         start_ns = rows[0]["ts_ns"]
         waited = self.capture_end_ns - (attempt or first)["ts_ns"]
         bye = next((r for r in rows if r["is_request"] and r["method"] == "BYE" and not r["is_retransmission"]), None)
-        if attempt is None:  # only in-dialog messages: the call began before the capture did
+        if attempt is None and missed is None:  # only in-dialog messages: the call began before the capture did
             state = "unknown"
         elif method == "INVITE":
             cancelled = any(r["is_request"] and r["method"] == "CANCEL" for r in rows)
@@ -106,7 +112,7 @@ class Correlation:
             "srd_ms": _ms(ring["ts_ns"] - t0) if ring and t0 is not None and method == "INVITE" else None,
             "failed_srd_ms": _ms(failed["ts_ns"] - t0) if failed and t0 is not None and method == "INVITE" else None,
             "setup_ms": _ms(answered["ts_ns"] - t0) if answered and t0 is not None else None,
-            "duration_s": round((until - answered["ts_ns"]) / 1e9, 3) if answered and until else None,
+            "duration_s": _seconds(until - answered["ts_ns"]) if answered and until else None,
             "disconnect_ms": _ms(bye_answer["ts_ns"] - bye["ts_ns"]) if bye_answer else None,
             "hung_up_by": _hung_up_by(bye, first) if bye else None,
             "hosts": facts.hosts,
@@ -142,6 +148,27 @@ def _initial_request(rows: list[dict], first_leg: str, forwarded: set[int]) -> t
     return method, (leg_roots[0] if leg_roots else rows[0]), leg_roots
 
 
+def _uncaptured_request(rows: list[dict], method: str, replies: dict[str, list[dict]]) -> str | None:
+    """The transaction of the caller's initial request when the request was not captured but its responses
+    were (e.g. a 408 re-sent by Timer G, RFC 3261 17.2.1, whose INVITE took another path): responses to
+    `method` (a request sent outside a dialog) in a transaction none of whose requests is in the group, and
+    nothing else in the group but that exchange's ACK or CANCEL (anything else, e.g. a BYE or another CSeq,
+    means a dialog older than the capture: unknown)."""
+    if method not in OUT_OF_DIALOG:
+        return None
+    requested = {r["txn_id"] for r in rows if r["is_request"] and r["method"] not in ("ACK", "CANCEL")}
+    orphans = [txn for txn, answers in replies.items() if txn not in requested
+               and answers[0]["cseq_method"] == method and not answers[0]["is_request"]]
+    if not orphans:
+        return None
+    txn = orphans[0]
+    cseq = (replies[txn][0]["call_id"], replies[txn][0]["cseq_num"])
+    if any((r["call_id"], r["cseq_num"]) != cseq or (r["is_request"] and r["method"] not in ("ACK", "CANCEL"))
+           for r in rows):
+        return None
+    return txn
+
+
 def _last_attempt(roots: list[dict], replies: dict[str, list[dict]]) -> dict:
     """The caller's last try of the first request, retried with a higher CSeq after a 401/407 challenge,
     a 3xx redirect (RFC 3261 8.1.3.4: the UAC recurses on the Contact) or no answer at all."""
@@ -173,8 +200,27 @@ def _hung_up_by(bye: dict, first: dict) -> str:
     return "caller" if bye["from_tag"] == first["from_tag"] else "callee"
 
 
-def _ms(ns: int) -> float:
-    return round(ns / 1e6, 3)
+def _ms(ns: int) -> float | None:
+    """An interval in ms; None when it is negative: the capture's clock went back between its two messages
+    (the rule capture.time_backwards names the frames), and no timing is better than a negative one."""
+    return round(ns / 1e6, 3) if ns >= 0 else None
+
+
+def _seconds(ns: int) -> float | None:
+    return round(ns / 1e9, 3) if ns >= 0 else None
+
+
+def unplaced_warnings(sip: pl.DataFrame, capture: str) -> list[str]:
+    """A warning naming the SIP messages no call can hold: without a Call-ID (header missing or unreadable,
+    RFC 3261 8.1.1.4 makes it mandatory) they belong to no dialog and no transaction of any call."""
+    if sip.is_empty():
+        return []
+    missing = sip.filter(pl.col("call_id").is_null() & ~pl.col("icmp_quoted").fill_null(False))
+    if missing.is_empty():
+        return []
+    frames = missing["frame"].unique(maintain_order=True).to_list()
+    shown = ", ".join(map(str, frames[:20])) + (f" and {len(frames) - 20} more" if len(frames) > 20 else "")
+    return [f"{capture}: {len(missing)} SIP message(s) without a Call-ID header are in no call (frames {shown})"]
 
 
 def summarize_calls(sip: pl.DataFrame, capture_end_ns: int | None = None) -> list[dict]:

@@ -6,13 +6,16 @@ dialog and starts another with a new Call-ID; the two legs are linked by:
    Call-ID) and Session-ID (RFC 7989: both legs carry the same UUID), in the configured order;
 2. the Via stack, when the Call-ID changed but the received Vias were kept;
 3. else a heuristic: a new INVITE leaves the host the first leg's INVITE entered, with the same
-   caller (and preferably callee) user, while the first leg is still being set up.
+   caller (and preferably callee) user, while the first leg is still being set up; when the B2BUA
+   rewrote the caller (number normalisation, CLI presentation), the same callee user and both legs
+   ending together (within 2 s) stand in for the caller.
 Every link keeps its kind and the evidence that made it. A call group is a connected component
 of Call-IDs over these links; its id is a short stable hash of its sorted Call-IDs.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 
 import polars as pl
@@ -20,6 +23,8 @@ import polars as pl
 from flowviz.sip.transactions import MAGIC_COOKIE, first_transmissions
 
 HEURISTIC_WINDOW_NS = 10_000_000_000  # a B2BUA places the B-leg within seconds of receiving the A-leg
+HEURISTIC_END_NS = 2_000_000_000  # ...and ends one leg right after the other (BYE or final response passed on)
+REWRITTEN_CANDIDATES = 32  # A-legs a B-leg with a rewritten caller is compared with (the nearest before it)
 LINK_COLUMNS = {"call_id": pl.Utf8, "linked_call_id": pl.Utf8, "link_kind": pl.Utf8, "evidence": pl.Utf8}
 
 
@@ -127,7 +132,70 @@ def heuristic_links(msgs: pl.DataFrame, req_hops: pl.DataFrame, linked: set[str]
             f"A-leg INVITE reached it, before its final response (frames {r['a_frame']} -> {r['b_frame']})"
         )
         out.append((r["b_call_id"], r["a_call_id"], "heuristic", evidence))
+    out += _rewritten_caller_links(sent, entered, b_legs, pairs)
     return pl.DataFrame(out, schema=LINK_COLUMNS, orient="row")
+
+
+def _rewritten_caller_links(sent: pl.DataFrame, entered: pl.DataFrame, b_legs: pl.DataFrame,
+                            paired: pl.DataFrame) -> list[tuple]:
+    """B-legs still unmatched whose caller differs from every A-leg's (a B2BUA that rewrites the calling number):
+    the same callee user, leaving the host the A-leg INVITE entered (not back to nor from its caller) within
+    the window and before the A-leg's final response, and, since the caller no longer vouches for the pair,
+    both legs ending within HEURISTIC_END_NS of each other (the B2BUA passes the BYE, or the final response,
+    from one leg to the other). A-legs already paired are left out; one B-leg per A-leg, the nearest.
+
+    Each B-leg looks at most at the REWRITTEN_CANDIDATES A-legs that entered its host for the same callee
+    just before it: a host that sends and receives every INVITE of a capture (sipp on one loopback address)
+    must not make this one pair per A x B."""
+    rest = b_legs.filter(~pl.col("b_call_id").is_in(paired["b_call_id"].implode()) & pl.col("callee").is_not_null())
+    free = entered.filter(~pl.col("a_call_id").is_in(paired["a_call_id"].implode()) & pl.col("callee").is_not_null())
+    if rest.is_empty() or free.is_empty():
+        return []
+    keys = free.select("host_ip", "callee").unique()
+    rest = rest.join(keys, on=["host_ip", "callee"], how="semi")
+    if rest.is_empty():
+        return []
+    ends = dict(_leg_ends(sent).iter_rows())
+    by_key: dict[tuple, list[dict]] = {}
+    wanted = rest.select("host_ip", "callee").unique()
+    for a in free.join(wanted, on=["host_ip", "callee"], how="semi").sort("a_ts").to_dicts():
+        by_key.setdefault((a["host_ip"], a["callee"]), []).append(a)  # entered is sorted by time
+    times = {k: [a["a_ts"] for a in v] for k, v in by_key.items()}
+    found = []
+    for b in rest.to_dicts():
+        key = (b["host_ip"], b["callee"])
+        b_end = ends.get(b["b_call_id"])
+        i = bisect.bisect_left(times[key], b["b_ts"])  # A-legs strictly before the B-leg, nearest first
+        for a in reversed(by_key[key][max(0, i - REWRITTEN_CANDIDATES):i]):
+            gap = b["b_ts"] - a["a_ts"]
+            if gap > HEURISTIC_WINDOW_NS:
+                break
+            a_end = ends.get(a["a_call_id"])
+            if (a["a_call_id"] != b["b_call_id"] and a["caller"] != b["caller"] and b["b_src"] != a["a_src"]
+                    and b["b_dst"] != a["a_src"] and (a["a_final_ts"] is None or b["b_ts"] < a["a_final_ts"])
+                    and a_end is not None and b_end is not None and abs(a_end - b_end) <= HEURISTIC_END_NS):
+                found.append((gap, b["b_ts"], a, b, abs(a_end - b_end)))
+                break  # the nearest A-leg that fits
+    out, taken = [], set()
+    for gap, _, a, b, end_gap in sorted(found, key=lambda f: (f[0], f[1])):
+        if a["a_call_id"] in taken:
+            continue
+        taken.add(a["a_call_id"])
+        out.append((b["b_ts"], (b["b_call_id"], a["a_call_id"], "heuristic",
+                    f"caller rewritten {a['caller']!r} -> {b['caller']!r}, same callee {b['callee']!r}; INVITE left "
+                    f"{b['host_ip']} {gap / 1e6:.1f} ms after the A-leg INVITE reached it, before its final response, "
+                    f"and the legs ended {end_gap / 1e6:.1f} ms apart (frames {a['a_frame']} -> {b['b_frame']})")))
+    return [link for _, link in sorted(out, key=lambda x: x[0])]
+
+
+def _leg_ends(sent: pl.DataFrame) -> pl.DataFrame:
+    """call_id -> end_ts: its first BYE, else the first final response to an INVITE (first transmissions)."""
+    bye = sent.filter(pl.col("is_request") & (pl.col("method") == "BYE")).group_by("call_id").agg(
+        bye_ts=pl.col("ts_ns").min())
+    final = sent.filter(~pl.col("is_request") & (pl.col("cseq_method") == "INVITE") & (pl.col("status_code") >= 200)
+                        ).group_by("call_id").agg(final_ts=pl.col("ts_ns").min())
+    return final.join(bye, on="call_id", how="full", coalesce=True).select(
+        "call_id", end_ts=pl.coalesce("bye_ts", "final_ts")).filter(pl.col("call_id").is_not_null())
 
 
 def _nearest(b_legs: pl.DataFrame, entered: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
