@@ -229,8 +229,9 @@ def _media(group: str, streams: pl.DataFrame, columns: list[dict], start: int) -
         src_col, dst_col = _media_column(src, columns), _media_column(dst, columns)
         mos = f", MOS {s['mos']:.2f}" if s.get("mos") is not None else ""
         jitter = f"{s['mean_jitter_ms']:.2f}/{s['max_jitter_ms']:.2f} ms" if s.get("max_jitter_ms") is not None else "-"
+        loss = "loss unmeasurable" if s["lost_pct"] is None else f"{s['lost_pct']:.1f}%"
         text = (f"RTP {s.get('codec') or '?'} {src} -> {dst}: {s['packets']} pkts, lost {s['lost']} "
-                f"({s['lost_pct']:.1f}%), jitter mean/max {jitter}{mos}")
+                f"({loss}), jitter mean/max {jitter}{mos}")
         rtcp = None
         if s.get("rtcp_blocks"):
             parts = [f"{s['rtcp_blocks']} RTCP report blocks"]
@@ -248,7 +249,8 @@ def _media(group: str, streams: pl.DataFrame, columns: list[dict], start: int) -
             "ssrc": f"0x{s['ssrc']:08X}", "codec": s.get("codec"), "packets": s["packets"], "lost": s["lost"],
             "lost_pct": s["lost_pct"], "mean_jitter_ms": s.get("mean_jitter_ms"),
             "max_jitter_ms": s.get("max_jitter_ms"), "mos": s.get("mos"), "text": text,
-            "label": (f"RTP {s.get('codec') or '?'}: {s['packets']} pkts, loss {s['lost_pct']:.1f}%"
+            "label": (f"RTP {s.get('codec') or '?'}: {s['packets']} pkts, "
+                      + ("loss unmeasurable" if s["lost_pct"] is None else f"loss {s['lost_pct']:.1f}%")
                       + (f", jitter {s['mean_jitter_ms']:.2f} ms" if s.get("mean_jitter_ms") is not None else "")
                       + mos),
         })

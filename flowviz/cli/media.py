@@ -49,7 +49,7 @@ def _table(rows: list[dict]) -> str:
             f"{'lost':>9} {'max delta':>9} {'mean J':>7} {'max J':>7} {'MOS':>4} {'SDP':<5}")
     lines = [head]
     for r in rows:
-        lost = f"{r['lost']} ({r['lost_pct']:.1f}%)"
+        lost = f"{r['lost']} ({'-' if r['lost_pct'] is None else format(r['lost_pct'], '.1f')}%)"
         mos = "-" if r["mos"] is None else f"{r['mos']:.2f}"
         sdp = {True: "yes", False: "no", None: "-"}[r["sdp_match"]]
         lines.append(

@@ -175,7 +175,8 @@ def analyse(path: Path, settings: Settings, progress=None, overrides: dict | Non
         call["problems"] = problems.get(row["call_group_id"], [])
         calls.append(call)
     info = {k: analysis.info.get(k) for k in ("packets", "duration_s", "sip_messages", "rtp_packets", "rtp_streams",
-                                              "decode_seconds", "warnings")}
+                                              "decode_seconds")}
+    info["warnings"] = analysis.warnings  # the capture's and the correlator's
     return {"calls": calls, "kpis": analysis.kpis, "info": info, "capture_problems": problems.get(None, []),
             "thresholds": overrides or {}, "streams": stream_rows(analysis.stream_report)}
 

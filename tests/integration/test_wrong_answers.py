@@ -83,6 +83,20 @@ def test_reversed_records_keep_wiresharks_counts_without_nonsense(tmp_path):
     assert "media.packet_loss" not in rules and "media.low_mos" not in rules
 
 
+def test_reversed_records_every_command_and_export_says_loss_unmeasurable(tmp_path):
+    """The same reversed capture through the commands a user types: streams table, ladder, export; no crash on
+    the missing loss %."""
+    from flowviz.cli import main
+
+    pkts, _ = basic_call_records("reversed")
+    path = write_records(tmp_path / "reversed.pcap", [W.Record(p.ts_ns, p.data) for p in reversed(pkts)])
+    [call] = analysis(path).calls
+    assert main(["--no-cache", "streams", str(path)]) == 0
+    assert main(["ladder", str(path), "--call", call["call_group_id"], "-o", str(tmp_path / "l.txt")]) == 0
+    assert "loss unmeasurable" in (tmp_path / "l.txt").read_text()
+    assert main(["export", str(path), "--call", call["call_group_id"], "--json", str(tmp_path / "c.json")]) == 0
+
+
 def test_clock_step_back_mid_call(tmp_path):
     """The capture's clock steps back 4 s one second into the media: the call's duration would be negative,
     the RTP deltas across the step are Wireshark's (negative min delta), and the step is a finding."""
