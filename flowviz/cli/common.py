@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     except FlowvizError as exc:
         click.echo(f"flowviz: error: {exc.message}", err=True)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):  # Ctrl-C: click turns it into Abort inside a command
         click.echo("flowviz: interrupted", err=True)
         return 130
     except click.ClickException as exc:
@@ -182,6 +182,14 @@ def run() -> None:
         code = main()
     except SystemExit as exc:  # SIGTERM, below: the command's own cleanup has run on the way out
         code = exc.code if isinstance(exc.code, int) else 1
+    except KeyboardInterrupt:  # Ctrl-C between click's handling and main's return
+        code = 130
+        try:
+            sys.stderr.write("flowviz: interrupted\n")
+        except (OSError, ValueError):
+            pass
+    # Leaving: a second Ctrl-C must not interrupt the helpers' cleanup and the flush with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _stop_helpers()
     try:
         sys.stdout.flush()

@@ -8,6 +8,7 @@ they come, while the main thread works on RTP in numba/numpy/polars code that re
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import threading
 
@@ -40,6 +41,7 @@ class TsharkRun:
         self.mixed: list[int] = []
         self.error: BaseException | None = None
         self.threads: list[threading.Thread] = []
+        self.stderr_chunks: list[bytes] = []
 
     def start(self, decode_as: list[str] = ()) -> "TsharkRun":
         self.decode_as = [a for d in decode_as for a in ("-d", d)]
@@ -60,8 +62,10 @@ class TsharkRun:
             self._stop()
             self.start(decode_as)
         self.sub_bytes = sub_bytes
-        # One thread writes the sub-capture, one reads and parses tshark's lines as they come.
-        for target, name in ((self._write, "flowviz-sip-in"), (self._read, "flowviz-sip-out")):
+        # One thread writes the sub-capture, one reads and parses tshark's lines as they come, one keeps
+        # its standard error (a full stderr pipe would stop tshark).
+        for target, name in ((self._write, "flowviz-sip-in"), (self._read, "flowviz-sip-out"),
+                             (self._read_err, "flowviz-sip-err")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self.threads.append(thread)
@@ -91,14 +95,26 @@ class TsharkRun:
         try:
             if self.proc is None:
                 return schemas.empty(schemas.SIP_MESSAGES)
+            # Waits that wake up every 0.1 s: Ctrl-C (SIGINT) is handled by the main thread only when it
+            # runs, and a signal the kernel gives another thread (the parsing one) does not wake a
+            # plain join() or wait(); a KeyboardInterrupt here stops tshark in the finally below.
             for thread in self.threads:
-                thread.join()
-            err = self.proc.stderr.read()
-            self.proc.wait()
+                while thread.is_alive():
+                    thread.join(0.1)
+            while True:
+                try:
+                    self.proc.wait(0.1)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
             if self.error:
                 raise self.error
+            if self.proc.returncode == -signal.SIGINT:
+                # Ctrl-C in a terminal reaches tshark too (same process group) and it dies mid-output:
+                # that is the user's interrupt, not a decode error (flowviz gets its own SIGINT as well).
+                raise KeyboardInterrupt
             if self.proc.returncode != 0:
-                msg = err.decode("utf-8", "replace").strip().splitlines()
+                msg = b"".join(self.stderr_chunks).decode("utf-8", "replace").strip().splitlines()
                 raise CaptureError(f"tshark could not decode the SIP packets: {msg[-1] if msg else 'exit ' + str(self.proc.returncode)}")
             rows = self.rows_out
             if self.mixed:
@@ -107,6 +123,14 @@ class TsharkRun:
             return schemas.from_rows(rows, schemas.SIP_MESSAGES)
         finally:
             self._stop()
+
+    def _read_err(self) -> None:
+        try:
+            stream = self.proc.stderr
+            for chunk in iter(lambda: stream.read1(65536), b""):
+                self.stderr_chunks.append(chunk)
+        except (AttributeError, OSError, ValueError):  # stopped and closed by _stop()
+            pass
 
     def _read(self) -> None:
         try:
@@ -162,6 +186,8 @@ class TsharkRun:
         flt = "frame.number in {" + ", ".join(str(f) for f in sub_frames) + "}"  # tshark 4.0: commas
         args = [self.settings.tshark(), "-r", "-", "-n", *self.decode_as, "-Y", flt, "-T", "pdml"]
         done = subprocess.run(args, input=self.sub_bytes, capture_output=True, timeout=600)
+        if done.returncode == -signal.SIGINT:  # Ctrl-C reached it too: see result()
+            raise KeyboardInterrupt
         if done.returncode != 0:  # never leave the messages in a guessed order without saying so
             msg = done.stderr.decode("utf-8", "replace").strip().splitlines()
             raise CaptureError(f"tshark could not order the SIP messages of {len(sub_frames)} TCP frames: "
