@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup system-deps system-deps-test venv samples lab clean
+.PHONY: run test setup system-deps system-deps-test venv samples lab clean fuzz mutants
 
 run: system-deps venv
 	$(VENV)/bin/flowviz calls sample_pcaps/lab/reference_call.pcap sample_pcaps/lab/busy_486.pcap sample_pcaps/lab/cancel.pcap
@@ -39,6 +39,15 @@ samples: venv
 
 lab:
 	bash lab/make_lab_captures.sh
+
+# Fuzzing (docs/robustness.md "Fuzzing"): 30 minutes of mutants of the bundled and corpus captures through
+# the CLI; failing mutants in benchmarks/out/fuzz/. Other budgets: make fuzz FUZZ_ARGS="--minutes 5 --seed 2"
+fuzz: venv
+	$(VENV)/bin/python benchmarks/fuzz.py --minutes 30 --seed 1 --jobs 1 --out benchmarks/out/fuzz --markdown benchmarks/out/fuzz/summary.md $(FUZZ_ARGS)
+
+# Mutation check (docs/testing.md): deliberate bugs in a copy, each must fail its tests (on a schedule, not in CI).
+mutants: venv
+	$(VENV)/bin/python benchmarks/mutants.py $(MUTANTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
