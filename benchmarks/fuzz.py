@@ -388,6 +388,33 @@ def _comm(pid: int) -> str:
         return "?"
 
 
+HELPERS = ("tshark", "dumpcap", "chromium", "chrome", "chromium-browse", "kaleido", "editcap")
+
+
+def helper_orphans(exclude: set[int] = frozenset()) -> list[str]:
+    """tshark/dumpcap/chromium... processes whose parent is gone (reparented to init or a subreaper):
+    the `ps` comparison before and after a run, for whatever escapes the environment tag."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in exclude:
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if comm.startswith(HELPERS) and (ppid == 1 or _comm(ppid) in ("?", "systemd", "init", "tini", "dumb-init")):
+            found.append(f"{entry} {comm}")
+    if any(not f.endswith("chrome_crashpad") for f in found) or not _any_named("chromium"):
+        return found
+    return []  # Chromium's crash handler lives re-parented to init beside a running Chromium: by design
+
+
+def _any_named(prefix: str) -> bool:
+    return any(_comm(int(e)).startswith(prefix) for e in os.listdir("/proc") if e.isdigit())
+
+
 def run_command(argv: list[str], env: dict, tmpdir: Path, out_path: Path, err_path: Path, timeout: float,
                 cwd: Path) -> tuple[int | None, float, int, list[str]]:
     """Run argv in its own session; (exit code or None on timeout, seconds, peak RSS KB, leftovers)."""
@@ -539,6 +566,7 @@ class Fuzzer:
         return f" --sources {self.args.sources}" if self.args.sources != "lab,synth,corpus" else ""
 
     def run(self) -> None:
+        before = {int(e) for e in os.listdir("/proc") if e.isdigit()}
         start = time.monotonic()
         budget = self.args.minutes * 60 if self.args.minutes else None
         count = self.args.count
@@ -569,6 +597,8 @@ class Fuzzer:
         for t in threads:
             t.join()
         self.elapsed = time.monotonic() - start
+        # Not counted as failures: on a shared machine other programs may leave such orphans too.
+        self.orphans = helper_orphans(before)
 
     def summary(self) -> dict:
         codes = collections.Counter("timeout" if o.code is None else str(o.code) for o in self.outcomes)
@@ -597,6 +627,7 @@ class Fuzzer:
             "peak_rss_at": f"mutant {peak.index} ({Path(peak.seed_file).name}; {'; '.join(peak.mutations)}) {peak.argv[4]}" if peak else "",
             "slowest_s": round(slow.seconds, 1) if slow else 0,
             "slowest_at": f"mutant {slow.index} ({Path(slow.seed_file).name}) {slow.argv[4]}" if slow else "",
+            "unattributed_orphans": getattr(self, "orphans", []),
             "failing_mutants": sorted({o.index for o in self.outcomes if o.problems}),
             "classes": {k: v[:10] + ([f"... {len(v) - 10} more"] if len(v) > 10 else []) for k, v in classes.items()},
         }
@@ -612,6 +643,8 @@ class Fuzzer:
                  f"| timeouts ({self.args.timeout:.0f} s) | {s['timeouts']} |",
                  f"| leftover processes | {s['leftover_processes']} |",
                  f"| leftover files in TMPDIR | {s['leftover_files']} |",
+                 f"| helper processes orphaned during the run, any origin (ps before/after) | "
+                 f"{len(s['unattributed_orphans'])}{': ' + ', '.join(s['unattributed_orphans'][:5]) if s['unattributed_orphans'] else ''} |",
                  f"| peak RSS, max | {s['peak_rss_mb']} MB: {s['peak_rss_at']} |",
                  f"| RSS over {self.args.rss_mb} MB | {s['rss_over_budget']} |",
                  f"| slowest command | {s['slowest_s']} s: {s['slowest_at']} |", ""]
