@@ -14,6 +14,14 @@ subprocess so the peak RSS is per tool:
   tshark heuristic RTP   tshark -q -r FILE -o rtp.heuristic_rtp:TRUE -z rtp,streams
   sngrep                 sngrep -N -q -r -I FILE
 
+(and "flowviz ingest + calls + streams": read_capture, the correlator and streams_report, timed
+inside the process like read_capture).
+
+--flowviz-root LABEL=PATH (repeatable) runs the three flowviz rows once per root, with the
+flowviz package of PATH (PYTHONPATH=PATH, from a working directory outside any tree, the CLI
+through the console script's entry point), so two versions share the same rounds; --warmup N
+runs the flowviz rows N times untimed first (a fresh tree compiles its numba kernels then).
+
 Wall time is measured around each subprocess (perf_counter), peak RSS with
 `/usr/bin/time -f %M` (falling back to os.wait4's rusage).  Each tool runs
 --repeat times, in rounds (each tool once per round, so they share the machine's slow and fast
@@ -132,6 +140,11 @@ class Tool:
     why_unavailable: str = ""
     inproc: bool = False  # seconds come from the RESULT_TAG line, not the wall clock
     note: str = ""
+    root: tuple[str, str] | None = None  # (label, path) of --flowviz-root: PYTHONPATH=path, cwd outside the trees
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.key}-{self.root[0]}" if self.root else self.key
 
 
 @dataclass
@@ -166,18 +179,28 @@ def python_for_children() -> str:
     return str(VENV_PY) if VENV_PY.exists() else sys.executable
 
 
-def child_env() -> dict:
+def child_env(root: str | None = None) -> dict:
+    """Environment of the children: this repository's flowviz, or only `root`'s (--flowviz-root)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    if root:
+        env["PYTHONPATH"] = root
+    else:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     return env
 
 
-def quick(argv: list[str], timeout: float = 30) -> tuple[int, str]:
+def child_cwd(root: str | None, workdir: str | None = None) -> str:
+    """`python -c` puts its working directory first on sys.path: a --flowviz-root child runs outside
+    every tree, so that PYTHONPATH alone decides which flowviz it imports."""
+    return (workdir or tempfile.gettempdir()) if root else str(ROOT)
+
+
+def quick(argv: list[str], timeout: float = 30, root: str | None = None) -> tuple[int, str]:
     """Run a short command; (returncode, stdout+stderr). (127, msg) if missing."""
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                           cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL)
+                           cwd=child_cwd(root), env=child_env(root), stdin=subprocess.DEVNULL)
         return p.returncode, (p.stdout + p.stderr)
     except FileNotFoundError as e:
         return 127, str(e)
@@ -234,7 +257,7 @@ def machine_info() -> dict:
     return info
 
 
-def tool_versions() -> dict:
+def tool_versions(roots: list[tuple[str, str]] | None = None) -> dict:
     v = {}
     rc, out = quick(["tshark", "--version"])
     v["tshark"] = out.splitlines()[0].strip() if rc == 0 and out else "not available"
@@ -261,6 +284,13 @@ def tool_versions() -> dict:
     rc, out = quick(["git", "-C", str(ROOT), "status", "--porcelain", "--", "flowviz"])
     if rc == 0 and out.strip():
         v["git"] += " (flowviz/ has uncommitted changes)"
+    for label, path in roots or ():
+        rc, out = quick(["git", "-C", path, "rev-parse", "--short", "HEAD"])
+        s = out.strip() if rc == 0 else "not a git tree"
+        rc, out = quick(["git", "-C", path, "status", "--porcelain", "--", "flowviz"])
+        if rc == 0 and out.strip():
+            s += f" (flowviz/ has uncommitted changes: {len(out.strip().splitlines())} paths)"
+        v[f"flowviz root {label}"] = f"{path}, git {s}"
     return v
 
 
@@ -322,29 +352,45 @@ def prepare_capture(a) -> tuple[str, dict, str | None]:
 # ---------------------------------------------------------------------------
 
 
-def build_tools(path: str) -> list[Tool]:
+def flowviz_tools(path: str, root: tuple[str, str] | None = None) -> list[Tool]:
+    """The three flowviz rows, for this repository or for one --flowviz-root (label, path)."""
     py = python_for_children()
     tools = []
+    tag = f" [{root[0]}]" if root else ""
 
     # flowviz, in-process timing; the child itself reports if the API is absent
-    tools.append(Tool("flowviz", "flowviz read_capture (in-process)",
-                      [py, "-c", FLOWVIZ_INPROC % RESULT_TAG, path], inproc=True))
+    tools.append(Tool("flowviz", "flowviz read_capture (in-process)" + tag,
+                      [py, "-c", FLOWVIZ_INPROC % RESULT_TAG, path], inproc=True, root=root))
 
-    tools.append(Tool("flowviz-analysis", "flowviz ingest + calls + streams (in-process)",
-                      [py, "-c", FLOWVIZ_ANALYSIS % RESULT_TAG, path], inproc=True))
+    tools.append(Tool("flowviz-analysis", "flowviz ingest + calls + streams (in-process)" + tag,
+                      [py, "-c", FLOWVIZ_ANALYSIS % RESULT_TAG, path], inproc=True, root=root))
 
-    # flowviz CLI end to end (the console script; or its entry point if not installed)
-    label = "flowviz --no-cache info (CLI)"
-    rc, out = quick([py, "-c", "import flowviz.cli as m; m.main"])
+    # flowviz CLI end to end (the console script; or its entry point if not installed, or for a root)
+    label = "flowviz --no-cache info (CLI)" + tag
+    rc, out = quick([py, "-c", "import flowviz.cli as m; m.run"], root=root and root[1])
     if rc != 0:
         last = (out.strip().splitlines() or ["?"])[-1]
-        tools.append(Tool("flowviz-cli", label, None, why_unavailable=last))
+        tools.append(Tool("flowviz-cli", label, None, why_unavailable=last, root=root))
+    elif root:
+        tools.append(Tool("flowviz-cli", label, [py, "-c", FLOWVIZ_CLI_SHIM, "--no-cache", "info", path],
+                          note="via flowviz.cli:run, the console script's entry point", root=root))
     elif VENV_FLOWVIZ.exists():
         tools.append(Tool("flowviz-cli", label, [str(VENV_FLOWVIZ), "--no-cache", "info", path]))
     else:
         tools.append(Tool("flowviz-cli", label,
                           [py, "-c", FLOWVIZ_CLI_SHIM, "--no-cache", "info", path],
                           note=f"via flowviz.cli:run ({VENV_FLOWVIZ} not installed)"))
+    return tools
+
+
+def build_tools(path: str, roots: list[tuple[str, str]] | None = None) -> list[Tool]:
+    tools = []
+    if roots:  # each version's row next to the other's
+        per_root = [flowviz_tools(path, r) for r in roots]
+        for same_row in zip(*per_root):
+            tools += same_row
+    else:
+        tools += flowviz_tools(path)
 
     tshark = shutil.which("tshark")
     for key, label, extra in (
@@ -365,7 +411,7 @@ def build_tools(path: str) -> list[Tool]:
     return tools
 
 
-def run_once(argv: list[str], timeout: float, out_path: str) -> dict:
+def run_once(argv: list[str], timeout: float, out_path: str, root: str | None = None) -> dict:
     """Run argv once; wall seconds, peak RSS (KB), return code, stdout/stderr tails."""
     use_time = os.access(GNU_TIME, os.X_OK)
     tfile = out_path + ".time"
@@ -374,7 +420,8 @@ def run_once(argv: list[str], timeout: float, out_path: str) -> dict:
         t0 = time.perf_counter()
         try:
             p = subprocess.Popen(full, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                 cwd=ROOT, env=child_env(), start_new_session=True)
+                                 cwd=child_cwd(root, os.path.dirname(out_path)), env=child_env(root),
+                                 start_new_session=True)
         except FileNotFoundError as e:
             return {"rc": 127, "error": str(e)}
         deadline = t0 + timeout
@@ -415,13 +462,21 @@ def last_line(text: str) -> str:
     return lines[-1][:160] if lines else ""
 
 
-def bench_tools(tools: list[Tool], repeat: int, timeout: float, workdir: str) -> list[Result]:
+def bench_tools(tools: list[Tool], repeat: int, timeout: float, workdir: str, warmup: int = 0) -> list[Result]:
     """Every tool once per round, `repeat` rounds: tools run side by side in time, so a slow spell of
-    this shared machine hits all of them alike instead of one tool's whole series."""
+    this shared machine hits all of them alike instead of one tool's whole series. `warmup` untimed
+    runs of each flowviz row come first."""
     results = [Result(tool) for tool in tools]
     for res in results:
         if res.tool.argv is None:
             res.status, res.detail = "not available", res.tool.why_unavailable
+    for i in range(warmup):
+        for res in results:
+            if res.status == "ok" and res.tool.key.startswith("flowviz"):
+                t = res.tool
+                r = run_once(t.argv, timeout, os.path.join(workdir, f"{t.run_id}.warmup{i}.out"),
+                             t.root and t.root[1])
+                print(f"  {t.label}: warm-up {i + 1}/{warmup}: rc {r.get('rc')}, {r.get('wall', 0):.2f} s", flush=True)
     for i in range(repeat):
         for res in results:
             if res.status == "ok":
@@ -434,7 +489,7 @@ def bench_tools(tools: list[Tool], repeat: int, timeout: float, workdir: str) ->
 
 def run_tool_once(res: Result, i: int, repeat: int, timeout: float, workdir: str) -> None:
     tool = res.tool
-    r = run_once(tool.argv, timeout, os.path.join(workdir, f"{tool.key}.{i}.out"))
+    r = run_once(tool.argv, timeout, os.path.join(workdir, f"{tool.run_id}.{i}.out"), tool.root and tool.root[1])
     if r.get("timeout"):
         res.status, res.detail = "timeout", f"killed after {timeout:.0f} s"
         return
@@ -495,11 +550,12 @@ def notes_for(res: Result) -> str:
 
 def table_rows(results: list[Result], packets: int | None, file_bytes: int) -> list[list[str]]:
     base = next((r.best for r in results if r.tool.key == "flowviz" and r.best), None)
+    ts = next((r for r in results if r.tool.key == "tshark" and r.best), None)
     rows = []
     for r in results:
         if r.best is None:
             label = "not available" if r.status == "not available" else r.status
-            rows.append([r.tool.label, label, "", "", "", "", "", notes_for(r)])
+            rows.append([r.tool.label, label, "", "", "", "", "", "", notes_for(r)])
             continue
         rss = r.peak_rss_mb
         rows.append([
@@ -508,6 +564,7 @@ def table_rows(results: list[Result], packets: int | None, file_bytes: int) -> l
             f"{r.median:.2f}",
             f"{packets / r.best:,.0f}" if packets else "n/a",
             f"{r.best / base:.2f}x" if base else "n/a",
+            f"{ts.best / r.best:.2f}x, {ts.median / r.median:.2f}x" if ts else "n/a",
             f"{rss:.0f}" if rss is not None else "n/a",
             f"{rss * 1024 * 1024 / file_bytes:.2f}x" if rss is not None and file_bytes else "n/a",
             notes_for(r),
@@ -515,8 +572,8 @@ def table_rows(results: list[Result], packets: int | None, file_bytes: int) -> l
     return rows
 
 
-HEAD = ["tool", "seconds (best)", "seconds (median)", "packets/s (best)", "time vs flowviz", "peak RSS MB", "RSS / file",
-        "notes"]
+HEAD = ["tool", "seconds (best)", "seconds (median)", "packets/s (best)", "time vs flowviz",
+        "tshark / tool (best, median)", "peak RSS MB", "RSS / file", "notes"]
 
 
 def text_table(rows: list[list[str]]) -> str:
@@ -560,10 +617,18 @@ def markdown(a, argv: list[str], path: str, summary: dict, results: list[Result]
     for k in ("tshark", "sngrep", "python", "numpy", "polars", "flowviz", "git"):
         if k in versions:
             L.append(f"- {k}: {versions[k]}")
+    for k, v in versions.items():
+        if k.startswith("flowviz root "):
+            L.append(f"- {k}: {v}")
     L += ["", "### Results", ""]
     L.append(f"{a.repeat} run(s) per tool, in rounds (every tool once per round); best and median "
              "time; peak RSS is the largest of the runs (whole process). \"time vs flowviz\" = tool's "
-             "best seconds / flowviz read_capture's best seconds (>1 means slower than flowviz).")
+             "best seconds / flowviz read_capture's best seconds (>1 means slower than flowviz); \"tshark / "
+             "tool\" = `tshark -z rtp,streams`'s best / the tool's best, and the same for the medians (>1 means "
+             "faster than tshark).")
+    if a.warmup:
+        L.append("")
+        L.append(f"Before the rounds, {a.warmup} untimed run(s) of each flowviz row (not counted).")
     L.append("")
     L.append("| " + " | ".join(HEAD) + " |")
     L.append("|" + "|".join(["---"] + ["---:"] * (len(HEAD) - 2) + ["---"]) + "|")
@@ -574,9 +639,13 @@ def markdown(a, argv: list[str], path: str, summary: dict, results: list[Result]
         if r.tool.argv:
             shown = [c if c not in (FLOWVIZ_INPROC % RESULT_TAG, FLOWVIZ_ANALYSIS % RESULT_TAG) else "<timing code: see ingest.py>"
                      for c in r.tool.argv]
-            L.append(f"- {r.tool.label}: `{shlex.join(shown)}`")
+            env = f"PYTHONPATH={r.tool.root[1]} " if r.tool.root else ""
+            L.append(f"- {r.tool.label}: `{env}{shlex.join(shown)}`")
         else:
             L.append(f"- {r.tool.label}: not available ({r.detail})")
+    if any(r.tool.root for r in results):
+        L += ["", "A row marked [LABEL] runs the flowviz of its --flowviz-root (PYTHONPATH=PATH) from a "
+                  "working directory outside the trees."]
     meas = ("wall time around each subprocess (flowviz read_capture: perf_counter inside the "
             "process, import excluded); peak RSS from " +
             ("`/usr/bin/time -f %M`" if os.access(GNU_TIME, os.X_OK) else "os.wait4 rusage"))
@@ -585,6 +654,16 @@ def markdown(a, argv: list[str], path: str, summary: dict, results: list[Result]
 
 
 # ---------------------------------------------------------------------------
+
+
+def parse_root(text: str) -> tuple[str, str]:
+    label, sep, path = text.partition("=")
+    if not sep or not label or not path:
+        raise argparse.ArgumentTypeError(f"expected LABEL=PATH, got {text!r}")
+    path = os.path.abspath(path)
+    if not os.path.isfile(os.path.join(path, "flowviz", "__init__.py")):
+        raise argparse.ArgumentTypeError(f"{path}: no flowviz package there")
+    return label, path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -599,6 +678,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", metavar="KEYS",
                    help="comma-separated subset: flowviz,flowviz-analysis,flowviz-cli,tshark,tshark-heur,sngrep")
     p.add_argument("--markdown", metavar="FILE", help="also write the Markdown report here")
+    p.add_argument("--flowviz-root", action="append", type=parse_root, default=[], metavar="LABEL=PATH",
+                   help="run the flowviz rows with the flowviz package of PATH (PYTHONPATH=PATH); repeatable, "
+                        "to compare versions in the same rounds (default: this repository)")
+    p.add_argument("--warmup", type=int, default=0, metavar="N",
+                   help="untimed runs of each flowviz row before the rounds (a fresh tree compiles its kernels)")
     a = p.parse_args(argv)
     exe = sys.executable or "python"
     if exe.startswith(os.getcwd() + os.sep):
@@ -613,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         file_bytes = os.path.getsize(path)
         packets = summary.get("packets")
-        tools = build_tools(path)
+        tools = build_tools(path, a.flowviz_root)
         if a.only:
             keys = {k.strip() for k in a.only.split(",") if k.strip()}
             unknown = keys - {t.key for t in tools}
@@ -621,8 +705,8 @@ def main(argv: list[str] | None = None) -> int:
                 p.error(f"--only: unknown tool(s) {', '.join(sorted(unknown))}")
             tools = [t for t in tools if t.key in keys]
         with tempfile.TemporaryDirectory(prefix="flowviz-bench-out-") as work:
-            results = bench_tools(tools, a.repeat, a.timeout, work)
-        versions = tool_versions()
+            results = bench_tools(tools, a.repeat, a.timeout, work, a.warmup)
+        versions = tool_versions(a.flowviz_root)
         rows = table_rows(results, packets, file_bytes)
         print()
         print(f"{packets} packets, {file_bytes / 1e6:.1f} MB: {path}")
