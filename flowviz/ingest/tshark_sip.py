@@ -109,12 +109,12 @@ class TsharkRun:
                     pass
             if self.error:
                 raise self.error
-            if self.proc.returncode == -signal.SIGINT:
-                # Ctrl-C in a terminal reaches tshark too (same process group) and it dies mid-output:
+            msg = b"".join(self.stderr_chunks).decode("utf-8", "replace").strip().splitlines()
+            if interrupted(self.proc.returncode, msg):
+                # Ctrl-C in a terminal reaches tshark too (same process group) and it stops mid-output:
                 # that is the user's interrupt, not a decode error (flowviz gets its own SIGINT as well).
                 raise KeyboardInterrupt
             if self.proc.returncode != 0:
-                msg = b"".join(self.stderr_chunks).decode("utf-8", "replace").strip().splitlines()
                 raise CaptureError(f"tshark could not decode the SIP packets: {msg[-1] if msg else 'exit ' + str(self.proc.returncode)}")
             rows = self.rows_out
             if self.mixed:
@@ -186,10 +186,10 @@ class TsharkRun:
         flt = "frame.number in {" + ", ".join(str(f) for f in sub_frames) + "}"  # tshark 4.0: commas
         args = [self.settings.tshark(), "-r", "-", "-n", *self.decode_as, "-Y", flt, "-T", "pdml"]
         done = subprocess.run(args, input=self.sub_bytes, capture_output=True, timeout=600)
-        if done.returncode == -signal.SIGINT:  # Ctrl-C reached it too: see result()
+        msg = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        if interrupted(done.returncode, msg):  # Ctrl-C reached it too: see result()
             raise KeyboardInterrupt
         if done.returncode != 0:  # never leave the messages in a guessed order without saying so
-            msg = done.stderr.decode("utf-8", "replace").strip().splitlines()
             raise CaptureError(f"tshark could not order the SIP messages of {len(sub_frames)} TCP frames: "
                                f"{msg[-1] if msg else 'exit ' + str(done.returncode)}")
         order: dict[int, list[str]] = {}
@@ -275,3 +275,15 @@ def _unescape(text: str) -> str:
         return _SIMPLE.get(code, "\\" + code)
 
     return _ESCAPE.sub(repl, text)
+
+
+ROOT_WARNING = "Running as user"
+
+
+def interrupted(returncode: int, stderr_lines: list[str]) -> bool:
+    """Did tshark stop because it got SIGINT? Killed by it before its handler is set (-2), or, once set,
+    it stops reading and exits 2 without a word (tshark 4.0: only its 'Running as user root' notice)."""
+    if returncode == -signal.SIGINT:
+        return True
+    said = [line for line in stderr_lines if line.strip() and not line.startswith(ROOT_WARNING)]
+    return returncode == 2 and not said
