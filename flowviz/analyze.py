@@ -187,7 +187,7 @@ class Analysis:
         from flowviz.analysis.diagnose import diagnose_capture
 
         return diagnose_capture(self.capture, self.thresholds, correlation=self.correlation,
-                                report=self.stream_report)
+                                report=self.stream_report, summaries=self.summaries)
 
     @cached_property
     def problems(self) -> dict[str | None, list[dict]]:

@@ -53,12 +53,14 @@ def run_rules(facts: CallFacts, thresholds: Thresholds, rules: Iterable[Rule] | 
 
 def diagnose(sip: pl.DataFrame, rtp: pl.DataFrame, rtcp: pl.DataFrame | None = None, *,
              capture_start_ns: int | None = None, capture_end_ns: int | None = None,
-             thresholds: Thresholds = Thresholds(), correlation=None, report: pl.DataFrame | None = None) -> list[dict]:
+             thresholds: Thresholds = Thresholds(), correlation=None, report: pl.DataFrame | None = None,
+             summaries: list[dict] | None = None) -> list[dict]:
     """A capture's frames -> findings of every call group, in call start order.
 
     `correlation` (flowviz.sip.calls.Correlation of these messages, with capture_end_ns) and `report`
     (flowviz.media.report.streams_report with its call binding and RTCP) are taken when the caller already
-    has them, so a command that lists calls with their problems correlates once."""
+    has them, so a command that lists calls with their problems correlates once; `summaries` likewise
+    (correlation.summaries())."""
     # imported here, not at the top: the media report loads the numba kernels (about a second), which
     # importers of Thresholds or THRESHOLD_NOTES alone (CLI options, the web's thresholds form) do not need
     from flowviz.media.report import streams_report
@@ -71,27 +73,35 @@ def diagnose(sip: pl.DataFrame, rtp: pl.DataFrame, rtcp: pl.DataFrame | None = N
         report = streams_report(sip, rtp, t0_ns=capture_start_ns, group_of_call_id=groups, rtcp=rtcp)
     if "call_group_id" in report.columns:
         report = report.join(rules_media.median_deltas(rtp), on=rules_media.STREAM_KEY, how="left")
-    streams = report.to_dicts() if "call_group_id" in report.columns else []
-    msgs = correlation.messages.join(groups, on="call_id", how="inner")
-    by_group = {p["call_group_id"][0]: p for p in msgs.partition_by("call_group_id", maintain_order=True)}
+    streams_of: dict[str, list[dict]] = {}
+    for stream in report.to_dicts() if "call_group_id" in report.columns else []:
+        streams_of.setdefault(stream["call_group_id"], []).append(stream)
+    # one frame sorted by call group (message order kept inside each): each call's messages are a zero-copy
+    # slice of it, made when its rules run, never one small frame per call held all at once (issue 19 item 8)
+    msgs = correlation.messages.join(groups, on="call_id", how="inner").sort("call_group_id", maintain_order=True)
+    spans, offset = {}, 0
+    for gid, n in msgs.group_by("call_group_id", maintain_order=True).len().iter_rows():
+        spans[gid] = (offset, n)
+        offset += n
     start = capture_start_ns if capture_start_ns is not None else int(sip["ts_ns"].min())
     rules = ordered_rules()
     out = []
-    for call in correlation.summaries():
+    for call in summaries if summaries is not None else correlation.summaries():
         gid = call["call_group_id"]
-        facts = CallFacts(call, by_group[gid], [s for s in streams if s["call_group_id"] == gid], start,
+        facts = CallFacts(call, msgs.slice(*spans[gid]), streams_of.get(gid, []), start,
                           correlation.capture_end_ns, not rtp.is_empty())
         out += run_rules(facts, thresholds, rules)
     return out
 
 
 def diagnose_capture(capture, thresholds: Thresholds = Thresholds(), *, correlation=None,
-                     report: pl.DataFrame | None = None) -> list[dict]:
+                     report: pl.DataFrame | None = None, summaries: list[dict] | None = None) -> list[dict]:
     """Findings of a Capture from flowviz.ingest.read_capture: about the file first, then per call
     (`correlation` and `report` as in diagnose())."""
     return rules_capture.capture_findings(capture.info) + diagnose(
         capture.sip_messages, capture.rtp_packets, capture.rtcp_reports, capture_start_ns=capture.info.get("first_ts_ns"),
-        capture_end_ns=capture.info.get("last_ts_ns"), thresholds=thresholds, correlation=correlation, report=report)
+        capture_end_ns=capture.info.get("last_ts_ns"), thresholds=thresholds, correlation=correlation, report=report,
+        summaries=summaries)
 
 
 def problems_by_call(findings: list[dict]) -> dict[str | None, list[dict]]:
