@@ -23,6 +23,11 @@ from flowviz.export.redact.text import _latin, _unlatin
 SIP_PORTS = frozenset({5060, 5061})
 
 
+# Fields of flowviz's reports (call rows, the per-call report) that hold a user part or a display name.
+USER_FIELDS = frozenset({"from_user", "to_user"})
+NAME_FIELDS = frozenset({"from_display", "to_display"})
+
+
 class Redactor(PacketRewriter):
     """Consistent same-length pseudonyms within one export. Not thread-safe. `sip_ports` (the settings'
     --sip-port) is kept for callers; SIP and other text payloads are recognised by content on any port."""
@@ -62,10 +67,19 @@ class Redactor(PacketRewriter):
         if isinstance(obj, str):
             return self.redact_text(obj)
         if isinstance(obj, dict):
-            return {(self.redact_text(k) if isinstance(k, str) else k): self.redact_obj(v) for k, v in obj.items()}
+            return {(self.redact_text(k) if isinstance(k, str) else k): self._field(k, v) for k, v in obj.items()}
         if isinstance(obj, (list, tuple)):
             return [self.redact_obj(v) for v in obj]
         return obj
+
+    def _field(self, key, value):
+        """A report field: users and display names by their key, since a short number ('2503') alone is not
+        told apart from a status code or a port in free text; everything else as text."""
+        if isinstance(value, str) and key in USER_FIELDS:
+            return self._token(value, self.users, "user", False)
+        if isinstance(value, str) and key in NAME_FIELDS:
+            return self._token(value, self.names, "name", False)
+        return self.redact_obj(value)
 
     def learn_packet(self, data: bytes, link_type: int) -> None:
         self._packet(bytearray(data), link_type, learn=True)
