@@ -33,23 +33,6 @@ def enrich(result: dict) -> dict:
     return result
 
 
-def _frame(rows: list[dict], schema: pl.Schema) -> pl.DataFrame:
-    if not rows:
-        return pl.DataFrame(schema=schema)
-    prepared = []
-    for row in rows:
-        r = {k: row.get(k) for k in schema}
-        for key in CALL_JSON:
-            if key in r and schema[key] == _S and not isinstance(r[key], (str, type(None))):
-                r[key] = json.dumps(r[key], ensure_ascii=False)
-        prepared.append(r)
-    return pl.DataFrame(prepared, schema=schema, orient="row", strict=False)
-
-
-def kpis_frame(rows: list[dict]) -> pl.DataFrame:
-    return _frame(rows, KPI_SCHEMA)
-
-
 def capture_row(result: dict) -> dict:
     calls = result["calls"]
     states: dict[str, int] = {}
