@@ -51,7 +51,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # tests.synth, for the packet writers
 sys.path.insert(0, str(HERE))  # ingest.py's helpers
 
-from ingest import GNU_TIME, machine_info, md_escape, python_for_children  # noqa: E402
+from ingest import GNU_TIME, machine_info, md_escape, parse_root, python_for_children  # noqa: E402
 from tests.synth import scenario_kit as K  # noqa: E402
 from tests.synth import voip as V  # noqa: E402
 
@@ -475,16 +475,6 @@ def markdown(cmdline: list[str], capture: str, exp: dict, cmds: list[Cmd], rows:
 
 
 # ---------------------------------------------------------------------------
-
-
-def parse_root(text: str) -> tuple[str, str]:
-    label, sep, path = text.partition("=")
-    if not sep or not label or not path:
-        raise argparse.ArgumentTypeError(f"expected LABEL=PATH, got {text!r}")
-    path = os.path.abspath(path)
-    if not os.path.isfile(os.path.join(path, "flowviz", "__init__.py")):
-        raise argparse.ArgumentTypeError(f"{path}: no flowviz package there")
-    return label, path
 
 
 def main(argv: list[str] | None = None) -> int:
