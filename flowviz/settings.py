@@ -78,6 +78,8 @@ class Settings:
     # Who decodes SIP in whole UDP datagrams: "auto" = flowviz itself (tshark's rules, no tshark
     # process needed), "tshark" = tshark, like everything else (to compare, or to rule flowviz out).
     sip_decoder: str = "auto"
+    # NSS key log file (SSLKEYLOGFILE format) handed to tshark to decrypt SIP over TLS; empty: none.
+    tls_keylog: str = ""
 
     def tshark(self) -> str:
         if self.tshark_path:

@@ -116,6 +116,9 @@ def check_output(output: str, force: bool, inputs: tuple[str, ...] = ()) -> None
 @click.option("--sip-decoder", type=click.Choice(["auto", "tshark"]), default="auto", show_default=True,
               help="Who decodes SIP in whole UDP datagrams: flowviz itself, by tshark's rules (auto), or "
                    "tshark, as for TCP, fragments and tunnels (to compare the two).")
+@click.option("--tls-keylog", "tls_keylog", default="", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, readable=True),
+              help="TLS key log (NSS format, as written by SSLKEYLOGFILE) to decrypt SIP over TLS.")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
               help="Raise (or lower) a safety limit, repeatable: packets=N (20M), interfaces=N (1M), "
                    "decompressed=SIZE (8G, what a .gz capture may unpack to), record=SIZE (256K); also "
@@ -123,7 +126,7 @@ def check_output(output: str, force: bool, inputs: tuple[str, ...] = ()) -> None
 @click.version_option(package_name="flowviz")
 @click.pass_context
 def cli(ctx: click.Context, no_cache: bool, tshark_path: str, sip_ports: tuple[int, ...], sip_decoder: str,
-        limits: tuple[str, ...]) -> None:
+        tls_keylog: str, limits: tuple[str, ...]) -> None:
     """flowviz: turn a SIP/RTP capture into calls, ladders, media quality and diagnostics.
 
     CAPTURE is a pcap or pcapng file, optionally gzip-compressed; other formats that
@@ -133,7 +136,8 @@ def cli(ctx: click.Context, no_cache: bool, tshark_path: str, sip_ports: tuple[i
     """
     ports = tuple(sorted({5060, 5061, *sip_ports}))
     ctx.obj = Context(use_cache=not no_cache, settings=Settings(tshark_path=tshark_path, sip_ports=ports,
-                                                                   sip_decoder=sip_decoder, **limit_options(limits)))
+                                                                   sip_decoder=sip_decoder, tls_keylog=tls_keylog,
+                                                                   **limit_options(limits)))
 
 
 def main(argv: list[str] | None = None) -> int:
