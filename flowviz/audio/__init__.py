@@ -1,0 +1,154 @@
+"""Audio: hear a call. RTP payloads decoded by PyAV (FFmpeg's decoders), placed by RTP timestamp, written as WAV.
+
+    from flowviz.analyze import analyze
+    from flowviz.audio import call_audio, stream_audio
+
+    analysis = analyze("call.pcap")
+    audio = call_audio(analysis.call("a1b2c3d4"))   # stereo: caller left, callee right, from the call's start
+    audio.write_wav("call.wav")
+    audio.channels[0].marks                         # lost/late packets, DTMF, comfort noise on the caller's side
+
+The payload bytes are read again from the capture (flowviz/audio/payloads.py); everything else comes from the
+Analysis. docs/audio.md says what is decoded and how it is timed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from flowviz.audio.codecs import Codec, codec_for
+from flowviz.audio.sides import CALLEE, CALLER, stream_sides
+from flowviz.audio.track import Mark, Track, side_track, stream_track
+from flowviz.audio.wav import wav_bytes
+from flowviz.errors import FlowvizError, NotFoundError
+
+__all__ = ["Audio", "Mark", "Track", "call_audio", "stream_audio", "call_wav_bytes"]
+
+KEY = ["src_ip", "src_port", "dst_ip", "dst_port", "ssrc"]
+SAME_AUDIO = 0.5  # a stream overlapping a chosen one of its side for more than this share of its time is a copy
+
+
+@dataclass
+class Audio:
+    """One channel (a stream) or two (a call: the caller's voice, then the callee's), same rate and t0."""
+
+    channels: list[Track]
+    rate: int
+    t0_ns: int
+    notes: list[str] = field(default_factory=list)  # streams not heard, and why
+
+    @property
+    def duration_s(self) -> float:
+        return max((len(c.samples) for c in self.channels), default=0) / self.rate
+
+    @property
+    def heard(self) -> bool:
+        """Whether any channel has decoded samples."""
+        return any(len(c.samples) for c in self.channels)
+
+    def wav_bytes(self) -> bytes:
+        return wav_bytes([c.samples for c in self.channels], self.rate)
+
+    def write_wav(self, path: str | Path) -> None:
+        Path(path).write_bytes(self.wav_bytes())
+
+
+def call_audio(view, jitter_buffer_ms: float | None = None, comfort_noise: bool = True) -> Audio:
+    """The call's audio (a flowviz.analyze.CallView): left the caller's voice, right the callee's, sample 0 at the
+    call's first SIP message (the ladder's time 0). Each side is the streams of the first leg that has any; a
+    stream heard over another hop of the same side at the same time is left out (the same voice twice)."""
+    analysis = view.analysis
+    streams = view.stream_frame
+    if streams is None or streams.is_empty():
+        raise NotFoundError(f"call {view.call_group_id} has no RTP streams, so no audio")
+    t0 = int(view.summary["start_ns"])
+    sides = stream_sides(analysis.capture.sip_messages, list(view.summary["call_ids"]), streams)
+    chosen, notes = _choose(streams, sides)
+    tracks = _tracks(analysis, streams.filter(pl.col("stream_id").is_in([s for v in chosen.values() for s in v])),
+                     t0, jitter_buffer_ms, comfort_noise)
+    channels = [side_track([tracks[s] for s in chosen[side]], t0) for side in (CALLER, CALLEE)]
+    rate = max(c.rate for c in channels)
+    channels = [c.at_rate(rate) for c in channels]
+    return Audio(channels, rate, t0, notes + [n for c in channels for n in c.notes])
+
+
+def stream_audio(analysis, stream_id: str, jitter_buffer_ms: float | None = None, comfort_noise: bool = True) -> Audio:
+    """One stream's audio (mono), sample 0 at its first packet."""
+    report = analysis.stream_report
+    found = None if report is None else report.filter(pl.col("stream_id") == stream_id)
+    if found is None or found.is_empty():
+        raise NotFoundError(f"no RTP stream {stream_id!r} in {analysis.name}; list streams with: flowviz streams "
+                            f"{analysis.name}")
+    t0 = int(found["start_ts_ns"][0])
+    track = _tracks(analysis, found, t0, jitter_buffer_ms, comfort_noise)[stream_id]
+    return Audio([track], track.rate, t0, list(track.notes))
+
+
+def call_wav_bytes(analysis, call_ref: str, jitter_buffer_ms: float | None = None) -> bytes:
+    """The WAV file of a call (stereo, as call_audio), for a front end to serve; FlowvizError when nothing in it
+    can be decoded."""
+    audio = call_audio(analysis.call(call_ref), jitter_buffer_ms)
+    if not audio.heard:
+        raise FlowvizError("; ".join(audio.notes) or f"call {call_ref}: no audio could be decoded")
+    return audio.wav_bytes()
+
+
+def _choose(streams: pl.DataFrame, sides: dict[str, tuple[str, int]]) -> tuple[dict[str, list[str]], list[str]]:
+    chosen: dict[str, list[str]] = {CALLER: [], CALLEE: []}
+    notes = []
+    rows = streams.select("stream_id", "start_ts_ns", "end_ts_ns").sort("start_ts_ns").rows()
+    for side in (CALLER, CALLEE):
+        mine = [r for r in rows if sides[r[0]][0] == side]
+        leg = min((sides[r[0]][1] for r in mine), default=0)
+        spans: list[tuple[int, int]] = []
+        for sid, start, end in mine:
+            if sides[sid][1] != leg:
+                notes.append(f"stream {sid}: the {side}'s voice on another leg of the call; not mixed in")
+                continue
+            overlap = sum(max(0, min(end, e) - max(start, s)) for s, e in spans)
+            if overlap > SAME_AUDIO * max(end - start, 1):
+                notes.append(f"stream {sid}: the {side}'s voice seen at another hop at the same time; not mixed in")
+                continue
+            spans.append((start, end))
+            chosen[side].append(sid)
+    return chosen, notes
+
+
+def _tracks(analysis, streams: pl.DataFrame, t0: int, jitter_buffer_ms, comfort_noise) -> dict[str, Track]:
+    """stream_id -> its Track, for the streams (rows of the streams report) given."""
+    from flowviz.audio.payloads import rtp_payloads
+
+    capture = analysis.capture
+    keys = streams.select(*KEY, "stream_id").with_columns(
+        pl.col("src_port").cast(pl.UInt16), pl.col("dst_port").cast(pl.UInt16), pl.col("ssrc").cast(pl.UInt32))
+    packets = capture.rtp_packets.join(keys, on=KEY, how="inner").sort("frame")
+    payloads = rtp_payloads(analysis.sources[0], analysis.settings, packets)
+    codecs = _codecs(capture.sip_messages, keys, packets)
+    out = {}
+    ids = packets["stream_id"].to_numpy()
+    for sid in streams["stream_id"].to_list():
+        rows = np.flatnonzero(ids == sid)
+        out[sid] = stream_track(sid, packets[rows], [payloads[r] for r in rows.tolist()], codecs.get(sid, {}), t0,
+                                jitter_buffer_ms, comfort_noise)
+    return out
+
+
+def _codecs(sip: pl.DataFrame, keys: pl.DataFrame, packets: pl.DataFrame) -> dict[str, dict[int, Codec]]:
+    """stream_id -> payload type -> Codec: the SDP rtpmap for the stream's addresses, else the static table
+    (the lookup of the streams report, flowviz.media.stats.payload_types)."""
+    from flowviz.media.stats import payload_types
+    from flowviz.media.streams import sdp_payload_map
+
+    numbered = keys.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("stream"))
+    pairs = (packets.select("stream_id", "payload_type").unique()
+             .join(numbered.select("stream_id", "stream"), on="stream_id").select("stream", "payload_type"))
+    found = payload_types(numbered, pairs, sdp_payload_map(sip))
+    ids = dict(zip(numbered["stream"].to_list(), numbered["stream_id"].to_list()))
+    out: dict[str, dict[int, Codec]] = {}
+    for stream, pt, encoding, clock, _ in found.iter_rows():
+        out.setdefault(ids[stream], {})[pt] = codec_for(pt, encoding, clock)
+    return out

@@ -1,0 +1,97 @@
+"""Timeline: where each RTP packet's samples go in a stream's audio, and which spans are gaps.
+
+Packets are put in sequence-number order (extended over wrap-arounds, RFC 3550 A.1; a duplicate keeps its
+first copy), and each is placed by its RTP timestamp, counted from the first packet of its segment, which is
+placed at its arrival time. A new segment starts where the timestamp and the arrival clock disagree: the
+timestamp advanced by more than JUMP_NS more (or less) than the arrival time did (a sender restart, an SBC
+rewriting timestamps), or by more than MARKER_JUMP_NS at a packet with the marker bit (the first packet of a
+talkspurt, RFC 3551 4.1, is where a sender may start its clock again). Sequence numbers missing between two
+packets are lost packets: their span stays silent and is marked. A new SSRC is a new stream (its own
+timeline) because flowviz keys streams by SSRC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from flowviz.audio.jitter_buffer import playout
+
+JUMP_NS = 1_000_000_000
+MARKER_JUMP_NS = 100_000_000
+
+
+@dataclass
+class Placement:
+    """The packets of one stream that are played, in sequence order, and where."""
+
+    rows: np.ndarray  # row numbers (into the stream's packets) of the played packets, in sequence order
+    start: np.ndarray  # first sample of each, counted from t0 at the output rate (int64)
+    lost_before: np.ndarray  # packets missing (sequence numbers never seen) just before each
+    late_rows: np.ndarray  # rows dropped by the jitter buffer
+    late_start: np.ndarray  # where their samples would have started
+    step: int  # the usual packet duration in samples (median timestamp step), for marks of dropped packets
+
+
+def unwrap(values: np.ndarray, bits: int) -> np.ndarray:
+    """Values of a `bits`-bit counter extended to int64, each step taken as the shortest way round."""
+    v = values.astype(np.int64)
+    if len(v) == 0:
+        return v
+    half, full = 1 << (bits - 1), 1 << bits
+    steps = (np.diff(v) + half) % full - half
+    return np.concatenate([v[:1], v[0] + np.cumsum(steps)])
+
+
+def place(ts_ns: np.ndarray, seq: np.ndarray, rtp_ts: np.ndarray, marker: np.ndarray, clock: int, rate: int,
+          t0_ns: int, jitter_buffer_ms: float | None = None) -> Placement:
+    """Placement of a stream's packets (arrays in capture order) at `rate` samples per second from t0_ns."""
+    ext_seq = unwrap(seq, 16)
+    order = np.argsort(ext_seq, kind="stable")
+    keep = np.ones(len(order), dtype=bool)
+    keep[1:] = np.diff(ext_seq[order]) != 0  # duplicates: the first copy to arrive plays
+    rows = order[keep]
+    arrival = ts_ns.astype(np.int64)[rows]
+    ext_ts = unwrap(rtp_ts[rows], 32)
+    s = ext_seq[rows]
+    lost = np.zeros(len(rows), dtype=np.int64)
+    lost[1:] = np.diff(s) - 1
+
+    # segments: where the timestamp and the arrival clock disagree
+    ts_step_ns = np.diff(ext_ts) * 1_000_000_000 // clock
+    mismatch = np.abs(ts_step_ns - np.diff(arrival))
+    new = np.zeros(len(rows), dtype=bool)
+    new[1:] = (mismatch > JUMP_NS) | (marker[rows][1:] & (mismatch > MARKER_JUMP_NS))
+    new[:1] = True
+    segment = np.cumsum(new) - 1
+    first = np.flatnonzero(new)
+    anchor_ns, anchor_ts = arrival[first][segment], ext_ts[first][segment]
+    offset = ext_ts - anchor_ts  # timestamp units from the segment's first packet
+
+    placed_ns = anchor_ns + offset * 1_000_000_000 // clock
+    play_ns, late = playout(arrival, placed_ns, jitter_buffer_ms)
+    # sample positions in integers: the segment's start rounded once, the timestamp offsets exactly
+    seg_start = (play_ns - offset * 1_000_000_000 // clock - t0_ns) * rate // 1_000_000_000
+    start = seg_start + offset * rate // clock
+    steps = np.diff(ext_ts)
+    step = int(np.median(steps[steps > 0])) * rate // clock if (steps > 0).any() else rate // 50
+    played = ~late
+    # packets never seen before a dropped one count toward the next played one (drops are marked on their own)
+    seen = np.cumsum(lost)[played]
+    lost_before = np.diff(seen, prepend=0)
+    return Placement(rows[played], start[played], lost_before, rows[late], start[late], step)
+
+
+def assemble(starts: np.ndarray, chunks: list[np.ndarray], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(int16 samples, end of each chunk): every chunk written at its start, later ones over earlier ones."""
+    ends = np.array([s + len(c) for s, c in zip(starts.tolist(), chunks)], dtype=np.int64)
+    total = length if length is not None else int(ends.max()) if len(ends) else 0
+    out = np.zeros(max(total, 0), dtype=np.int16)
+    for s, c in zip(starts.tolist(), chunks):
+        if s < 0:
+            c, s = c[-s:], 0
+        if s < total:
+            n = min(len(c), total - s)
+            out[s:s + n] = c[:n]
+    return out, ends
