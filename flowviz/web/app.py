@@ -18,7 +18,8 @@ from flowviz.settings import Settings
 from flowviz.web import call_page, pages, stream_list
 from flowviz.web.analysis import Analyzer, CallCache, diagnostics_fresh
 from flowviz.web.exports import FORMATS
-from flowviz.web.routes import add_sample, delete_capture, figure_theme, register, session_id
+from flowviz.web.routes import add_sample, csrf_token, delete_capture, figure_theme, register, session_id
+from flowviz.web.security import TOKEN_META, Sessions, content_security_policy, load_secret, security_headers
 from flowviz.web.store import Store
 from flowviz.web.thresholds import DEFAULTS, ThresholdError, number, parse_thresholds
 
@@ -49,7 +50,8 @@ def create_app(data_dir: str | os.PathLike | None = None, *, max_upload_bytes: i
                     suppress_callback_exceptions=True, update_title=None)
     app.server.config["MAX_CONTENT_LENGTH"] = max_bytes + (1 << 20)
     calls = CallCache()
-    register(app.server, store, analyzer, max_bytes, samples, calls)
+    headers: dict[str, str] = {}  # filled below, once every inline script (hashed into the CSP) is known
+    register(app.server, store, analyzer, max_bytes, samples, calls, Sessions(load_secret(store.root)), headers)
     app.flowviz = {"store": store, "analyzer": analyzer, "max_bytes": max_bytes, "calls": calls}
     app.layout = html.Div([
         dcc.Location(id="url"),
@@ -63,6 +65,14 @@ def create_app(data_dir: str | os.PathLike | None = None, *, max_upload_bytes: i
         html.Main(id="page", className="page"),
     ])
     _callbacks(app, store, settings, max_bytes, samples, calls)
+    headers.update(security_headers(content_security_policy(app.csp_hashes())))
+    plain_index = app.interpolate_index
+
+    def interpolate_index(**parts):  # the page carries its session's token for assets/csrf.js
+        token = f'<meta name="{TOKEN_META}" content="{csrf_token()}">'
+        return plain_index(**{**parts, "metas": parts.get("metas", "") + token})
+
+    app.interpolate_index = interpolate_index
     return app
 
 
@@ -157,7 +167,8 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
     def delete(clicks):
         if not ctx.triggered_id or not any(clicks):
             return dash.no_update
-        delete_capture(store, app.flowviz["analyzer"], session_id(), ctx.triggered_id["id"])
+        if not delete_capture(store, app.flowviz["analyzer"], session_id(), ctx.triggered_id["id"]):
+            return "No such capture in this browser session (already deleted?)."
         return "Capture deleted."
 
     @app.callback(Output("sample-status", "children", allow_duplicate=True),

@@ -14,6 +14,7 @@ from pathlib import Path
 import flask
 
 from flowviz.errors import FlowvizError, NotFoundError
+from flowviz.web.security import SAFE_METHODS, Sessions, refusal
 from flowviz.web.store import Store, human_bytes, is_capture, new_session_id, valid_session
 
 COOKIE = "flowviz_session"
@@ -23,16 +24,26 @@ CALL_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def session_id() -> str:
-    """The browser session's id: from its cookie, or a new one set on the response."""
+    """The browser session's id: from its signed cookie, or a new one set on the response (a cookie the server
+    did not issue counts as none)."""
     sid = getattr(flask.g, "flowviz_sid", None)
     if sid:
         return sid
-    sid = flask.request.cookies.get(COOKIE)
+    sid = sessions().sid(flask.request.cookies.get(COOKIE))
     if not valid_session(sid):
         sid = new_session_id()
         flask.g.flowviz_new_sid = True
     flask.g.flowviz_sid = sid
     return sid
+
+
+def sessions() -> Sessions:
+    return flask.current_app.extensions["flowviz_sessions"]
+
+
+def csrf_token() -> str:
+    """The page token of this browser session (sent back by the page's scripts in the X-CSRF-Token header)."""
+    return sessions().token(session_id())
 
 
 def figure_theme():
@@ -43,15 +54,27 @@ def figure_theme():
     return THEMES.get(flask.request.cookies.get(THEME_COOKIE, ""), LIGHT)
 
 
-def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, samples: dict[str, Path], calls) -> None:
+def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, samples: dict[str, Path], calls,
+             guard: Sessions, headers: dict[str, str]) -> None:
+    server.extensions["flowviz_sessions"] = guard
+
     @server.before_request
     def _session():
+        if flask.request.method not in SAFE_METHODS:
+            # before any session is made: a refused request gets no cookie, so it cannot replace the user's
+            why = refusal(flask.request, guard, guard.sid(flask.request.cookies.get(COOKIE)))
+            if why:
+                flask.g.flowviz_refused = True
+                return flask.jsonify({"error": why}), 403
         session_id()
+        return None
 
     @server.after_request
     def _cookie(response):
-        if getattr(flask.g, "flowviz_new_sid", False):
-            response.set_cookie(COOKIE, flask.g.flowviz_sid, httponly=True, samesite="Lax", max_age=30 * 24 * 3600)
+        if getattr(flask.g, "flowviz_new_sid", False) and not getattr(flask.g, "flowviz_refused", False):
+            response.set_cookie(COOKIE, guard.cookie(flask.g.flowviz_sid), httponly=True, samesite="Lax",
+                                max_age=30 * 24 * 3600)
+        response.headers.update(headers)
         return response
 
     def error(message: str, status: int):

@@ -24,8 +24,13 @@ def app(tmp_path):
 
 
 def client(app):
+    """A test client that acts as the app's own page: it sends the page's token and its origin."""
+    import re
+
     c = app.server.test_client()
-    c.get("/")
+    page = c.get("/").text
+    token = re.search(r'<meta name="flowviz-csrf" content="([0-9a-f]{64})">', page).group(1)
+    c.environ_base.update({"HTTP_ORIGIN": "http://localhost", "HTTP_X_CSRF_TOKEN": token})
     return c
 
 
@@ -44,7 +49,10 @@ def wait_done(store: Store, sid: str, timeout: float = 30.0) -> list[dict]:
 
 
 def sid_of(c) -> str:
-    return c.get_cookie("flowviz_session").value
+    """The session id in the client's signed cookie."""
+    from flowviz.web.routes import COOKIE
+
+    return c.application.extensions["flowviz_sessions"].sid(c.get_cookie(COOKIE).value)
 
 
 def test_magic_numbers():
@@ -158,6 +166,27 @@ def test_a_forged_cookie_is_replaced(app):
     c.set_cookie("flowviz_session", "../../etc")
     c.get("/")
     assert sid_of(c) != "../../etc" and len(sid_of(c)) == 32
+
+
+def test_state_changing_requests_need_the_origin_and_the_session_token(app):
+    """Without the page's Origin (or Referer) and its token, a POST is refused with 403 and no cookie; with
+    another session's token too."""
+    c, other = client(app), client(app)
+    data = (LAB / "busy_486.pcap").read_bytes()
+    token, mine = c.environ_base.pop("HTTP_X_CSRF_TOKEN"), c.environ_base.pop("HTTP_ORIGIN")
+    cases = [{}, {"Origin": mine}, {"X-CSRF-Token": token}, {"Origin": "http://127.0.0.1:9999", "X-CSRF-Token": token},
+             {"Origin": "null", "X-CSRF-Token": token},
+             {"Origin": mine, "X-CSRF-Token": other.environ_base["HTTP_X_CSRF_TOKEN"]},
+             {"Referer": "http://evil.example/localhost/", "X-CSRF-Token": token}]
+    for headers in cases:
+        r = c.post("/api/upload", data={"file": (io.BytesIO(data), "x.pcap")}, headers=headers)
+        assert (r.status_code, "Set-Cookie" in r.headers) == (403, False), headers
+        assert r.json["error"].startswith("refused:")
+    assert app.flowviz["store"].captures(sid_of(c)) == []
+    r = c.post("/api/upload", data={"file": (io.BytesIO(data), "x.pcap")},
+               headers={"Referer": "http://localhost/capture/x", "X-CSRF-Token": token})
+    assert r.status_code == 200
+    assert c.get("/").headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_ten_thousand_calls_are_filtered_sorted_and_paged_on_the_server():

@@ -30,6 +30,7 @@
     form.append("file", file, file.name);
     var xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/upload");
+    xhr.setRequestHeader("X-CSRF-Token", window.flowvizToken ? window.flowvizToken() : "");
     xhr.upload.onprogress = function (e) {
       if (e.lengthComputable) { line.textContent = file.name + ": uploading " + Math.round(100 * e.loaded / e.total) + "%"; }
     };
