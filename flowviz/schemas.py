@@ -8,7 +8,7 @@ import json
 
 import polars as pl
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SDP_MEDIA_COLUMNS = [
     ("media", pl.Utf8, "m= media type: audio, video, image, application"),
@@ -70,6 +70,9 @@ SIP_MESSAGES_COLUMNS = [
     ("sdp_connection", pl.Utf8, "session-level c= address"),
     ("sdp_media", pl.List(SDP_MEDIA), "one entry per m= line"),
     ("icmp_quoted", pl.Boolean, "the message is quoted inside an ICMP error, not delivered"),
+    ("capture_agent", pl.UInt32, "HEP capture agent id, the point of observation that sent the message "
+                                 "encapsulated (null when it was captured directly)"),
+    ("hep_correlation_id", pl.Utf8, "HEP correlation id chunk, as the capture agent sent it"),
     ("raw", pl.Utf8, "the message text as on the wire (UTF-8, invalid bytes replaced)"),
 ]
 SIP_MESSAGES = pl.Schema({name: dtype for name, dtype, _ in SIP_MESSAGES_COLUMNS})

@@ -11,9 +11,9 @@ import numpy as np
 import polars as pl
 
 from flowviz import schemas
-from flowviz.ingest import cache, kernel, sip_udp
+from flowviz.ingest import cache, hep, kernel, sip_udp
 from flowviz.ingest.capture_file import Packets, check_readable, read_packets
-from flowviz.ingest.rtp_decode import decode_rtcp, find_streams, rtcp_packets, rtp_columns, rtp_frame, select_streams
+from flowviz.ingest.rtp_decode import RtcpPackets, decode_rtcp, find_streams, rtcp_packets, rtp_columns, rtp_frame, select_streams
 from flowviz.ingest.sip_decode import feed, select_candidates
 from flowviz.ingest.tshark_sip import TsharkRun
 from flowviz.settings import Settings
@@ -59,22 +59,30 @@ def read_capture(
         packets = read_packets(path, settings, progress=lambda done: report("reading packets", 0.6 * done),
                                on_rows=_tshark_starter(job, settings))
         report("decoding SIP", 0.6)
-        candidates = select_candidates(packets, settings)
+        hep_rows = hep.hep_rows(packets)
+        candidates = select_candidates(packets, settings, exclude=hep_rows)
         feed(job, packets, candidates)  # tshark decodes the SIP only it can place, a thread parses its output
         own_sip = sip_udp.decode(packets, candidates.own_rows, settings.leg_link_headers)
+        carried = hep.decode(packets, hep_rows, settings.leg_link_headers, str(path)) if len(hep_rows) else None
         report("decoding RTP", 0.7)
         # Python-heavy work first: when tshark decodes some of the SIP it needs ~40 ms before its first
         # output line, after which the thread parsing it needs the interpreter lock too; the RTP work
         # after it runs in numba and polars, which release the lock (measured: docs/architecture.md 7).
         info = _packet_info(path, packets, candidates)
-        rtcp, xr = decode_rtcp(rtcp_packets(packets, candidates.packet_rows))
+        rtcp_in = rtcp_packets(packets, candidates.packet_rows)
+        if carried:
+            own_sip = _merge_sip(own_sip, carried.sip)
+            rtcp_in = RtcpPackets(rtcp_in.base + carried.rtcp_base, rtcp_in.payloads + carried.rtcp_payloads)
+            info["hep"] = carried.info
+            info["warnings"] += carried.warnings
+        rtcp, xr = decode_rtcp(rtcp_in)
         streams = find_streams(packets, candidates.packet_rows)
         columns = rtp_columns(packets, streams)
         packets.release_table()  # lowers the peak memory: the frame is built without the table beside it
         rtp_shaped = rtp_frame(columns, streams)
         sip = _merge_sip(own_sip, job.result())
         rtp, n_streams = select_streams(rtp_shaped, streams, sdp_endpoints(sip), settings.rtp_min_packets)
-        info.update(sip_messages=len(sip), sip_udp_messages=len(own_sip), rtp_packets=len(rtp),
+        info.update(sip_messages=len(sip), sip_udp_messages=len(own_sip) - (len(carried.sip) if carried else 0), rtp_packets=len(rtp),
                     rtp_streams=n_streams, rtcp_reports=len(rtcp), rtcp_xr_blocks=len(xr),
                     tcp_gap_frames=sorted(job.gap_frames))
     finally:

@@ -60,6 +60,7 @@ class Details:
     src: list[str]
     dst: list[str]
     payloads: list[bytes]
+    tcp_seq: list[int] = field(default_factory=list)  # TCP sequence number (0 for other packets)
 
 
 @dataclass
@@ -99,11 +100,14 @@ class Packets:
         buf = np.frombuffer(b"".join(data) + b"\0" * 8, dtype=np.uint8)
         out = np.zeros((len(data), kernel.DETAIL_FIELDS), dtype=np.uint64)
         kernel.decode_many(buf, starts, caplens, self.table["link_type"][rows].astype(np.int64), out)
+        tcp = (self.table["ip_proto"][rows] == 6).tolist()
         return Details(
             src=[address_text(h, l) for h, l in zip(out[:, kernel.D_SRC_HI].tolist(), out[:, kernel.D_SRC_LO].tolist())],
             dst=[address_text(h, l) for h, l in zip(out[:, kernel.D_DST_HI].tolist(), out[:, kernel.D_DST_LO].tolist())],
             payloads=[d[o : o + n] for d, o, n in zip(data, out[:, kernel.D_PAYLOAD_OFF].tolist(),
                                                       out[:, kernel.D_PAYLOAD_LEN].tolist())],
+            tcp_seq=[int.from_bytes(d[o + 4 : o + 8], "big") if is_tcp else 0
+                     for d, o, is_tcp in zip(data, out[:, kernel.D_L4_OFF].tolist(), tcp)],
         )
 
     def release_table(self) -> None:

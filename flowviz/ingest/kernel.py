@@ -44,8 +44,8 @@ PACKET = np.dtype(
 )
 # Addresses and payload position are not kept per packet (they would double the table); the
 # kernel writes them to a small DETAIL scratch array, which decode_many keeps for chosen packets.
-D_SRC_HI, D_SRC_LO, D_DST_HI, D_DST_LO, D_PAYLOAD_OFF, D_PAYLOAD_LEN = range(6)
-DETAIL_FIELDS = 6
+D_SRC_HI, D_SRC_LO, D_DST_HI, D_DST_LO, D_PAYLOAD_OFF, D_PAYLOAD_LEN, D_L4_OFF = range(7)
+DETAIL_FIELDS = 7
 
 SKIP_NONE, SKIP_LINK, SKIP_NOT_IP, SKIP_TRUNCATED, SKIP_DEEP = 0, 1, 2, 3, 4
 F_FRAGMENT, F_LATER_FRAGMENT, F_TUNNELED, F_NEEDS_EXACT, F_TURN = 1, 2, 4, 8, 16
@@ -61,6 +61,9 @@ GET_PREFIX = len(SIP_PREFIXES)  # sip_prefix value of "GET "
 # sip_prefix of a UDP payload made only of CR, LF, NUL and spaces (or empty): a keepalive (RFC 5626
 # 4.4.1 sends CRLF; some phones send zero bytes). tshark finds no SIP message in it either way.
 KEEPALIVE_PREFIX = GET_PREFIX + 1
+# sip_prefix of a UDP/TCP payload that starts a HEP packet (HOMER encapsulation: "HEP3", or a HEPv1/v2
+# header whose payload starts with a letter); ingest/hep.py decodes them. Never a SIP candidate itself.
+HEP_PREFIX = GET_PREFIX + 2
 PREFIX_TABLE = np.zeros((len(SIP_PREFIXES), 8), dtype=np.uint8)
 PREFIX_LEN = np.array([len(p) for p in SIP_PREFIXES], dtype=np.int64)
 for _i, _p in enumerate(SIP_PREFIXES):
@@ -416,6 +419,7 @@ def decode_packet(b, start, caplen, link_type, row, detail):
             plen = 0
         detail[D_PAYLOAD_OFF] = poff - start
         detail[D_PAYLOAD_LEN] = plen
+        detail[D_L4_OFF] = l4 - start
         _classify_payload(b, poff, plen, proto, row, detail)
         return
     row.skip = SKIP_DEEP
@@ -429,6 +433,9 @@ def _classify_payload(b, poff, plen, proto, row, detail):
     lo = min(a, z)
     hi = max(a, z)
     row.flow = _mix(lo * _M1 ^ hi ^ np.uint64(proto))
+    if _is_hep(b, poff, plen):
+        row.sip_prefix = HEP_PREFIX
+        return
     if plen >= 4:
         for i in range(len(PREFIX_LEN)):
             n = PREFIX_LEN[i]
@@ -478,6 +485,26 @@ def _classify_payload(b, poff, plen, proto, row, detail):
     row.ssrc = ssrc
     row.rtp_payload_len = max(0, min(plen - header - padding, 65535))
     row.stream = _mix(a * _M1 ^ z ^ (np.uint64(ssrc) * _M3))
+
+
+@njit(cache=True, nogil=True)
+def _is_hep(b, poff, plen):
+    """A HEP packet starts here: "HEP3" (HEPv3), or a HEPv1/v2 header (version 1 or 2, address family 2 =
+    IPv4 or 10 = IPv6, protocol UDP/TCP/SCTP) whose payload starts with a letter, as SIP does. The version
+    byte alone would match too much; HEPv1/v2 carried SIP only."""
+    if plen >= 6 and b[poff] == 72 and b[poff + 1] == 69 and b[poff + 2] == 80 and b[poff + 3] == 51:
+        return True
+    if plen < 16 or (b[poff] != 1 and b[poff] != 2):
+        return False
+    family = b[poff + 2]
+    proto = b[poff + 3]
+    if proto != 17 and proto != 6 and proto != 132:
+        return False
+    header = 8 + (8 if family == 2 else (32 if family == 10 else 0)) + (12 if b[poff] == 2 else 0)
+    if header == 8 or header + 1 > plen:
+        return False
+    c = b[poff + header]
+    return 65 <= c <= 90
 
 
 @njit(cache=True, nogil=True)

@@ -33,13 +33,16 @@ class SipCandidates:
     decode_as: list[str]  # tshark -d arguments for SIP found on ports tshark does not expect
 
 
-def select_candidates(packets: Packets, settings: Settings) -> SipCandidates:
-    """SIP by content, by port, whole TCP/UDP conversations that carry SIP, and what only tshark can place."""
+def select_candidates(packets: Packets, settings: Settings, exclude: np.ndarray | None = None) -> SipCandidates:
+    """SIP by content, by port, whole TCP/UDP conversations that carry SIP, and what only tshark can place;
+    never the `exclude` rows (HEP packets, which ingest/hep.py opens)."""
     t = packets.table
     content = kernel.prefix_rows(t, 1, kernel.GET_PREFIX, True)
     sip_flows = np.unique(np.concatenate([t["flow"][content], _websocket_sip_flows(packets)]))
     ports = np.array(settings.sip_ports, dtype=np.int64)
     rows = np.flatnonzero(kernel.candidate_mask(t, sip_flows, ports, kernel.GET_PREFIX))
+    if exclude is not None and len(exclude):
+        rows = np.setdiff1d(rows, exclude, assume_unique=True)
     if settings.sip_decoder == "tshark":
         own = nobody = np.zeros(len(rows), dtype=bool)
     else:
