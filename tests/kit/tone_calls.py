@@ -43,6 +43,13 @@ class Direction:
     stereo: bool = False  # Opus: encode two channels (RFC 7587 allows either)
     rtpmap: str | None = None  # to announce another encoding name (e.g. one flowviz cannot decode)
     raw_payloads: list[bytes] | None = None  # send these payloads instead of an encoded tone
+    # packet index -> (payload type, payload, index of the packet whose timestamp it carries): packets sent in
+    # place of the tone's (telephone-events share their event's first timestamp, RFC 4733 2.5.1.1)
+    replaced: dict[int, tuple[int, bytes, int]] = field(default_factory=dict)
+    # packet indexes not sent and whose sequence numbers are not used either: silence suppression (RFC 3551 4.1),
+    # the next packet sent carries the marker bit
+    suppressed: frozenset[int] = frozenset()
+    red_pt: int | None = None  # send every payload inside RFC 2198 redundancy with a copy of the one before
 
     @property
     def pt(self) -> int:
@@ -110,12 +117,18 @@ def encode_tone(d: Direction, packets: int) -> list[bytes]:
     return out[:packets]
 
 
+EXTRA_RTPMAP = {13: "CN/8000", 101: "telephone-event/8000", 100: "red/8000"}
+
+
 def sdp(ip: str, port: int, directions: list[Direction]) -> str:
-    pts = list(dict.fromkeys(d.pt for d in directions))
+    extra = sorted(({pt for d in directions for pt, _, _ in d.replaced.values()}
+                    | {d.red_pt for d in directions if d.red_pt is not None}) - {d.pt for d in directions})
+    pts = list(dict.fromkeys([d.pt for d in directions] + extra))
     lines = ["v=0", f"o=- 1 1 IN IP4 {ip}", "s=-", f"c=IN IP4 {ip}", "t=0 0",
              f"m=audio {port} RTP/AVP {' '.join(map(str, pts))}"]
     for d in directions:
         lines.append(f"a=rtpmap:{d.pt} {d.rtpmap or ENCODERS[d.codec][3]}")
+    lines += [f"a=rtpmap:{pt} {EXTRA_RTPMAP[pt]}" for pt in extra if pt in EXTRA_RTPMAP]
     lines.append(f"a=ptime:{directions[0].ptime_ms}")
     return "\r\n".join(dict.fromkeys(lines)) + "\r\n"
 
@@ -179,7 +192,18 @@ def write_tone_call(path: str | Path, caller: Direction, callee: Direction, seco
             if k in d.removed:
                 continue
             at = first[side] + k * d.ptime_ms * 1_000_000 + int(d.delay_ms.get(k, 0) * 1_000_000)
-            data = rtp(d.pt, (65000 + k) % 65536, (4_294_960_000 + k * step_ts) % 2**32, ssrc, payload, k == 0)
+            pt, ts_of = d.pt, k
+            if d.red_pt is not None and k > 0:  # RFC 2198 3: redundant block header, primary header, blocks
+                before = payloads[k - 1]
+                header = ((1 << 31) | (d.pt << 24) | (step_ts << 10) | len(before)).to_bytes(4, "big")
+                pt, payload = d.red_pt, header + bytes([d.pt]) + before + payload
+            if k in d.replaced:
+                pt, payload, ts_of = d.replaced[k]
+            if k in d.suppressed:
+                continue
+            seq = 65000 + k - sum(1 for j in d.suppressed if j < k)
+            marker = k == 0 or k - 1 in d.suppressed
+            data = rtp(pt, seq % 65536, (4_294_960_000 + ts_of * step_ts) % 2**32, ssrc, payload, marker)
             frames.append((at, frame(src, dst, sport, dport, data)))
     end = first["callee"] + packets * caller.ptime_ms * 1_000_000 + 100_000_000
     frames += [(end, frame(CALLER_IP, CALLEE_IP, 5060, 5060, bye)),
