@@ -55,6 +55,21 @@ def _limit(name: str):
                  else default)
 
 
+def keylog_digest(path: str) -> str:
+    """sha256 of a TLS key log's bytes ("" when none is given)."""
+    if not path:
+        return ""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except OSError as exc:
+        raise FlowvizError(f"--tls-keylog {path}: cannot read it ({exc.strerror}); give an NSS key log file "
+                           "(SSLKEYLOGFILE format)") from None
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class Settings:
     # tshark (decoding and the one format conversion); found on PATH when empty.
@@ -92,5 +107,8 @@ class Settings:
         values = dataclasses.asdict(self)
         for name in ("tshark_path", *_NOT_IN_KEY):
             values.pop(name)
+        # the key log's content, not its path: keys added to the same file, or another file with the
+        # same keys, must decide the frames (a run without keys must not be served after one with them)
+        values["tls_keylog"] = keylog_digest(self.tls_keylog)
         text = json.dumps(values, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

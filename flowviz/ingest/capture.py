@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from flowviz import schemas
-from flowviz.ingest import cache, hep, kernel, sip_udp
+from flowviz.ingest import cache, hep, kernel, sip_udp, tls
 from flowviz.ingest.capture_file import Packets, check_readable, read_packets
 from flowviz.ingest.rtp_decode import RtcpPackets, decode_rtcp, find_streams, rtcp_packets, rtp_columns, rtp_frame, select_streams
 from flowviz.ingest.sip_decode import feed, select_candidates
@@ -61,6 +61,8 @@ def read_capture(
         report("decoding SIP", 0.6)
         hep_rows = hep.hep_rows(packets)
         candidates = select_candidates(packets, settings, exclude=hep_rows)
+        conns = tls.connections(packets, settings, candidates.tshark_rows)
+        candidates.decode_as += [d for d in conns.decode_as() if d not in candidates.decode_as]
         feed(job, packets, candidates)  # tshark decodes the SIP only it can place, a thread parses its output
         own_sip = sip_udp.decode(packets, candidates.own_rows, settings.leg_link_headers)
         carried = hep.decode(packets, hep_rows, settings.leg_link_headers, str(path)) if len(hep_rows) else None
@@ -89,7 +91,10 @@ def read_capture(
         job.cancel()
         if packets is not None:
             packets.close()
-    if sip.is_empty():
+    if len(conns.flows):
+        info["tls"], tls_warnings = tls.summary(conns, sip, settings, str(path))
+        info["warnings"] += tls_warnings
+    if sip.is_empty() and not info.get("tls", {}).get("not_decrypted"):
         info["warnings"].append(
             f"{path}: no SIP message found in {packets.count} packets; if SIP uses an unusual port "
             "and is not recognised by content (TLS, compressed), name the port with --sip-port"

@@ -72,6 +72,9 @@ class Packets:
     file_format: str
     warnings: list[str] = field(default_factory=list)
     unknown_blocks: int = 0
+    # pcapng Decryption Secrets Blocks, as read (TLS key logs embedded with editcap --inject-secrets):
+    # handed on to tshark in the sub-capture, before the packets they decrypt
+    secrets: list[bytes] = field(default_factory=list)
     _tmp: tempfile.TemporaryDirectory | None = None
 
     count_released: int = -1
@@ -456,7 +459,7 @@ def _read_pcapng(plain: Path, shown: Path, settings: Settings, progress=None, on
     rows, ifaces = reader.table.done(), reader.ifaces
     if len(rows) and not ifaces.n:
         raise CaptureError(f"{shown}: packets come before any interface description; the pcapng file is damaged")
-    packets = Packets(rows, plain, "pcapng", unknown_blocks=reader.unknown)
+    packets = Packets(rows, plain, "pcapng", unknown_blocks=reader.unknown, secrets=reader.secrets)
     packets.warnings += [f"{shown}: {w}" for w in ifaces.warnings() + _to_ns(rows, ifaces)]
     if warning:
         packets.warnings.append(f"{shown}: {warning}; {len(rows)} packets before it were read")
@@ -476,6 +479,7 @@ class _PcapngReader:
         self.table = _Table(size, settings.max_packets, shown)
         self.ifaces = _Interfaces(settings.max_interfaces, shown)
         self.unknown = 0
+        self.secrets: list[bytes] = []
         self.chunks = _Chunks(plain, 0, size, progress)
 
     def run(self, on_rows=None) -> str:
@@ -524,6 +528,8 @@ class _PcapngReader:
                 if table.k >= len(table.rows):
                     table.full()
                 _decode_old_block(block, btype, chunks.base, self.ifaces, table)
+            elif btype == 10:
+                self.secrets.append(block)
             else:
                 self.unknown += 1
             chunks.consume(blen)

@@ -29,17 +29,18 @@ def dissect_frame(path: str | Path, frame: int, settings: Settings | None = None
         raise ToolMissingError("tshark is not found; install it with: apt-get install tshark")
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        layers = pool.submit(_dissect_in_worker, str(path), frame, tshark).result(timeout=600)
+        layers = pool.submit(_dissect_in_worker, str(path), frame, tshark, settings.tls_keylog).result(timeout=600)
     if layers is None:
         raise NotFoundError(f"{path} has no frame {frame}; `flowviz info` shows how many packets it has")
     return layers
 
 
-def _dissect_in_worker(path: str, frame: int, tshark: str) -> list[dict] | None:
+def _dissect_in_worker(path: str, frame: int, tshark: str, keylog: str = "") -> list[dict] | None:
     import pyshark
 
+    prefs = {"tls.keylog_file": keylog} if keylog else None  # SIP over TLS shown decrypted
     capture = pyshark.FileCapture(path, display_filter=f"frame.number == {frame}", tshark_path=tshark,
-                                  keep_packets=False)
+                                  keep_packets=False, override_prefs=prefs)
     try:
         for packet in capture:
             return [_layer(layer) for layer in packet.layers]

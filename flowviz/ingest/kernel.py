@@ -64,6 +64,9 @@ KEEPALIVE_PREFIX = GET_PREFIX + 1
 # sip_prefix of a UDP/TCP payload that starts a HEP packet (HOMER encapsulation: "HEP3", or a HEPv1/v2
 # header whose payload starts with a letter); ingest/hep.py decodes them. Never a SIP candidate itself.
 HEP_PREFIX = GET_PREFIX + 2
+# sip_prefix of a TCP payload that starts with a TLS ClientHello (record type 22, version 3.x, handshake
+# type 1, RFC 8446 5.1 and 4): a TLS connection opens; ingest/tls.py counts those on SIP ports.
+TLS_HELLO_PREFIX = GET_PREFIX + 3
 PREFIX_TABLE = np.zeros((len(SIP_PREFIXES), 8), dtype=np.uint8)
 PREFIX_LEN = np.array([len(p) for p in SIP_PREFIXES], dtype=np.int64)
 for _i, _p in enumerate(SIP_PREFIXES):
@@ -435,6 +438,9 @@ def _classify_payload(b, poff, plen, proto, row, detail):
     row.flow = _mix(lo * _M1 ^ hi ^ np.uint64(proto))
     if _is_hep(b, poff, plen):
         row.sip_prefix = HEP_PREFIX
+        return
+    if proto == 6 and plen >= 6 and b[poff] == 22 and b[poff + 1] == 3 and b[poff + 2] <= 4 and b[poff + 5] == 1:
+        row.sip_prefix = TLS_HELLO_PREFIX
         return
     if plen >= 4:
         for i in range(len(PREFIX_LEN)):

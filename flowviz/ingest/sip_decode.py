@@ -82,6 +82,7 @@ def subcapture_bytes(packets: Packets, rows: np.ndarray) -> bytes:
     for lt in link_types:  # if_tsresol = 9: nanoseconds
         options = struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0)
         out.append(_block(1, struct.pack("<HHI", lt, 0, 262144) + options))
+    out += packets.secrets  # TLS keys embedded in the capture: tshark uses them as it reads
     for start in range(0, len(rows), 4096):
         part = rows[start : start + 4096]
         for row, data in zip(part.tolist(), packets.read_bytes(part)):

@@ -19,12 +19,18 @@ TSHARK_FIELDS = [
 DISPLAY_FILTER = "sip or tcp.analysis.lost_segment"
 
 
+def key_options(settings: Settings) -> list[str]:
+    """tshark's option for the TLS key log, when one is given (keys in a pcapng need none: tshark reads
+    Decryption Secrets Blocks itself)."""
+    return ["-o", f"tls.keylog_file:{settings.tls_keylog}"] if settings.tls_keylog else []
+
+
 def start_tshark(settings: Settings, decode_as: list[str] = ()) -> tuple[subprocess.Popen | None, str]:
     """tshark reading a capture on its standard input and writing TSHARK_FIELDS; (None, "") if missing."""
     tshark = settings.tshark()
     if not tshark:
         return None, ""
-    args = [tshark, "-r", "-", "-n", "-Y", DISPLAY_FILTER, *(a for d in decode_as for a in ("-d", d)),
+    args = [tshark, "-r", "-", "-n", *key_options(settings), "-Y", DISPLAY_FILTER, *(a for d in decode_as for a in ("-d", d)),
             "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", f"aggregator={AGGREGATOR}",
             "-E", "quote=n"]
     for field in TSHARK_FIELDS:

@@ -18,7 +18,7 @@ import polars as pl
 from flowviz import schemas
 from flowviz.errors import CaptureError, ToolMissingError
 from flowviz.ingest.sip_text import parse_message
-from flowviz.ingest.tshark_cmd import AGGREGATOR, TSHARK_FIELDS, start_tshark
+from flowviz.ingest.tshark_cmd import AGGREGATOR, TSHARK_FIELDS, key_options, start_tshark
 from flowviz.settings import Settings
 
 class TsharkRun:
@@ -184,7 +184,8 @@ class TsharkRun:
         import xml.etree.ElementTree as ET
 
         flt = "frame.number in {" + ", ".join(str(f) for f in sub_frames) + "}"  # tshark 4.0: commas
-        args = [self.settings.tshark(), "-r", "-", "-n", *self.decode_as, "-Y", flt, "-T", "pdml"]
+        args = [self.settings.tshark(), "-r", "-", "-n", *key_options(self.settings), *self.decode_as, "-Y", flt,
+                "-T", "pdml"]
         done = subprocess.run(args, input=self.sub_bytes, capture_output=True, timeout=600)
         msg = done.stderr.decode("utf-8", "replace").strip().splitlines()
         if interrupted(done.returncode, msg):  # Ctrl-C reached it too: see result()
