@@ -16,11 +16,13 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
+from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from flowviz.errors import FlowvizError
 from flowviz.settings import Settings
+from flowviz.web.notices import short_notices
 from flowviz.web.store import Store
 
 CALL_FIELDS = ("call_group_id", "call_ids", "method", "from_user", "to_user", "from_uri", "to_uri", "state",
@@ -146,7 +148,7 @@ def analyse_folder(folder: Path, settings: Settings) -> None:
     try:
         # the session's thresholds as they are now; a change after this is caught by diagnostics_fresh()
         overrides = store.thresholds(folder.parent.name)
-        result = analyse(folder / "capture", settings, progress, overrides)
+        result = analyse(folder / "capture", capture_settings(settings, store.meta(folder)), progress, overrides)
     except FlowvizError as exc:
         store.update(folder, state="error", error=exc.message)
         return
@@ -155,7 +157,15 @@ def analyse_folder(folder: Path, settings: Settings) -> None:
         store.update(folder, state="error", error=f"internal error: {type(exc).__name__}: {exc}")
         return
     store.write_result(folder, result)
-    store.update(folder, state="done", stage="done", fraction=1.0, calls=len(result["calls"]))
+    store.update(folder, state="done", stage="done", fraction=1.0, calls=len(result["calls"]),
+                 notices=short_notices(result))
+
+
+def capture_settings(settings: Settings, meta: dict) -> Settings:
+    """The settings a capture is analysed with: the server's, plus the extra SIP ports given at its upload
+    (every later analysis of it, call pages and exports too, must use the same: the decode differs)."""
+    extra = tuple(p for p in meta.get("sip_ports") or () if p not in settings.sip_ports)
+    return replace(settings, sip_ports=settings.sip_ports + extra) if extra else settings
 
 
 def analyse(path: Path, settings: Settings, progress=None, overrides: dict | None = None) -> dict:
@@ -175,7 +185,7 @@ def analyse(path: Path, settings: Settings, progress=None, overrides: dict | Non
         call["problems"] = problems.get(row["call_group_id"], [])
         calls.append(call)
     info = {k: analysis.info.get(k) for k in ("packets", "duration_s", "sip_messages", "rtp_packets", "rtp_streams",
-                                              "decode_seconds")}
+                                              "decode_seconds", "skipped", "short_frames", "first_ts_ns")}
     info["warnings"] = analysis.warnings  # the capture's and the correlator's
     return {"calls": calls, "kpis": analysis.kpis, "info": info, "capture_problems": problems.get(None, []),
             "thresholds": overrides or {}, "streams": stream_rows(analysis.stream_report)}
@@ -197,7 +207,8 @@ def rediagnose_folder(store: Store, folder: Path, settings: Settings) -> None:
     result = store.result(folder)
     if result is None or result.get("thresholds", {}) == overrides:
         return
-    problems = Analysis(folder / "capture", settings, thresholds_of(overrides)).problems
+    problems = Analysis(folder / "capture", capture_settings(settings, store.meta(folder)),
+                        thresholds_of(overrides)).problems
     # new dicts: the parsed result cached by the store is shared with requests running now
     calls = [{**c, "problems": problems.get(c["call_group_id"], [])} for c in result["calls"]]
     store.write_result(folder, {**result, "calls": calls, "capture_problems": problems.get(None, []),

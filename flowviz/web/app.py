@@ -16,7 +16,7 @@ from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html
 from flowviz.errors import FlowvizError
 from flowviz.settings import Settings
 from flowviz.web import call_page, pages, stream_list
-from flowviz.web.analysis import Analyzer, CallCache, diagnostics_fresh
+from flowviz.web.analysis import Analyzer, CallCache, capture_settings, diagnostics_fresh
 from flowviz.web.exports import FORMATS
 from flowviz.web.routes import add_sample, csrf_token, delete_capture, figure_theme, register, session_id
 from flowviz.web.security import TOKEN_META, Sessions, content_security_policy, load_secret, security_headers
@@ -82,7 +82,8 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
         folder = store.capture_dir(session_id(), cid)
         if folder is None:
             raise FlowvizError("no such capture in this browser session")
-        return calls.get((session_id(), cid), folder / "capture", gid, settings, store.thresholds(session_id()))
+        return calls.get((session_id(), cid), folder / "capture", gid, capture_settings(settings, store.meta(folder)),
+                         store.thresholds(session_id()))
 
     app.clientside_callback(ClientsideFunction("flowviz", "toggleTheme"), Output("theme", "data"),
                             Output("theme-toggle", "aria-pressed"), Input("theme-toggle", "n_clicks"))

@@ -7,6 +7,7 @@ import json
 from dash import dash_table, dcc, html
 
 from flowviz.analysis.diagnose import THRESHOLD_NOTES
+from flowviz.web.notices import capture_notices, for_browser
 from flowviz.web.paging import PAGE_SIZE, page_of, sort_rows
 from flowviz.web.store import human_bytes
 from flowviz.web.thresholds import DEFAULTS, describe, number
@@ -33,6 +34,11 @@ def home(max_bytes: int, samples: list[str]) -> html.Div:
             html.Button("choose files", id="choose-files", className="primary", n_clicks=0),
             html.Div(f"Up to {human_bytes(max_bytes)} per file; files stay on this server, visible to this "
                      "browser session only.", className="hint"),
+            html.Label(["Extra SIP ports ",
+                        dcc.Input(id="sip-ports", type="text", placeholder="e.g. 5080, 5070", size="16",
+                                  className="ports", inputMode="numeric"),
+                        html.Span(" read as SIP besides 5060 and 5061, for the files uploaded next", className="hint")],
+                       className="ports-label"),
         ]),
         html.Div(id="upload-status", className="upload-status", role="status", **{"aria-live": "polite"}),
         html.Div([html.Span("Bundled samples: ", className="hint")] + [
@@ -55,7 +61,10 @@ def captures_list(captures: list[dict]) -> html.Div:
         cid, state = c["id"], c.get("state")
         name = dcc.Link(c.get("name"), href=f"/capture/{cid}") if state == "done" else html.Span(c.get("name"))
         if state in ("error", "cancelled"):
-            status = html.Span(c.get("error"), className="error")
+            status = html.Span(for_browser(c.get("error") or ""), className="error")
+        elif state == "done" and c.get("notices"):  # analysed, but the results need a word of warning
+            status = html.Span(["analysed: ", html.Span("; ".join(c["notices"]), className="warning-text")],
+                               className="notices", title="open the capture for what this means and what to try")
         elif state == "done":
             status = html.Span("analysed", className="ok")
         else:
@@ -129,7 +138,7 @@ def thresholds_panel(overrides: dict) -> html.Details:
 def capture_body(cid: str, meta: dict, result: dict | None) -> list:
     title = html.H1(meta.get("name", "capture"))
     if meta.get("state") in ("error", "cancelled"):
-        return [title, html.P(meta.get("error"), className="error")]
+        return [title, html.P(for_browser(meta.get("error") or ""), className="error")]
     if result is None:
         fraction = float(meta.get("fraction") or 0)
         return [title, html.Div([html.Progress(value=str(fraction), max="1"),
@@ -143,6 +152,7 @@ def capture_body(cid: str, meta: dict, result: dict | None) -> list:
     info = result.get("info") or {}
     return [
         title,
+        notices_box(capture_notices(result), meta.get("sip_ports") or []),
         html.Div([_card("calls", f"{len(calls):,}"), _card("SIP messages", f"{info.get('sip_messages') or 0:,}"),
                   _card("RTP streams", f"{info.get('rtp_streams') or 0:,}")]
                  + [_kpi_card(k) for k in result["kpis"] if k["kpi"] in KPI_SHOWN], className="kpis"),
@@ -209,6 +219,18 @@ def call_rows(cid: str, calls: list[dict], state: str, search: str, problems_fre
             "problems": problems_text(c.get("problems") or []) if problems_fresh else PROBLEMS_PENDING,
         })
     return rows
+
+
+def notices_box(notices: list[dict], ports: list[int]):
+    """The capture's warnings in browser words, each with what it means and what to try."""
+    if not notices:
+        return None
+    items = [html.Li([html.B(n["title"]), ": ", n["text"],
+                      html.Div(n["advice"], className="hint") if n["advice"] else None],
+                     className=f"notice {n['kind']}", **{"data-kind": n["kind"]}) for n in notices]
+    used = f"Analysed with SIP on ports 5060, 5061 and {', '.join(map(str, ports))}." if ports else None
+    return html.Div([html.Ul(items), html.P(used, className="hint") if used else None],
+                    id="capture-notices", className="notices-box", role="note")
 
 
 def _streams_link(cid: str, result: dict):

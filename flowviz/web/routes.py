@@ -14,6 +14,7 @@ from pathlib import Path
 import flask
 
 from flowviz.errors import FlowvizError, NotFoundError
+from flowviz.web.analysis import capture_settings
 from flowviz.web.security import SAFE_METHODS, Sessions, refusal
 from flowviz.web.store import Store, human_bytes, is_capture, new_session_id, valid_session
 
@@ -88,6 +89,10 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
         files = flask.request.files.getlist("file")
         if not files:
             return error("no file in the upload", 400)
+        try:
+            ports = parse_ports(flask.request.form.get("sip_ports", ""))
+        except FlowvizError as exc:
+            return error(exc.message, 400)
         sid = session_id()
         added, errors = [], []
         for item in files:
@@ -101,7 +106,7 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
                 store.discard(folder)
                 errors.append(f"{name}: not a capture file (expected pcap, pcapng or gzip-compressed pcap)")
             else:
-                store.publish(folder, name, size)
+                store.publish(folder, name, size, sip_ports=ports)
                 analyzer.submit(folder)
                 added.append(cid)
         status = 200 if added else 413 if any("too large" in e for e in errors) else 400
@@ -124,10 +129,10 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
         if not known or fmt not in FORMATS or not CALL_RE.match(gid):  # nothing is decoded in a request
             return error("no such capture, call or format in this browser session", 404)
         try:
-            details = calls.get((session_id(), cid), folder / "capture", gid, analyzer.settings,
-                                store.thresholds(session_id()))
+            settings = capture_settings(analyzer.settings, store.meta(folder))
+            details = calls.get((session_id(), cid), folder / "capture", gid, settings, store.thresholds(session_id()))
             redact = flask.request.args.get("redact") == "1"
-            data = export_bytes(details, fmt, analyzer.settings, redact=redact)
+            data = export_bytes(details, fmt, settings, redact=redact)
         except FlowvizError as exc:
             return error(exc.message, 404 if isinstance(exc, NotFoundError) else 400 if redact else 500)
         suffix, mime, _ = FORMATS[fmt]
@@ -150,6 +155,22 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
         if not analyzer.cancel(folder):
             return error("the analysis is not running", 409)
         return flask.jsonify({"cancelled": cid})
+
+
+def parse_ports(text: str) -> list[int]:
+    """'5080, 5070' -> [5080, 5070]: extra UDP/TCP ports to read as SIP (at most 16)."""
+    ports = []
+    for item in re.split(r"[\s,;]+", (text or "").strip()):
+        if not item:
+            continue
+        if not item.isdigit() or not 1 <= int(item) <= 65535:
+            raise FlowvizError(f"extra SIP ports: {item[:20]!r} is not a port number (1-65535); give numbers "
+                               "separated by commas, e.g. 5080, 5070")
+        if int(item) not in ports:
+            ports.append(int(item))
+    if len(ports) > 16:
+        raise FlowvizError("extra SIP ports: at most 16")
+    return ports
 
 
 def delete_capture(store: Store, analyzer, sid: str, cid: str) -> bool:

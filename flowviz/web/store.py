@@ -71,10 +71,11 @@ class Store:
         folder.mkdir(parents=True)
         return cid, folder
 
-    def publish(self, folder: Path, name: str, size: int, sample: bool = False) -> None:
+    def publish(self, folder: Path, name: str, size: int, sample: bool = False, sip_ports: list[int] = ()) -> None:
         display = re.sub(r"[\x00-\x1f]", "", name)[:200] or "capture"
         self.write_meta(folder, {"name": display, "size": size, "added": time.time(), "sample": sample,
-                                 "state": "queued", "stage": "queued", "fraction": 0.0, "error": None})
+                                 "state": "queued", "stage": "queued", "fraction": 0.0, "error": None,
+                                 "sip_ports": list(sip_ports)})
 
     def discard(self, folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)

@@ -27,6 +27,8 @@
     }
     var line = status(file.name + ": uploading 0%", false);
     var form = new FormData();
+    var ports = document.getElementById("sip-ports");
+    form.append("sip_ports", ports ? ports.value : "");  // extra SIP ports, checked by the server
     form.append("file", file, file.name);
     var xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/upload");
