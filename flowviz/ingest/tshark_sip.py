@@ -172,8 +172,11 @@ class TsharkRun:
             "transport": _transport(protocols),
             "icmp_quoted": "icmp" in protocols or "icmpv6" in protocols,
         }
-        for i, start in enumerate(requests + statuses):
+        starts = requests + statuses
+        for i, start in enumerate(starts):
             raw = _unescape(start) + "\r\n" + _unescape(headers[i] if i < len(headers) else "")
+            if i + 1 < len(starts):
+                raw = _one_message(raw)
             # tcp.segment/ip.fragment describe the PDU reassembled in this frame: the first message.
             row = dict(base, msg_index=i, raw=raw, frames=sorted(carriers) if i == 0 else [frame])
             row.update(parse_message(raw, self.settings.leg_link_headers))
@@ -206,6 +209,21 @@ class TsharkRun:
             if number is not None:
                 order[number] = lines
         return order
+
+
+_CONTENT_LENGTH = re.compile(r"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+
+
+def _one_message(raw: str) -> str:
+    """A message that is not the last of its TCP segment, cut at its end (headers, blank line, Content-Length
+    bytes of body): tshark 4.0 gives it sip.msg_hdr running to the end of the segment, with the next
+    messages' text in it (SIP over TCP frames its messages by Content-Length, RFC 3261 18.3)."""
+    head, sep, _ = raw.partition("\r\n\r\n")
+    match = _CONTENT_LENGTH.search(head) if sep else None
+    if not match:
+        return raw
+    data = raw.encode("utf-8")
+    return data[: len(head.encode("utf-8")) + 4 + int(match.group(1))].decode("utf-8", "replace")
 
 
 def _reap(proc: subprocess.Popen) -> None:
