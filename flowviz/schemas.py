@@ -37,7 +37,7 @@ SIP_MESSAGES_COLUMNS = [
     ("dst_ip", pl.Utf8, "destination address (innermost IP header when tunnelled), text form"),
     ("src_port", pl.UInt16, "source UDP/TCP/SCTP port"),
     ("dst_port", pl.UInt16, "destination UDP/TCP/SCTP port"),
-    ("transport", pl.Utf8, "udp, tcp, sctp, ws, tls"),
+    ("transport", pl.Utf8, "udp, tcp, sctp, ws, wss, tls"),
     ("is_request", pl.Boolean, "true for a request, false for a response"),
     ("method", pl.Utf8, "request method; null for responses"),
     ("status_code", pl.UInt16, "response status; null for requests"),

@@ -61,6 +61,9 @@ def read_capture(
         report("decoding SIP", 0.6)
         hep_rows = hep.hep_rows(packets)
         candidates = select_candidates(packets, settings, exclude=hep_rows)
+        if len(keyed := tls.keyed_rows(packets, settings)):  # with keys, tshark looks into every TLS connection
+            candidates.packet_rows = np.union1d(candidates.packet_rows, keyed)
+            candidates.tshark_rows = np.union1d(candidates.tshark_rows, keyed)
         conns = tls.connections(packets, settings, candidates.tshark_rows)
         candidates.decode_as += [d for d in conns.decode_as() if d not in candidates.decode_as]
         feed(job, packets, candidates)  # tshark decodes the SIP only it can place, a thread parses its output

@@ -262,6 +262,8 @@ def _int(value: str | None) -> int | None:
 
 
 def _transport(protocols: list[str]) -> str:
+    if "websocket" in protocols and "tls" in protocols:
+        return "wss"
     for name, label in (("websocket", "ws"), ("tls", "tls"), ("sctp", "sctp"), ("tcp", "tcp"), ("udp", "udp")):
         if name in protocols:
             return label

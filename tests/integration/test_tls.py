@@ -110,3 +110,17 @@ def test_a_key_log_that_cannot_be_read_is_a_one_line_error(call, tmp_path):
     pcap, _ = call
     with pytest.raises(FlowvizError, match="--tls-keylog .*cannot read it"):
         read_capture(pcap, Settings(tls_keylog=str(tmp_path / "missing.keys")))
+
+
+@pytest.mark.parametrize("port", [443, 7443])
+def test_secure_websocket_with_keys(tmp_path, port):
+    """SIP over wss (RFC 7118) on an HTTPS port: with keys every TLS connection goes to tshark, which finds
+    HTTP, the WebSocket and SIP inside; without keys the connection is not on a SIP port and not counted."""
+    pcap, keys, messages = tls_sip.build_wss(tmp_path, port)
+    capture = read_capture(pcap, Settings(tls_keylog=str(keys)), use_cache=False)
+    sip = capture.sip_messages
+    assert sip["raw"].to_list() == [text.decode() for _, text in messages]
+    assert set(sip["transport"]) == {"wss"}
+    assert capture.info["tls"]["decrypted"] == 1 and capture.info["warnings"] == []
+    plain = read_capture(pcap, use_cache=False)
+    assert plain.sip_messages.is_empty() and "tls" not in plain.info

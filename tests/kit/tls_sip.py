@@ -138,3 +138,18 @@ def build(folder: Path, server_port: int = 5061, name: str = "sip_tls",
     flights = tls_flights(keylog, sip_messages(server_port), tls_version)
     pcap = write_pcap(folder / f"{name}.pcap", flights, server=(SERVER[0], server_port))
     return pcap, keylog
+
+
+def build_wss(folder: Path, server_port: int = 443, name: str = "sip_wss") -> tuple[Path, Path, list]:
+    """(capture, key log, messages) of one SIP call over secure WebSocket (RFC 7118: HTTP Upgrade with
+    the 'sip' subprotocol inside TLS, one SIP message per WebSocket text frame)."""
+    from tests.kit.transports import ws_frame, ws_upgrade
+
+    keylog = folder / f"{name}.keys"
+    keylog.unlink(missing_ok=True)
+    messages = sip_messages(server_port, "WSS")
+    request, response = ws_upgrade(SERVER[0], server_port)
+    framed = [(True, request), (False, response)] + [(c, ws_frame(text, masked=c)) for c, text in messages]
+    flights = tls_flights(keylog, framed)
+    pcap = write_pcap(folder / f"{name}.pcap", flights, server=(SERVER[0], server_port))
+    return pcap, keylog, messages
