@@ -196,18 +196,20 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
 
     @app.callback(Output("calls-table", "data"), Output("calls-table", "page_count"),
                   Output("calls-table", "page_current"), Input("state-filter", "value"), Input("call-search", "value"),
+                  Input("method-filter", "value"), Input("code-filter", "value"),
                   Input("calls-table", "page_current"), Input("calls-table", "sort_by"),
                   Input("diagnostics-version", "data"), State("url", "pathname"))
-    def calls_table(state, search, page, sort_by, _, pathname):
+    def calls_table(state, search, method, code, page, sort_by, _, pathname):
         cid = pathname.split("/")[2]
         folder = store.capture_dir(session_id(), cid)
         result = store.result(folder) if folder else None
         if result is None:
             return [], 1, 0
-        if ctx.triggered_id in ("state-filter", "call-search"):
+        if ctx.triggered_id in ("state-filter", "call-search", "method-filter", "code-filter"):
             page = 0
         rows, n_pages = pages.call_page_rows(cid, result["calls"], state, search, sort_by, page,
-                                             problems_fresh=diagnostics_fresh(store, folder, result))
+                                             problems_fresh=diagnostics_fresh(store, folder, result),
+                                             method=method or "", code=code or "")
         return rows, n_pages, min(page or 0, n_pages - 1)
 
     @app.callback(Output("streams-table", "data"), Output("streams-table", "page_count"),
@@ -316,6 +318,19 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
         base = f"{pathname}/export/"
         query = "?redact=1" if redact else ""
         return [base + fmt + query for fmt in FORMATS]
+
+    @app.callback(Output("messages-table", "data"), Output("message-search-status", "children"),
+                  Input("message-search", "value"), State("url", "pathname"), prevent_initial_call=True)
+    def search_messages(needle, pathname):
+        parts = pathname.split("/")
+        try:
+            arrows = details(parts[2], parts[4])["ladder"].arrows
+        except FlowvizError as exc:
+            return dash.no_update, exc.message
+        rows = call_page.message_rows(arrows, needle)
+        if not (needle or "").strip():
+            return rows, f"{len(rows)} messages"
+        return rows, f"{len(rows)} of {len(arrows)} messages hold \"{needle.strip()}\""
 
     @app.callback(Output("raw-message", "children"), Input("ladder", "clickData"), State("url", "pathname"),
                   prevent_initial_call=True)

@@ -10,7 +10,8 @@ from flowviz.web.pages import TABLE_STYLE
 from flowviz.web.thresholds import describe
 
 MESSAGE_COLUMNS = [
-    {"name": "#", "id": "seq", "type": "numeric"}, {"name": "time s", "id": "t_s", "type": "numeric"},
+    {"name": "#", "id": "seq", "type": "numeric"}, {"name": "frame", "id": "frame", "type": "numeric"},
+    {"name": "time s", "id": "t_s", "type": "numeric"},
     {"name": "+ms", "id": "delta_ms", "type": "numeric"}, {"name": "from", "id": "src"}, {"name": "to", "id": "dst"},
     {"name": "message", "id": "label"}, {"name": "CSeq", "id": "cseq"}, {"name": "SDP", "id": "sdp"},
     {"name": "Call-ID", "id": "call_id"},
@@ -59,6 +60,10 @@ def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict]
         _media(ladder.media.to_dicts()),
         _media_plots(details, theme),
         html.H2("Messages"),
+        html.Div([dcc.Input(id="message-search", type="search", debounce=True, className="search",
+                            placeholder="search the messages: any header or body text (e.g. User-Agent, a tag)"),
+                  html.Span(f"{len(arrows)} messages", id="message-search-status", className="hint",
+                            role="status")], className="filters"),
         dash_table.DataTable(id="messages-table", columns=MESSAGE_COLUMNS, data=[_row(a) for a in arrows],
                              page_action="none", sort_action="native", **TABLE_STYLE),
     ])
@@ -161,8 +166,16 @@ def _path(call: dict) -> html.Div:
     ])
 
 
+def message_rows(arrows, needle: str) -> list[dict]:
+    """The message table's rows whose raw text (start line, headers, body) or label holds `needle`, case
+    ignored; every row without one."""
+    needle = (needle or "").strip().lower()
+    return [_row(a) for a in arrows.iter_rows(named=True)
+            if not needle or needle in (a["raw"] or "").lower() or needle in (a["label"] or "").lower()]
+
+
 def _row(a: dict) -> dict:
-    return {"seq": a["seq"], "t_s": round(a["t_ms"] / 1e3, 3), "delta_ms": round(a["delta_ms"], 1), "src": a["src"],
+    return {"seq": a["seq"], "frame": a["frame"], "t_s": round(a["t_ms"] / 1e3, 3), "delta_ms": round(a["delta_ms"], 1), "src": a["src"],
             "dst": a["dst"], "label": a["label"] + (" (retransmission)" if a["is_retransmission"] else ""),
             "cseq": a["cseq"], "sdp": a["sdp"] or "", "call_id": a["call_id"]}
 

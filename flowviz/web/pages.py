@@ -149,6 +149,8 @@ def capture_body(cid: str, meta: dict, result: dict | None) -> list:
         states[c["state"]] = states.get(c["state"], 0) + 1
     options = [{"label": f"all ({len(calls)})", "value": ""}] + [
         {"label": f"{s} ({n})", "value": s} for s, n in sorted(states.items(), key=lambda kv: -kv[1])]
+    methods = _counts(c.get("method") or "" for c in calls)
+    codes = _counts(str(c["final_status"]) if c.get("final_status") else "none" for c in calls)
     info = result.get("info") or {}
     return [
         title,
@@ -159,6 +161,14 @@ def capture_body(cid: str, meta: dict, result: dict | None) -> list:
         _streams_link(cid, result),
         html.Div([
             dcc.RadioItems(id="state-filter", options=options, value="", inline=True, className="state-filter"),
+            html.Label(["method ", dcc.Dropdown(
+                id="method-filter", options=[{"label": "any", "value": ""}] + [
+                    {"label": f"{m or '(none)'} ({n})", "value": m or "none"} for m, n in methods],
+                value="", clearable=False, searchable=False, className="small-dropdown")], className="number"),
+            html.Label(["final response ", dcc.Dropdown(
+                id="code-filter", options=[{"label": "any", "value": ""}] + [
+                    {"label": f"{c} ({n})", "value": c} for c, n in codes],
+                value="", clearable=False, searchable=False, className="small-dropdown")], className="number"),
             dcc.Input(id="call-search", type="search", placeholder="search Call-ID, user, URI, host",
                       debounce=True, className="search"),
         ], className="filters"),
@@ -171,6 +181,7 @@ def capture_body(cid: str, meta: dict, result: dict | None) -> list:
 
 CALL_COLUMNS = [
     {"name": "call", "id": "link", "presentation": "markdown"}, {"name": "start (UTC)", "id": "start"},
+    {"name": "Call-ID", "id": "call_id"}, {"name": "method", "id": "method"},
     {"name": "from", "id": "from"}, {"name": "to", "id": "to"}, {"name": "state", "id": "state"},
     {"name": "code", "id": "final_status", "type": "numeric"}, {"name": "SRD ms", "id": "srd_ms", "type": "numeric"},
     {"name": "setup ms", "id": "setup_ms", "type": "numeric"},
@@ -192,26 +203,37 @@ def problems_text(problems: list[dict]) -> str:
 
 
 def call_page_rows(cid: str, calls: list[dict], state: str, search: str, sort_by: list[dict] | None,
-                   page: int, problems_fresh: bool = True) -> tuple[list[dict], int]:
+                   page: int, problems_fresh: bool = True, method: str = "", code: str = "") -> tuple[list[dict], int]:
     """Server-side filter, sort and paging: (the page's rows, number of pages); 10,000 calls stay quick.
     Without `problems_fresh` (thresholds changed, rules not run again yet) no finding is shown."""
-    rows = sort_rows(call_rows(cid, calls, state, search, problems_fresh), sort_by, {"link": "call_id_sort"})
+    rows = sort_rows(call_rows(cid, calls, state, search, problems_fresh, method, code), sort_by,
+                     {"link": "call_id_sort", "start": "start_sort"})
     shown, pages, _ = page_of(rows, page)
     return shown, pages
 
 
-def call_rows(cid: str, calls: list[dict], state: str, search: str, problems_fresh: bool = True) -> list[dict]:
+def call_rows(cid: str, calls: list[dict], state: str, search: str, problems_fresh: bool = True,
+              method: str = "", code: str = "") -> list[dict]:
+    """`method`: the call's first request ('none' for calls without one); `code`: the final response code
+    ('none' for calls without a final response)."""
     needle = (search or "").strip().lower()
     rows = []
     for c in calls:
         if state and c["state"] != state:
+            continue
+        if method and (c.get("method") or "none") != method:
+            continue
+        if code and (str(c["final_status"]) if c.get("final_status") else "none") != code:
             continue
         if needle and not any(needle in str(v).lower() for v in [*c["call_ids"], c["from_user"], c["to_user"],
                                                                   c["from_uri"], c["to_uri"], *c["hosts"]] if v):
             continue
         gid = c["call_group_id"]
         rows.append({
-            "link": f"[{gid}](/capture/{cid}/call/{gid})", "start": (c.get("start_ts") or "")[11:23],
+            "link": f"[{gid}](/capture/{cid}/call/{gid})", "start": _date_time(c.get("start_ts")),
+            "start_sort": c.get("start_ts") or "", "method": c.get("method") or "",
+            "call_id": c["call_ids"][0] + (f" (+{len(c['call_ids']) - 1})" if len(c["call_ids"]) > 1 else "")
+            if c["call_ids"] else "",
             "from": c["from_user"] or c["from_uri"], "to": c["to_user"] or c["to_uri"], "state": c["state"],
             "final_status": c["final_status"], "srd_ms": _round(c["srd_ms"], 1), "setup_ms": _round(c["setup_ms"], 1),
             "duration_s": _round(c["duration_s"], 2), "messages": c["messages"], "n_hosts": len(c["hosts"]),
@@ -240,6 +262,18 @@ def _streams_link(cid: str, result: dict):
         return None
     return html.P(dcc.Link(f"Media of all {len(streams):,} RTP streams: loss, jitter, MOS, worst first ›",
                            href=f"/capture/{cid}/streams", id="streams-link"), className="streams-link")
+
+
+def _date_time(ts: str | None) -> str:
+    """'2026-11-25T20:54:32.635870+00:00' -> '2026-11-25 20:54:32.635' (UTC, milliseconds)."""
+    return (ts or "")[:23].replace("T", " ")
+
+
+def _counts(values) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def _round(value, digits: int):
