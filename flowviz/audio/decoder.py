@@ -16,14 +16,15 @@ G729_FRAME, G729_SID = 10, 2  # RFC 3551 4.5.6: 10-byte frames, then at most one
 ILBC_FRAMES = (38, 50)  # RFC 3952 2: 20 ms frames are 38 bytes, 30 ms frames 50
 
 
-def decode(codec: Codec, payloads: list[bytes]) -> tuple[list[np.ndarray], int]:
-    """(samples of each payload at codec.rate, number of payloads the decoder rejected)."""
+def decode(codec: Codec, payloads: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """(the samples of all payloads one after the other at codec.rate, how many of them each payload gave: 0
+    where the decoder rejected it)."""
     if codec.samples_per_byte:
         whole = _decode_joined(codec, payloads)
         if whole is not None:
-            return whole, 0
+            return whole
     contexts: dict[int, object] = {}
-    out, failed = [], 0
+    out = []
     for payload in payloads:
         data, variant = _frames(codec, payload)
         if not data:
@@ -34,8 +35,8 @@ def decode(codec: Codec, payloads: list[bytes]) -> tuple[list[np.ndarray], int]:
             out.append(_samples(ctx.decode(_packet(data))))
         except Exception:  # av.FFmpegError and its kinds: a damaged or foreign payload
             out.append(_EMPTY)
-            failed += 1
-    return out, failed
+    lengths = np.array([len(c) for c in out], dtype=np.int64)
+    return (np.concatenate(out) if out else _EMPTY), lengths
 
 
 _EMPTY = np.zeros(0, dtype=np.int16)
@@ -86,15 +87,15 @@ def _samples(frames) -> np.ndarray:
     return np.concatenate(parts) if parts else _EMPTY
 
 
-def _decode_joined(codec: Codec, payloads: list[bytes]) -> list[np.ndarray] | None:
-    counts = [int(len(p) * codec.samples_per_byte) for p in payloads]
+def _decode_joined(codec: Codec, payloads: list[bytes]) -> tuple[np.ndarray, np.ndarray] | None:
+    counts = (np.array([len(p) for p in payloads], dtype=np.int64) * codec.samples_per_byte).astype(np.int64)
     joined = b"".join(payloads)
     if not joined:
-        return [_EMPTY] * len(payloads)
+        return _EMPTY, counts
     try:
         samples = _samples(_context(codec).decode(_packet(joined)))
     except Exception:
         return None
-    if len(samples) != sum(counts):  # not the fixed ratio after all: packet by packet
+    if len(samples) != counts.sum():  # not the fixed ratio after all: packet by packet
         return None
-    return np.split(samples, np.cumsum(counts)[:-1])
+    return samples, counts

@@ -8,8 +8,10 @@ padding skipped.
 
 from __future__ import annotations
 
+import mmap
 import struct
 
+import numpy as np
 import polars as pl
 
 from flowviz.settings import Settings
@@ -23,25 +25,53 @@ def rtp_payloads(path, settings: Settings, packets: pl.DataFrame) -> list[bytes]
         return []
     source = read_packets(path, settings)
     try:
-        raw = source.read_bytes(packets["frame"].to_numpy().astype("int64") - 1)
+        rows = packets["frame"].to_numpy().astype(np.int64) - 1
+        offsets = source.table["file_off"][rows].astype(np.int64)
+        caplens = source.table["caplen"][rows].astype(np.int64)
+        with open(source.plain_path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            starts = payload_starts(data, offsets, caplens, packets)
+            ends = np.minimum(starts + packets["payload_len"].to_numpy().astype(np.int64), offsets + caplens)
+            return [data[a:b] if a >= 0 else b"" for a, b in zip(starts.tolist(), ends.tolist())]
     finally:
         source.close()
-    return [payload_after_header(data, ts, ssrc, length) for data, ts, ssrc, length in
-            zip(raw, packets["rtp_ts"].to_list(), packets["ssrc"].to_list(), packets["payload_len"].to_list())]
 
 
-def payload_after_header(data: bytes, rtp_ts: int, ssrc: int, length: int) -> bytes:
-    """The `length` payload bytes after the RTP header whose timestamp and SSRC are these (b"" if absent)."""
-    at = data.find(struct.pack("!II", rtp_ts, ssrc))
-    if at < 4:
-        return b""
-    header = at - 4
-    start = header + 12 + 4 * (data[header] & 0x0F)
-    if data[header] & 0x10:
-        if len(data) < start + 4:
-            return b""
-        start += 4 + 4 * struct.unpack_from("!H", data, start + 2)[0]
-    return data[start:start + length]  # shorter when the capture cut the packet (snap length)
+def payload_starts(data, offsets: np.ndarray, caplens: np.ndarray, packets: pl.DataFrame) -> np.ndarray:
+    """File offset of each packet's payload (-1 where its RTP header is not found).
+
+    The packets of a stream come in one encapsulation, so the RTP header is where the first packet has it;
+    that is checked for every packet at once (timestamp and SSRC at the place), and only those where it fails
+    are searched one by one."""
+    file = np.frombuffer(data, dtype=np.uint8)
+    rtp_ts = packets["rtp_ts"].to_numpy().astype(np.uint32)
+    ssrc = packets["ssrc"].to_numpy().astype(np.uint32)
+    first = _header_at(bytes(data[offsets[0]:offsets[0] + caplens[0]]), int(rtp_ts[0]), int(ssrc[0]))
+    header = offsets + max(first, 0)
+    fits = header + 16 <= offsets + caplens
+    at = np.where(fits, header, 0)
+    found = fits & (_be32(file, at + 4) == rtp_ts) & (_be32(file, at + 8) == ssrc) & (first >= 0)
+    for i in np.flatnonzero(~found).tolist():
+        inside = _header_at(bytes(data[offsets[i]:offsets[i] + caplens[i]]), int(rtp_ts[i]), int(ssrc[i]))
+        header[i] = offsets[i] + inside if inside >= 0 else -1
+    ok = header >= 0
+    at = np.where(ok, header, 0)
+    start = at + 12 + 4 * (file[at] & 0x0F).astype(np.int64)
+    extended = ok & (file[at] & 0x10 > 0) & (start + 4 <= offsets + caplens)
+    ext_at = np.where(extended, start, 0)
+    words = file[ext_at + 2].astype(np.int64) << 8 | file[ext_at + 3]
+    start = np.where(extended, start + 4 + 4 * words, start)
+    return np.where(ok, start, -1)
+
+
+def _be32(file: np.ndarray, at: np.ndarray) -> np.ndarray:
+    b = [file[at + i].astype(np.uint32) for i in range(4)]
+    return (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
+
+
+def _header_at(frame: bytes, rtp_ts: int, ssrc: int) -> int:
+    """Where in the frame the RTP header with this timestamp and SSRC starts, -1 if nowhere."""
+    at = frame.find(struct.pack("!II", rtp_ts, ssrc))
+    return at - 4 if at >= 4 else -1
 
 
 def red_primary(payload: bytes) -> tuple[int, bytes] | None:

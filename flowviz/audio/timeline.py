@@ -83,15 +83,23 @@ def place(ts_ns: np.ndarray, seq: np.ndarray, rtp_ts: np.ndarray, marker: np.nda
     return Placement(rows[played], start[played], lost_before, rows[late], start[late], step)
 
 
-def assemble(starts: np.ndarray, chunks: list[np.ndarray], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(int16 samples, end of each chunk): every chunk written at its start, later ones over earlier ones."""
-    ends = np.array([s + len(c) for s, c in zip(starts.tolist(), chunks)], dtype=np.int64)
-    total = length if length is not None else int(ends.max()) if len(ends) else 0
+def assemble(starts: np.ndarray, samples: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """int16 samples: chunk k (the next lengths[k] of `samples`) written from starts[k] on, later chunks over
+    earlier ones, silence where none is."""
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = int((starts + lengths).max()) if len(starts) else 0
     out = np.zeros(max(total, 0), dtype=np.int16)
-    for s, c in zip(starts.tolist(), chunks):
+    if not lengths.sum():
+        return out
+    first = np.cumsum(lengths) - lengths  # where each chunk begins in `samples`
+    ends = starts + lengths
+    if (starts >= 0).all() and (starts[1:] >= ends[:-1]).all():  # no overlap: one assignment
+        out[np.repeat(starts - first, lengths) + np.arange(int(lengths.sum()))] = samples
+        return out
+    for s, f, n in zip(starts.tolist(), first.tolist(), lengths.tolist()):  # overlaps (timestamp jumps): in order
         if s < 0:
-            c, s = c[-s:], 0
-        if s < total:
-            n = min(len(c), total - s)
-            out[s:s + n] = c[:n]
-    return out, ends
+            f, n, s = f - s, n + s, 0
+        if n > 0:
+            out[s:s + n] = samples[f:f + n]
+    return out

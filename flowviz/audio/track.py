@@ -60,7 +60,8 @@ def stream_track(stream_id: str, packets: pl.DataFrame, payloads: list[bytes], c
     `codecs` its payload types. A stream with no decodable speech gives an empty track with a note."""
     pts = packets["payload_type"].to_numpy().astype(np.int64)
     payloads = list(payloads)
-    for i in np.flatnonzero([codecs.get(int(p), _NONE).kind == REDUNDANCY for p in pts]).tolist():
+    red = [p for p, c in codecs.items() if c.kind == REDUNDANCY]
+    for i in np.flatnonzero(np.isin(pts, red)).tolist():
         primary = red_primary(payloads[i])
         if primary is not None and primary[0] in codecs:
             pts[i], payloads[i] = primary
@@ -85,20 +86,25 @@ def stream_track(stream_id: str, packets: pl.DataFrame, payloads: list[bytes], c
         codec, sel = codecs.get(p, _NONE), np.flatnonzero(row_pts == p)
         if codec.kind == SPEECH and p in speech or codec.kind == COMFORT_NOISE and comfort_noise and available(codec):
             data = [payloads[r] for r in rows[sel]]
-            chunks, _ = decode(codec, data)
-            if codec.kind == COMFORT_NOISE:  # held until the next packet
-                chunks = [_hold(c, (_next_start(starts, k, where.step) - starts[k]) * codec.rate // rate)
-                          for c, k in zip(chunks, sel.tolist())]
+            samples, lengths = decode(codec, data)
+            if codec.kind == COMFORT_NOISE:  # each packet's noise held until the next packet
+                held = [_hold(c, (_next_start(starts, k, where.step) - starts[k]) * codec.rate // rate)
+                        for c, k in zip(np.split(samples, np.cumsum(lengths)[:-1]), sel.tolist())]
+                lengths = np.array([len(c) for c in held], dtype=np.int64)
+                samples = np.concatenate(held) if held else samples[:0]
             at = starts[sel] * codec.rate // rate
-            buffer, chunk_ends = assemble(at, chunks)
-            buffers.append(resample(buffer, codec.rate, rate))
-            ends[sel] = chunk_ends * rate // codec.rate
-            for k, chunk, payload in zip(sel.tolist(), chunks, data):
-                if codec.kind == COMFORT_NOISE:
+            buffers.append(resample(assemble(at, samples, lengths), codec.rate, rate))
+            ends[sel] = (at + lengths) * rate // codec.rate
+            if codec.kind == COMFORT_NOISE:
+                for k in sel.tolist():
                     mark(CN, starts[k], _next_start(starts, k, where.step), "comfort noise (CN)")
-                elif len(chunk) == 0 and codec.decoder == "g729" and len(payload) % 10 == 2:
+            for k in sel[lengths == 0].tolist():
+                payload = payloads[rows[k]]
+                if codec.kind == COMFORT_NOISE:
+                    continue
+                if codec.decoder == "g729" and len(payload) % 10 == 2:
                     mark(CN, starts[k], starts[k] + where.step, "G.729 Annex B SID: comfort noise, silent here")
-                elif len(chunk) == 0:
+                else:
                     mark(UNDECODED, starts[k], starts[k] + where.step, f"{codec.name} payload the decoder rejected")
         elif codec.kind == COMFORT_NOISE:
             for k in sel.tolist():

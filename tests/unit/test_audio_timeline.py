@@ -4,8 +4,9 @@ pure functions on arrays built here, so every expected position comes from the c
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
-from flowviz.audio.payloads import payload_after_header, red_primary
+from flowviz.audio.payloads import payload_starts, red_primary
 from flowviz.audio.timeline import assemble, place, unwrap
 
 T0 = 1_700_000_000_000_000_000
@@ -91,8 +92,10 @@ def test_the_jitter_buffer_drops_what_arrives_after_its_playout_time():
 
 
 def test_assemble_writes_each_chunk_at_its_start_and_leaves_the_rest_silent():
-    out, ends = assemble(np.array([0, 10]), [np.full(4, 7, np.int16), np.full(3, -2, np.int16)])
-    assert out.tolist() == [7] * 4 + [0] * 6 + [-2] * 3 and ends.tolist() == [4, 13]
+    samples = np.array([7] * 4 + [-2] * 3, dtype=np.int16)
+    assert assemble(np.array([0, 10]), samples, np.array([4, 3])).tolist() == [7] * 4 + [0] * 6 + [-2] * 3
+    # overlapping chunks (a timestamp jump back): the later one is written over the earlier
+    assert assemble(np.array([2, 0]), samples, np.array([4, 3])).tolist() == [-2, -2, -2, 7, 7, 7]
 
 
 def test_red_primary_is_the_last_block():
@@ -103,11 +106,23 @@ def test_red_primary_is_the_last_block():
     assert red_primary(header[:3]) is None and red_primary(header + b"RE") is None
 
 
-def test_payload_after_header_skips_csrcs_and_extension():
-    rtp_ts, ssrc = 0x01020304, 0xCAFEBABE
-    fixed = bytes([0x80 | 0x10 | 2, 0]) + (7).to_bytes(2, "big") + rtp_ts.to_bytes(4, "big") + ssrc.to_bytes(4, "big")
-    csrcs = b"\0" * 8
-    extension = b"\xbe\xde" + (1).to_bytes(2, "big") + b"\0" * 4
-    frame = b"\xff" * 42 + fixed + csrcs + extension + b"PAYLOAD" + b"\0\0\x02"  # 3 padding bytes
-    assert payload_after_header(frame, rtp_ts, ssrc, 7) == b"PAYLOAD"
-    assert payload_after_header(frame, rtp_ts, ssrc + 1, 7) == b""
+def rtp_frame(rtp_ts: int, ssrc: int, payload: bytes, *, csrcs: int = 0, extension_words: int = 0,
+              before: int = 42) -> bytes:
+    first = 0x80 | (0x10 if extension_words else 0) | csrcs
+    fixed = bytes([first, 0]) + (7).to_bytes(2, "big") + rtp_ts.to_bytes(4, "big") + ssrc.to_bytes(4, "big")
+    extension = b"\xbe\xde" + extension_words.to_bytes(2, "big") + b"\0" * 4 * extension_words if extension_words else b""
+    return b"\xff" * before + fixed + b"\0" * 4 * csrcs + extension + payload + b"\0\0\x02"  # 3 padding bytes
+
+
+def test_payload_starts_skip_csrcs_and_extensions_and_find_moved_headers():
+    ssrc = 0xCAFEBABE
+    frames = [rtp_frame(100, ssrc, b"ONE"), rtp_frame(260, ssrc, b"TWO", csrcs=2, extension_words=1),
+              rtp_frame(420, ssrc, b"SIX", before=50), rtp_frame(580, ssrc + 1, b"NOT")]
+    data = b"HEAD" + b"".join(frames)
+    offsets = np.cumsum([4] + [len(f) for f in frames[:-1]])
+    caplens = np.array([len(f) for f in frames])
+    packets = pl.DataFrame({"rtp_ts": [100, 260, 420, 580], "ssrc": [ssrc] * 4, "payload_len": [3] * 4},
+                           schema={"rtp_ts": pl.UInt32, "ssrc": pl.UInt32, "payload_len": pl.UInt16})
+    starts = payload_starts(data, offsets, caplens, packets)
+    assert [data[s:s + 3] for s in starts[:3].tolist()] == [b"ONE", b"TWO", b"SIX"]
+    assert starts[3] == -1  # its SSRC is not the one asked for: no header found
