@@ -60,7 +60,7 @@ class Details:
     src: list[str]
     dst: list[str]
     payloads: list[bytes]
-    tcp_seq: list[int] = field(default_factory=list)  # TCP sequence number (0 for other packets)
+    tcp_seq: list[int] = field(default_factory=list)  # TCP sequence number (0 for other packets), when asked
 
 
 @dataclass
@@ -95,15 +95,16 @@ class Packets:
             fd = f.fileno()
             return [os.pread(fd, n, off) for off, n in zip(offsets, lengths)]
 
-    def details(self, rows: np.ndarray) -> Details:
-        """Addresses and payload position of the given packets, decoded again from their bytes."""
+    def details(self, rows: np.ndarray, tcp_seq: bool = False) -> Details:
+        """Addresses and payload position of the given packets, decoded again from their bytes (and
+        their TCP sequence numbers when asked)."""
         data = self.read_bytes(rows)
         caplens = np.array([len(d) for d in data], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(caplens)[:-1]]).astype(np.int64) if len(data) else caplens
         buf = np.frombuffer(b"".join(data) + b"\0" * 8, dtype=np.uint8)
         out = np.zeros((len(data), kernel.DETAIL_FIELDS), dtype=np.uint64)
         kernel.decode_many(buf, starts, caplens, self.table["link_type"][rows].astype(np.int64), out)
-        tcp = (self.table["ip_proto"][rows] == 6).tolist()
+        tcp = (self.table["ip_proto"][rows] == 6).tolist() if tcp_seq else []
         return Details(
             src=[address_text(h, l) for h, l in zip(out[:, kernel.D_SRC_HI].tolist(), out[:, kernel.D_SRC_LO].tolist())],
             dst=[address_text(h, l) for h, l in zip(out[:, kernel.D_DST_HI].tolist(), out[:, kernel.D_DST_LO].tolist())],

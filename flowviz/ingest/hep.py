@@ -202,7 +202,7 @@ def hep_rows(packets: Packets) -> np.ndarray:
 def decode(packets: Packets, rows: np.ndarray, leg_link_headers: tuple[str, ...], shown: str = "") -> HepResult:
     """The inner packets of the HEP packets carried in `rows` (hep_rows())."""
     t = packets.table
-    details = packets.details(rows)
+    details = packets.details(rows, tcp_seq=True)
     carried: list[Carried] = []
     unreadable: list[tuple[int, str]] = []  # (frame, why)
     streams: dict[tuple[int, str, int], list[tuple[int, int, int, bytes]]] = {}
