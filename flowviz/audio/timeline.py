@@ -95,7 +95,10 @@ def assemble(starts: np.ndarray, samples: np.ndarray, lengths: np.ndarray) -> np
     first = np.cumsum(lengths) - lengths  # where each chunk begins in `samples`
     ends = starts + lengths
     if (starts >= 0).all() and (starts[1:] >= ends[:-1]).all():  # no overlap: one assignment
-        out[np.repeat(starts - first, lengths) + np.arange(int(lengths.sum()))] = samples
+        index = np.int32 if total < 2**31 else np.int64  # half the memory for anything under 12 hours at 48 kHz
+        dest = np.repeat((starts - first).astype(index), lengths)
+        dest += np.arange(int(lengths.sum()), dtype=index)
+        out[dest] = samples
         return out
     for s, f, n in zip(starts.tolist(), first.tolist(), lengths.tolist()):  # overlaps (timestamp jumps): in order
         if s < 0:

@@ -122,29 +122,30 @@ def stream_track(stream_id: str, packets: pl.DataFrame, payloads: list[bytes], c
             mark(LOST, max(int(ends[k - 1]), int(starts[k - 1])), int(starts[k]), f"{n} packet{'s' * (n > 1)} lost")
     for s in where.late_start.tolist():
         mark(LATE, s, s + where.step, f"arrived after its playout time ({jitter_buffer_ms:g} ms jitter buffer)")
-    total = max(len(b) for b in buffers) if buffers else 0
-    mixed = np.zeros(total, dtype=np.int32)
-    for b in buffers:
-        mixed[:len(b)] += b
-    samples = np.clip(mixed, -32768, 32767).astype(np.int16)
-    return Track(samples, rate, t0_ns, [stream_id], [speech[p].name for p in sorted(speech)], _merged(marks), notes)
+    return Track(_mix(buffers), rate, t0_ns, [stream_id], [speech[p].name for p in sorted(speech)], _merged(marks), notes)
 
 
 def side_track(tracks: list[Track], t0_ns: int) -> Track:
     """One side of a call from its streams' tracks (all counted from t0_ns), at the highest of their rates."""
     heard = [t for t in tracks if len(t.samples)]
     rate = max((t.rate for t in heard), default=8000)
-    parts = [t.at_rate(rate).samples for t in heard]
-    mixed = np.zeros(max((len(p) for p in parts), default=0), dtype=np.int32)
-    for p in parts:
-        mixed[:len(p)] += p
-    return Track(np.clip(mixed, -32768, 32767).astype(np.int16), rate, t0_ns,
+    return Track(_mix([t.at_rate(rate).samples for t in heard]), rate, t0_ns,
                  [s for t in tracks for s in t.streams], sorted({c for t in heard for c in t.codecs}),
                  sorted((m for t in tracks for m in t.marks), key=lambda m: m.start_s),
                  [n for t in tracks for n in t.notes])
 
 
 _NONE = Codec("?", "none")
+
+
+def _mix(parts: list[np.ndarray]) -> np.ndarray:
+    """int16 parts added (they rarely overlap: different times of one stream, or streams of one side)."""
+    if len(parts) == 1:
+        return parts[0]
+    mixed = np.zeros(max((len(p) for p in parts), default=0), dtype=np.int32)
+    for p in parts:
+        mixed[:len(p)] += p
+    return np.clip(mixed, -32768, 32767).astype(np.int16)
 
 
 def _names(codecs: dict[int, Codec], present: dict[int, int]) -> str:
