@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowviz.audio.amr import storage_frames
 from flowviz.audio.codecs import Codec
 
 G729_FRAME, G729_SID = 10, 2  # RFC 3551 4.5.6: 10-byte frames, then at most one 2-byte Annex B SID frame
@@ -26,13 +27,13 @@ def decode(codec: Codec, payloads: list[bytes]) -> tuple[np.ndarray, np.ndarray]
     contexts: dict[int, object] = {}
     out = []
     for payload in payloads:
-        data, variant = _frames(codec, payload)
-        if not data:
+        frames, variant = _frames(codec, payload)
+        if not frames:
             out.append(_EMPTY)
             continue
         ctx = contexts.get(variant) or contexts.setdefault(variant, _context(codec, variant))
         try:
-            out.append(_samples(ctx.decode(_packet(data))))
+            out.append(np.concatenate([_samples(ctx.decode(_packet(f))) for f in frames]))
         except Exception:  # av.FFmpegError and its kinds: a damaged or foreign payload
             out.append(_EMPTY)
     lengths = np.array([len(c) for c in out], dtype=np.int64)
@@ -42,14 +43,17 @@ def decode(codec: Codec, payloads: list[bytes]) -> tuple[np.ndarray, np.ndarray]
 _EMPTY = np.zeros(0, dtype=np.int16)
 
 
-def _frames(codec: Codec, payload: bytes) -> tuple[bytes, int]:
-    """The bytes the decoder takes, and which decoder variant (iLBC mode) they need."""
+def _frames(codec: Codec, payload: bytes) -> tuple[list[bytes], int]:
+    """The packets the decoder takes for one payload, and which decoder variant (iLBC mode) they need."""
     if codec.decoder == "g729":  # a trailing SID frame is comfort noise: left silent
-        return payload[:len(payload) // G729_FRAME * G729_FRAME], 0
+        whole = payload[:len(payload) // G729_FRAME * G729_FRAME]
+        return ([whole] if whole else []), 0
     if codec.decoder == "ilbc":
         size = next((f for f in ILBC_FRAMES if payload and len(payload) % f == 0), 0)
-        return (payload if size else b""), size
-    return payload, 0
+        return ([payload] if size else []), size
+    if codec.decoder in ("amrnb", "amrwb"):
+        return storage_frames(payload, codec.decoder == "amrwb"), 0
+    return ([payload] if payload else []), 0
 
 
 def _context(codec: Codec, variant: int = 0):

@@ -199,23 +199,58 @@ def test_a_codec_without_decoder_is_named_and_skipped(tmp_path):
     assert not (tmp_path / "evs.wav").exists()
 
 
-def test_g729_frames_decode_to_their_duration(tmp_path):
-    # PyAV has a G.729 decoder but no encoder: no tone can be made, so the frames are random bits (any 10 bytes
-    # are a valid frame) and what is checked is the timing: 2 frames (20 ms) per packet, Annex B SID frames silent
-    rng = np.random.default_rng(729)
-    payloads = [rng.bytes(20) for _ in range(50)]
-    payloads[25] = rng.bytes(2)  # a SID frame alone: comfort noise, no speech frame
-    g729 = Direction("G729", 0, payload_type=18, rtpmap="G729/8000", raw_payloads=payloads, removed=frozenset({30}))
-    call = write_tone_call(tmp_path / "g729.pcap", g729, Direction("PCMU", 440), seconds=1.0)
+def gsm_frame(rng) -> bytes:
+    return bytes([0xD0 | rng.integers(16)]) + rng.bytes(32)  # RFC 3551 4.5.8: 33 bytes, 0xD signature
+
+
+def amr_octet_aligned(rng) -> bytes:
+    return bytes([0xF0, 7 << 3 | 0x04]) + rng.bytes(31)  # RFC 4867 4.4: CMR, ToC (12.2 kbit/s), 31 bytes
+
+
+def amr_bandwidth_efficient(rng) -> bytes:
+    # RFC 4867 4.3: CMR 1111, ToC F=0 FT=7 Q=1, 244 speech bits, 2 bits of padding: 32 bytes
+    bits = np.concatenate([[1, 1, 1, 1, 0, 0, 1, 1, 1, 1], rng.integers(0, 2, 244), [0, 0]]).astype(np.uint8)
+    return np.packbits(bits).tobytes()
+
+
+def amr_wb_octet_aligned(rng) -> bytes:
+    return bytes([0xF0, 8 << 3 | 0x04]) + rng.bytes(60)  # 23.85 kbit/s: 477 bits in 60 bytes
+
+
+# Codecs PyAV decodes but cannot encode (no G.729, GSM, iLBC, AMR encoder in its wheel): no tone can be made,
+# so the frames are random bits (valid frames for these decoders) and what is checked is the timing: every
+# packet gives its ptime of samples where its timestamp says, removed ones are silent.
+# name -> (rtpmap, payload type, samples per packet at the decoder's rate, rate, payload maker)
+NO_ENCODER = {
+    "G729": ("G729/8000", 18, 160, 8000, lambda rng: rng.bytes(20)),
+    "GSM": ("GSM/8000", 3, 160, 8000, gsm_frame),
+    "iLBC-20": ("iLBC/8000", 97, 160, 8000, lambda rng: rng.bytes(38)),
+    "AMR-octet-aligned": ("AMR/8000", 97, 160, 8000, amr_octet_aligned),
+    "AMR-bandwidth-efficient": ("AMR/8000", 97, 160, 8000, amr_bandwidth_efficient),
+    "AMR-WB": ("AMR-WB/16000", 97, 320, 16000, amr_wb_octet_aligned),
+}
+
+
+@pytest.mark.parametrize("name", list(NO_ENCODER))
+def test_codecs_without_encoder_decode_to_their_duration(name, tmp_path):
+    rtpmap, pt, per_packet, rate, make = NO_ENCODER[name]
+    rng = np.random.default_rng(15)
+    payloads = [make(rng) for _ in range(50)]
+    if name == "G729":
+        payloads[25] = rng.bytes(2)  # a SID frame alone (Annex B): comfort noise, no speech frame
+    caller = Direction(rtpmap.split("/")[0], 0, payload_type=pt, rtpmap=rtpmap, raw_payloads=payloads,
+                       removed=frozenset({30}))
+    call = write_tone_call(tmp_path / f"{name}.pcap", caller, Direction("PCMU", 440), seconds=1.0)
     analysis = analyze(call.path)
     stream = next(s["stream_id"] for s in analysis.call(call.call_id).streams if s["src"] == "10.0.0.1")
     track = stream_audio(analysis, stream).channels[0]
-    assert track.rate == 8000 and track.codecs == ["G729"]
-    assert len(track.samples) == 50 * 160
-    slots = packet_slots(0, 0, 8000, 20, 50)
-    assert not track.samples[slots[25]].any() and not track.samples[slots[30]].any()
-    assert all(track.samples[slots[k]].any() for k in range(50) if k not in (25, 30))
-    assert [m.kind for m in track.marks] == ["comfort_noise", "lost"]
+    assert track.rate == rate and track.codecs == [rtpmap.split("/")[0]] and track.notes == []
+    assert len(track.samples) == 50 * per_packet
+    slots = [slice(k * per_packet, (k + 1) * per_packet) for k in range(50)]
+    silent = {30, 25} if name == "G729" else {30}
+    assert all(not track.samples[slots[k]].any() for k in silent)
+    assert all(track.samples[slots[k]].any() for k in range(50) if k not in silent)
+    assert [m.kind for m in track.marks] == (["comfort_noise", "lost"] if name == "G729" else ["lost"])
 
 
 def test_the_lab_reference_call_decodes_both_directions(tmp_path):

@@ -61,7 +61,9 @@ class Direction:
 
     @property
     def clock(self) -> int:
-        return ENCODERS[self.codec][2] if self.codec in ENCODERS else 8000
+        if self.codec in ENCODERS:
+            return ENCODERS[self.codec][2]
+        return int(self.rtpmap.split("/")[1]) if self.rtpmap else 8000
 
 
 @dataclass
