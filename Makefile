@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup system-deps system-deps-test venv samples lab clean fuzz mutants
+.PHONY: run test setup system-deps system-deps-test venv samples lab points clean fuzz mutants
 
 run: system-deps venv
 	$(VENV)/bin/flowviz calls sample_pcaps/lab/reference_call.pcap sample_pcaps/lab/busy_486.pcap sample_pcaps/lab/cancel.pcap
@@ -39,6 +39,11 @@ samples: venv
 
 lab:
 	bash lab/make_lab_captures.sh
+	bash lab/make_capture_points.sh
+
+# The reference call as seen at several capture points (docs/capture-sets.md), cut from the lab capture.
+points:
+	bash lab/make_capture_points.sh
 
 # Fuzzing (docs/robustness.md "Fuzzing"): 30 minutes of mutants of the bundled and corpus captures through
 # the CLI; failing mutants in benchmarks/out/fuzz/. Other budgets: make fuzz FUZZ_ARGS="--minutes 5 --seed 2"

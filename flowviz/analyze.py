@@ -29,10 +29,12 @@ Source = str | os.PathLike
 
 def analyze(sources: Source | Sequence[Source], settings: Settings | None = None,
             thresholds: Thresholds | None = None, *, use_cache: bool = True,
-            progress: Progress | None = None) -> "Analysis":
-    """The Analysis of one capture (a path), or of a capture set (a sequence of paths). Nothing is read
+            progress: Progress | None = None, merge: bool = False, offsets: Sequence[str] = ()) -> "Analysis":
+    """The Analysis of one capture (a path), or of a capture set (a sequence of paths, or merge=True):
+    several captures of the same traffic read as one timeline (flowviz.captureset). Nothing is read
     until a part is asked for; a bad capture raises FlowvizError (one line) then."""
-    return Analysis(sources, settings, thresholds, use_cache=use_cache, progress=progress)
+    return Analysis(sources, settings, thresholds, use_cache=use_cache, progress=progress, merge=merge,
+                    offsets=offsets)
 
 
 def _as_paths(sources: Source | Sequence[Source]) -> tuple[Path, ...]:
@@ -47,20 +49,58 @@ def _as_paths(sources: Source | Sequence[Source]) -> tuple[Path, ...]:
 class Analysis:
     """Everything flowviz derives from a capture, computed lazily and kept.
 
-    `name` is the capture as the user named it (the `capture` column of every row)."""
+    `name` is the capture as the user named it (the `capture` column of every row); for a capture set,
+    its captures' names joined by ' + '. `offsets` ('CAPTURE=SECONDS') force clock offsets in a set."""
 
     def __init__(self, sources: Source | Sequence[Source], settings: Settings | None = None,
                  thresholds: Thresholds | None = None, *, use_cache: bool = True, progress: Progress | None = None,
-                 name: str | None = None):
+                 name: str | None = None, merge: bool = False, offsets: Sequence[str] = ()):
         self.sources = _as_paths(sources)
-        if len(self.sources) > 1:  # the capture-set issue merges them into one timeline
-            raise FlowvizError(f"{len(self.sources)} captures given as one set: merging capture points is not "
-                               "supported yet; analyse each capture on its own")
+        self.is_set = merge or len(self.sources) > 1
         self.settings = settings or Settings()
         self.thresholds = thresholds or Thresholds()
         self.use_cache = use_cache
         self.progress = progress
-        self.name = name if name is not None else str(self.sources[0])
+        self.forced_offsets = {}
+        if self.is_set:
+            from flowviz.captureset import parse_offsets, point_names
+
+            self.forced_offsets = parse_offsets(offsets, point_names(list(self.sources)), list(self.sources))
+            default_name = " + ".join(point_names(list(self.sources)))
+        elif offsets:
+            raise FlowvizError("--offset applies to a capture set: give several captures with --merge")
+        else:
+            default_name = str(self.sources[0])
+        self.name = name if name is not None else default_name
+
+    @cached_property
+    def capture_set(self):
+        """The capture set (flowviz.captureset.CaptureSet: points, clock offsets, copies dropped, packets
+        lost between points); None for a single capture."""
+        if not self.is_set:
+            return None
+        from flowviz.captureset import build_set
+
+        return build_set(self.sources, self.settings, offsets=self.forced_offsets, use_cache=self.use_cache,
+                         progress=self.progress)
+
+    @cached_property
+    def seen_at(self) -> dict[int, list[str]] | None:
+        """For a capture set: merged frame -> '<capture>#<frame>' of each point that saw the packet."""
+        if not self.is_set:
+            return None
+        sip = self.capture.sip_messages
+        return self.capture_set.seen_at(sip["frame"].unique().to_list() if not sip.is_empty() else [])
+
+    @property
+    def capture_path(self) -> Path:
+        """The file the frame numbers point into: the capture, or a set's merged capture."""
+        return self.capture_set.merged_path if self.is_set else self.sources[0]
+
+    def close(self) -> None:
+        """Remove what the analysis wrote to temporary files (a set's merged capture)."""
+        if self.is_set and "capture_set" in self.__dict__:
+            self.capture_set.close()
 
     # ------------------------------------------------------------ ingest
 
@@ -69,7 +109,16 @@ class Analysis:
         """The decoded frames (flowviz.ingest.Capture)."""
         from flowviz.ingest import read_capture
 
-        return read_capture(self.sources[0], self.settings, use_cache=self.use_cache, progress=self.progress)
+        if not self.is_set:
+            return read_capture(self.sources[0], self.settings, use_cache=self.use_cache, progress=self.progress)
+        capture_set = self.capture_set
+        capture = read_capture(capture_set.merged_path, self.settings, use_cache=self.use_cache,
+                               progress=self.progress)
+        merged = str(capture_set.merged_path)
+        info = dict(capture.info, file=self.name, capture_set=capture_set.info())
+        info["warnings"] = [w.replace(merged, self.name) for w in info.get("warnings", [])] + capture_set.warnings
+        capture.info = info
+        return capture
 
     @property
     def info(self) -> dict:
@@ -162,7 +211,7 @@ class Analysis:
 
         capture = self.capture
         packets = event_packets(capture.rtp_packets, sdp_payload_map(capture.sip_messages))
-        words = first_payload_words(self.sources[0], self.settings, packets)
+        words = first_payload_words(self.capture_path, self.settings, packets)
         packets = packets.with_columns(pl.Series("event_word", words, dtype=pl.UInt32))
         return pl.concat([rfc4733_events(packets), sip_info_digits(capture.sip_messages)]).sort("ts_ns")
 
@@ -186,8 +235,13 @@ class Analysis:
         """Diagnostics findings (flowviz.analysis.diagnose): about the file first, then per call."""
         from flowviz.analysis.diagnose import diagnose_capture
 
-        return diagnose_capture(self.capture, self.thresholds, correlation=self.correlation,
-                                report=self.stream_report, summaries=self.summaries)
+        findings = diagnose_capture(self.capture, self.thresholds, correlation=self.correlation,
+                                    report=self.stream_report, summaries=self.summaries)
+        if self.is_set and not self.capture_set.lost.is_empty():
+            from flowviz.captureset.findings import lost_findings
+
+            findings += lost_findings(self.capture_set, self.capture, self.correlation, self.stream_report)
+        return findings
 
     @cached_property
     def problems(self) -> dict[str | None, list[dict]]:
@@ -258,7 +312,9 @@ class CallView:
             analysis = self.analysis
             self._ladders[key] = build_ladder(
                 analysis.correlation.messages, self.summary, analysis.stream_report, dtmf=analysis.dtmf_events,
-                findings=analysis.findings if diagnostics else None, aliases=aliases, merge_ports=merge_ports)
+                findings=analysis.findings if diagnostics else None, aliases=aliases, merge_ports=merge_ports,
+                seen_at=analysis.seen_at,
+                points=[p.name for p in analysis.capture_set.points] if analysis.is_set else None)
         return self._ladders[key]
 
     def frames(self) -> list[int]:
@@ -273,6 +329,13 @@ class CallView:
                 pl.col("src_port").cast(pl.UInt16), pl.col("dst_port").cast(pl.UInt16), pl.col("ssrc").cast(pl.UInt32))
         return call_frames(capture.sip_messages, capture.rtp_packets, capture.rtcp_reports, self.summary["call_ids"],
                            keys)
+
+    def write_pcap(self, output) -> int:
+        """Write the call's own pcap (its frames copied from the capture, or from a set's merged capture);
+        returns the number of frames written."""
+        from flowviz.export.pcap import write_call_pcap
+
+        return write_call_pcap(self.analysis.capture_path, self.frames(), output, self.analysis.settings)
 
     def report(self) -> dict:
         """The per-call report (flowviz.export.call_report): the same for `flowviz export --json` and the web."""

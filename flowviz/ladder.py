@@ -18,7 +18,8 @@ ARROW_SCHEMA = {
     "seq": pl.Int32, "msg_id": pl.UInt32, "frame": pl.UInt32, "ts_ns": pl.Int64, "t_ms": pl.Float64,
     "delta_ms": pl.Float64, "src_col": pl.Int32, "dst_col": pl.Int32, "src": pl.Utf8, "dst": pl.Utf8,
     "is_request": pl.Boolean, "label": pl.Utf8, "sdp": pl.Utf8, "klass": pl.Utf8, "is_retransmission": pl.Boolean,
-    "text": pl.Utf8, "summary": pl.Utf8, "call_id": pl.Utf8, "cseq": pl.Utf8, "raw": pl.Utf8,
+    "text": pl.Utf8, "summary": pl.Utf8, "call_id": pl.Utf8, "cseq": pl.Utf8, "raw": pl.Utf8, "seen_at": pl.Utf8,
+    "points": pl.Utf8,
 }
 MEDIA_SCHEMA = {
     "stream_id": pl.Utf8, "ts_ns": pl.Int64, "t_ms": pl.Float64, "end_ms": pl.Float64, "src_col": pl.Int32,
@@ -51,6 +52,7 @@ class Ladder:
     media: pl.DataFrame
     events: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EVENT_SCHEMA))
     markers: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MARKER_SCHEMA))
+    points: tuple[str, ...] = ()  # a capture set's captures (arrows' `points` number them from 1)
 
     def markers_of(self) -> dict[int, list[dict]]:
         """seq -> the markers on that arrow."""
@@ -120,7 +122,8 @@ def sdp_codec(sdp_media: list[dict] | None) -> str | None:
 
 def build_ladder(messages: pl.DataFrame, call: dict, streams: pl.DataFrame | None = None, *,
                  dtmf: pl.DataFrame | None = None, findings: list[dict] | None = None,
-                 aliases: dict[str, str] | None = None, merge_ports: bool = False) -> Ladder:
+                 aliases: dict[str, str] | None = None, merge_ports: bool = False,
+                 seen_at: dict[int, list[str]] | None = None, points: list[str] | None = None) -> Ladder:
     """The ladder of one call group.
 
     messages: the correlator's frame (Correlation.messages: src/dst 'ip:port', is_retransmission...);
@@ -128,8 +131,11 @@ def build_ladder(messages: pl.DataFrame, call: dict, streams: pl.DataFrame | Non
     report (stream_id, call_group_id, src_ip...), only the call's streams are drawn; dtmf: DTMF events
     (flowviz.media.dtmf.DTMF_EVENTS), only those of the call's Call-IDs or streams are drawn; findings:
     diagnostics (flowviz.analysis.diagnose: call_group_id, rule, severity, title, explanation,
-    evidence.frames), only the call's are kept.
+    evidence.frames), only the call's are kept; seen_at: for a capture set, frame -> where the message was
+    seen ('<capture>#<frame>', flowviz.captureset.CaptureSet.seen_at), and points: the set's capture
+    names, numbered from 1 in the arrows' `points` column ('1,2': seen at the first and second capture).
     """
+    points = list(points or [])
     aliases = aliases or {}
     rows = (messages.filter(pl.col("call_id").is_in(call["call_ids"])).sort(["ts_ns", "msg_id"]).to_dicts())
     key = endpoint_ip if merge_ports else (lambda e: e)
@@ -142,6 +148,9 @@ def build_ladder(messages: pl.DataFrame, call: dict, streams: pl.DataFrame | Non
         label, codec = message_label(r), sdp_codec(r["sdp_media"]) if r["has_sdp"] else None
         sdp = None if not r["has_sdp"] else f"SDP {codec}" if codec else "SDP"
         text = label + (f" ({sdp})" if sdp else "") + (" [retransmission]" if r["is_retransmission"] else "")
+        seen = (seen_at or {}).get(r["frame"])
+        numbers = ",".join(str(points.index(p) + 1) for p in dict.fromkeys(s.rsplit("#", 1)[0] for s in seen)
+                           if p in points) if seen else None
         t_ms, delta_ms = (r["ts_ns"] - start) / 1e6, (r["ts_ns"] - previous) / 1e6
         previous = r["ts_ns"]
         cseq = f"{r['cseq_num']} {r['cseq_method']}"
@@ -151,8 +160,10 @@ def build_ladder(messages: pl.DataFrame, call: dict, streams: pl.DataFrame | Non
             "src": r["src"], "dst": r["dst"], "is_request": r["is_request"], "label": label, "sdp": sdp,
             "klass": message_class(r), "is_retransmission": r["is_retransmission"], "text": text,
             "summary": (f"{text}<br>{r['src']} -> {r['dst']} ({r['transport']})<br>CSeq {cseq}<br>"
-                        f"frame {r['frame']}, t={t_ms / 1e3:.3f} s, +{delta_ms:.3f} ms"),
-            "call_id": r["call_id"], "cseq": cseq, "raw": r["raw"],
+                        f"frame {r['frame']}, t={t_ms / 1e3:.3f} s, +{delta_ms:.3f} ms"
+                        + (f"<br>seen at {', '.join(seen)}" if seen else "")),
+            "call_id": r["call_id"], "cseq": cseq, "raw": r["raw"], "seen_at": ", ".join(seen) if seen else None,
+            "points": numbers,
         })
     media = _media(call["call_group_id"], streams, columns, start) if streams is not None else []
     events = _dtmf(dtmf, call["call_ids"], {m["stream_id"] for m in media}, columns, key, start)
@@ -160,7 +171,8 @@ def build_ladder(messages: pl.DataFrame, call: dict, streams: pl.DataFrame | Non
                   pl.DataFrame(arrows, schema=ARROW_SCHEMA, orient="row"),
                   pl.DataFrame(media, schema=MEDIA_SCHEMA, orient="row"),
                   pl.DataFrame(events, schema=EVENT_SCHEMA, orient="row"),
-                  pl.DataFrame(_markers(findings, call["call_group_id"], arrows), schema=MARKER_SCHEMA, orient="row"))
+                  pl.DataFrame(_markers(findings, call["call_group_id"], arrows), schema=MARKER_SCHEMA, orient="row"),
+                  tuple(points))
 
 
 def _markers(findings: list[dict] | None, group: str, arrows: list[dict]) -> list[dict]:

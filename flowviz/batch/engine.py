@@ -42,8 +42,13 @@ def run_tasks(files: list[Path], ids: list[str], settings: Settings, *, use_cach
     broken = _run_pool(files, ids, settings, use_cache, todo, max(1, min(workers, len(files))), task, done)
     for i in broken:  # alone now: a crash here is this capture's own
         if _run_pool(files, ids, settings, use_cache, [i], 1, task, done):
-            done(i, failed_result(str(files[i]), ids[i], "the worker process died (out of memory? killed?)"))
+            done(i, failed_result(task_input(files[i]), ids[i], "the worker process died (out of memory? killed?)"))
     return [kept[i] for i in range(len(files))]
+
+
+def task_input(item) -> str | list[str]:
+    """What a task gets for one item: a capture's path, or the paths of a capture set."""
+    return [str(p) for p in item] if isinstance(item, (list, tuple)) else str(item)
 
 
 def _quiet_worker() -> None:
@@ -63,7 +68,7 @@ def _run_pool(files, ids, settings: Settings, use_cache: bool, todo: list[int], 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_quiet_worker)
     try:
-        futures = {pool.submit(task, str(files[i]), ids[i], settings, use_cache): i for i in todo}
+        futures = {pool.submit(task, task_input(files[i]), ids[i], settings, use_cache): i for i in todo}
         for future in as_completed(futures):
             i = futures[future]
             try:
@@ -72,7 +77,7 @@ def _run_pool(files, ids, settings: Settings, use_cache: bool, todo: list[int], 
                 lost.append(i)
                 continue
             except Exception as exc:  # pickling and other pool trouble: that capture only
-                result = failed_result(str(files[i]), ids[i], f"internal error: {type(exc).__name__}: {exc}")
+                result = failed_result(task_input(files[i]), ids[i], f"internal error: {type(exc).__name__}: {exc}")
             done(i, result)
     except BaseException:  # Ctrl-C: drop the queue, stop the workers this pool started
         processes = list((getattr(pool, "_processes", None) or {}).values())

@@ -9,8 +9,9 @@ from flowviz.errors import FlowvizError
 from flowviz.settings import Settings
 
 
-def analyze_capture(path: str, capture_id: str, settings: Settings, use_cache: bool = True) -> dict:
-    """One capture -> {capture_id, capture, ok, error, seconds, warnings, calls, streams, kpis, registers}.
+def analyze_capture(path: str | list[str], capture_id: str, settings: Settings, use_cache: bool = True) -> dict:
+    """One capture (or a capture set: a list of paths) -> {capture_id, capture, ok, error, seconds, warnings,
+    calls, streams, kpis, registers}.
 
     Runs in a worker process: never raises for a bad capture, the error is in the result."""
     from flowviz.analyze import Analysis
@@ -19,7 +20,7 @@ def analyze_capture(path: str, capture_id: str, settings: Settings, use_cache: b
     result = failed_result(path, capture_id, None)
     analysis = None
     try:
-        analysis = Analysis(path, settings, use_cache=use_cache)
+        analysis = Analysis(path, settings, use_cache=use_cache, merge=isinstance(path, list))
         result.update(calls=analysis.calls, streams=analysis.streams, kpis=analysis.kpis,
                       registers=analysis.registers, ok=True)
     except FlowvizError as exc:
@@ -28,11 +29,15 @@ def analyze_capture(path: str, capture_id: str, settings: Settings, use_cache: b
         result["error"] = f"internal error: {type(exc).__name__}: {exc}"
     if analysis is not None and "capture" in analysis.__dict__:  # read: its warnings are known
         result["warnings"] = analysis.warnings
+    if analysis is not None:
+        result["capture"] = analysis.name
+        analysis.close()
     result["seconds"] = round(time.perf_counter() - started, 3)
     return result
 
 
-def failed_result(path: str, capture_id: str, error: str | None) -> dict:
+def failed_result(path: str | list[str], capture_id: str, error: str | None) -> dict:
     """The result of a capture that gave nothing (its error says why)."""
-    return {"capture_id": capture_id, "capture": path, "ok": False, "error": error, "warnings": [], "calls": [],
+    name = " + ".join(path) if isinstance(path, list) else path
+    return {"capture_id": capture_id, "capture": name, "ok": False, "error": error, "warnings": [], "calls": [],
             "streams": [], "kpis": [], "registers": {"rrd_ms": [], "failed": 0, "total": 0}, "seconds": 0.0}

@@ -56,6 +56,16 @@ def run_batch(files: list[Path], ids: list[str], obj: Context, workers: int, tty
     return results
 
 
+def _sets_per_folder(files: list[Path]) -> tuple[list, list[str]]:
+    """The files grouped by folder: one capture set per folder of several captures, with the folder's id."""
+    folders: dict[Path, list[Path]] = {}
+    for path in files:
+        folders.setdefault(path.parent, []).append(path)
+    items = [group if len(group) > 1 else group[0] for group in folders.values()]
+    ids = batch.capture_ids([folder if len(group) > 1 else group[0] for folder, group in folders.items()])
+    return items, ids
+
+
 @click.command("batch")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-o", "--output", "outdir", required=True, metavar="OUTDIR",
@@ -67,9 +77,12 @@ def run_batch(files: list[Path], ids: list[str], obj: Context, workers: int, tty
                    "(repeatable; fields: mos, lost_pct, max_jitter_ms, state, severity, rule, status, srd_ms, "
                    "setup_ms, duration_s; see docs/batch.md).")
 @click.option("--force", is_flag=True, help="Replace the outputs of an earlier batch in OUTDIR.")
+@click.option("--set-per-folder", is_flag=True,
+              help="The captures of each folder are one capture set (the same calls captured at several points, "
+                   "merged on one timeline as with --merge); a folder with one capture is that capture.")
 @click.pass_obj
 def batch_command(obj: Context, paths: tuple[str, ...], outdir: str, workers: int | None, fail_on: tuple[str, ...],
-                  force: bool) -> None:
+                  force: bool, set_per_folder: bool) -> None:
     """Analyse many captures: calls, RTP streams and KPIs per capture and across all, written to
     OUTDIR as a Parquet dataset partitioned by capture plus CSV, and a report (report.md, report.html).
 
@@ -87,7 +100,10 @@ def batch_command(obj: Context, paths: tuple[str, ...], outdir: str, workers: in
     if not files:
         raise FlowvizError("no capture to analyse in " + " ".join(paths))
     collector = batch.Collector(out, conditions)
-    captures = run_batch(files, batch.capture_ids(files), obj, workers or batch.cores(), sys.stderr.isatty(),
+    names = batch.capture_ids(files)
+    if set_per_folder:
+        files, names = _sets_per_folder(files)
+    captures = run_batch(files, names, obj, workers or batch.cores(), sys.stderr.isatty(),
                          on_result=collector.add)
     seconds = time.perf_counter() - started
     matches = collector.finish(captures, bad_inputs, seconds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from flowviz.cli.common import CaptureRun, Context
+from flowviz.cli.common import CaptureRun, Context, set_options
 from flowviz.export.tables import CALL_KEYS, csv_text, json_text
 from flowviz.sip.states import STATES
 
@@ -21,18 +21,20 @@ def _matches(call: dict, text: str) -> bool:
 
 @click.command()
 @click.argument("captures", nargs=-1, required=True, metavar="CAPTURES...")
+@set_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--state", "states", type=click.Choice(STATES), multiple=True, help="Only calls in this state (repeatable).")
 @click.option("--search", default=None, metavar="TEXT", help="Only calls whose Call-ID, user, URI or host contains TEXT.")
 @click.pass_obj
-def calls(obj: Context, captures: tuple[str, ...], fmt: str, states: tuple[str, ...], search: str | None) -> None:
+def calls(obj: Context, captures: tuple[str, ...], merge: bool, offsets: tuple[str, ...], fmt: str,
+          states: tuple[str, ...], search: str | None) -> None:
     """One row per call: legs and proxy hops of a call joined into one path, state, timings.
 
     A call group is every Call-ID of one call: proxies keep the Call-ID, a B2BUA's legs are
     joined by X-CID/X-Call-ID/Session-ID headers or a kept Via stack, else by caller, callee,
     host and time. CAPTURES are files or folders. Rules: docs/correlation.md.
     """
-    run = CaptureRun(obj, captures)
+    run = CaptureRun(obj, captures, merge=merge, offsets=offsets)
     rows: list[dict] = []
     for analysis in run:
         rows += analysis.calls
@@ -96,16 +98,17 @@ def _cell(value, width: int, right: bool) -> str:
 
 @click.command()
 @click.argument("captures", nargs=-1, required=True, metavar="CAPTURES...")
+@set_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
-def kpis(obj: Context, captures: tuple[str, ...], fmt: str) -> None:
+def kpis(obj: Context, captures: tuple[str, ...], merge: bool, offsets: tuple[str, ...], fmt: str) -> None:
     """RFC 6076 KPIs (SRD, SDD, SDT, RRD, SER, SEER, ISA, SCR, IRA) with their counts.
 
     Several captures are measured together, as one population of calls.
     """
     from flowviz.analysis.kpis import combine_register_attempts, compute_kpis
 
-    run = CaptureRun(obj, captures)
+    run = CaptureRun(obj, captures, merge=merge, offsets=offsets)
     summaries: list[dict] = []
     registers = []
     for analysis in run:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import polars as pl
 
-from flowviz.cli.common import CaptureRun, Context, check_output
+from flowviz.cli.common import CaptureRun, Context, check_output, set_options
 from flowviz.errors import FlowvizError
 from flowviz.export.tables import csv_text, iso, json_text
 
@@ -20,14 +20,15 @@ LINK_NAMES = {"0": "BSD loopback", "1": "Ethernet", "101": "raw IP", "108": "Ope
 
 @click.command()
 @click.argument("captures", nargs=-1, required=True, metavar="CAPTURES...")
+@set_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
-def info(obj: Context, captures: tuple[str, ...], fmt: str) -> None:
+def info(obj: Context, captures: tuple[str, ...], merge: bool, offsets: tuple[str, ...], fmt: str) -> None:
     """Summary of captures: packets, time span, link types, SIP and RTP found, what was skipped.
 
     CAPTURES are files or folders (searched for .pcap/.pcapng/.cap/.gz).
     """
-    run = CaptureRun(obj, captures)
+    run = CaptureRun(obj, captures, merge=merge, offsets=offsets)
     results = []
     for analysis in run:
         if fmt == "json":
@@ -76,8 +77,32 @@ def _info_table(data: dict) -> str:
         ("capture losses", _losses(data)),
         ("decode time", f"{data['decode_seconds']:.3f} s" + (" (from cache)" if data.get("from_cache") else "")),
     ]
+    rows += _set_rows(data.get("capture_set"))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)
+
+
+def _set_rows(capture_set: dict | None) -> list[tuple[str, str]]:
+    """A capture set's points: clock offset against the reference with its evidence, copies dropped."""
+    if not capture_set:
+        return []
+    rows = [("capture set", f"{len(capture_set['points'])} captures, {capture_set['packets_kept']:,} packets kept, "
+                            f"{capture_set['duplicates_dropped']:,} copies dropped, "
+                            f"{capture_set['lost_between_points']:,} lost between points")]
+    for point in capture_set["points"]:
+        if point["method"] == "reference":
+            clock = "reference clock"
+        elif point["method"] == "none":
+            clock = "clock not corrected"
+        else:
+            spread = point["uncertainty_s"]
+            clock = f"clock {point['offset_s'] * 1e3:+.3f} ms" + (
+                f" ± {spread * 1e3:.3f} ms" if spread is not None else " (one-sided)") + f" ({point['method']})"
+        rows.append((f"  {point['capture']}", f"{point['packets']:,} packets, {clock}, "
+                                              f"{point['duplicates_dropped']:,} copies dropped"))
+        if point["method"] not in ("reference",):
+            rows.append(("", f"    {point['evidence']}"))
+    return rows
 
 
 def _link_name(code: str) -> str:
@@ -85,17 +110,26 @@ def _link_name(code: str) -> str:
 
 
 @click.command()
-@click.argument("capture")
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+@set_options
 @click.option("--call-id", default=None, help="Only messages with this Call-ID.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.pass_obj
-def messages(obj: Context, capture: str, call_id: str | None, fmt: str) -> None:
-    """Every SIP message of a capture, in capture order."""
-    sip = obj.analyze(capture).capture.sip_messages
+def messages(obj: Context, captures: tuple[str, ...], merge: bool, offsets: tuple[str, ...], call_id: str | None,
+             fmt: str) -> None:
+    """Every SIP message of a capture, in capture order. With --merge (a capture set): in merged order, and
+    where each message was seen (capture#frame)."""
+    analysis = obj.analyze_one(captures, merge=merge, offsets=offsets)
+    sip = analysis.capture.sip_messages
+    if analysis.is_set:
+        seen = analysis.seen_at or {}
+        sip = sip.with_columns(pl.col("frame").map_elements(lambda f: ", ".join(seen.get(f, [])),
+                                                            return_dtype=pl.Utf8).alias("seen_at"))
     if call_id is not None:
         sip = sip.filter(pl.col("call_id") == call_id)
         if sip.is_empty():
-            raise FlowvizError(f"no SIP message has Call-ID {call_id!r}; list them with: flowviz messages {capture}")
+            raise FlowvizError(f"no SIP message has Call-ID {call_id!r}; list them with: flowviz messages "
+                               f"{' '.join(captures)}")
     if fmt == "json":
         rows = sip.to_dicts()
         for row in rows:
@@ -119,7 +153,7 @@ def _messages_table(sip: pl.DataFrame) -> str:
         lines.append(
             f"{r['frame']:>7} {(r['ts_ns'] - t0) / 1e9:>10.3f}  {endpoint(r['src_ip'], r['src_port']):<21.21} "
             f"{endpoint(r['dst_ip'], r['dst_port']):<21.21} {r['transport']:<5} {what:<28.28} "
-            f"{(r['call_id'] or '-')[:22]}"
+            f"{(r['call_id'] or '-')[:22]}" + (f"  at {r['seen_at']}" if r.get("seen_at") else "")
         )
     return "\n".join(lines)
 

@@ -22,12 +22,14 @@ class Context:
         self.use_cache = use_cache
         self.settings = settings
 
-    def analyze(self, path, thresholds=None):
-        """The Analysis of one capture, its capture read now (progress on a terminal, warnings printed)."""
+    def analyze(self, sources, thresholds=None, *, merge: bool = False, offsets: tuple[str, ...] = ()):
+        """The Analysis of one capture, or of a capture set (several paths, or merge=True), its capture read
+        now (progress on a terminal, warnings printed)."""
         from flowviz.analyze import Analysis
 
         show = _ProgressLine() if sys.stderr.isatty() else None
-        analysis = Analysis(path, self.settings, thresholds, use_cache=self.use_cache, progress=show)
+        analysis = Analysis(sources, self.settings, thresholds, use_cache=self.use_cache, progress=show, merge=merge,
+                            offsets=offsets)
         try:
             analysis.capture
         finally:
@@ -36,6 +38,38 @@ class Context:
         for warning in analysis.warnings:
             click.echo(f"flowviz: warning: {warning}", err=True)
         return analysis
+
+    def analyze_one(self, captures: tuple[str, ...], thresholds=None, *, merge: bool = False,
+                    offsets: tuple[str, ...] = ()):
+        """The Analysis of a command that shows one capture: CAPTURE, or with --merge a set of CAPTURES."""
+        if merge:
+            return self.analyze(_set_paths(captures), thresholds, merge=True, offsets=offsets)
+        if offsets:
+            raise FlowvizError("--offset applies to a capture set: add --merge")
+        if len(captures) != 1:
+            raise FlowvizError(f"{len(captures)} captures given: give one, or several with --merge to read them as "
+                               "one set (captures of the same calls at several points)")
+        return self.analyze(captures[0], thresholds)
+
+
+def _set_paths(captures: tuple[str, ...]) -> list[str]:
+    """The files of a capture set (files, folders, globs); any that cannot be read is the command's error."""
+    from flowviz.ingest.inputs import find_inputs
+
+    paths, bad = find_inputs(captures)
+    if bad:
+        raise FlowvizError(f"{bad[0][0]}: {bad[0][1]} (every capture of a --merge set must be readable)")
+    return [str(p) for p in paths]
+
+
+def set_options(command):
+    """--merge and --offset, for every command that reads captures."""
+    command = click.option("--offset", "offsets", multiple=True, metavar="CAPTURE=SECONDS",
+                           help="With --merge: CAPTURE's clock is SECONDS ahead of the first capture's (repeatable); "
+                                "otherwise estimated from the packets the captures share.")(command)
+    return click.option("--merge", is_flag=True,
+                        help="Read the CAPTURES as one set: the same calls captured at several points, merged on "
+                             "one timeline (clock offsets corrected, packets seen twice counted once).")(command)
 
 
 class _ProgressLine:
@@ -61,11 +95,18 @@ class CaptureRun:
     on stderr in one line and the others are analysed and shown; finish() then ends the command with
     exit code 2. A single capture that cannot be read is the command's error."""
 
-    def __init__(self, obj: Context, captures: tuple[str, ...], thresholds=None):
+    def __init__(self, obj: Context, captures: tuple[str, ...], thresholds=None, *, merge: bool = False,
+                 offsets: tuple[str, ...] = ()):
         from flowviz.ingest.inputs import find_inputs
 
         self.obj = obj
         self.thresholds = thresholds
+        self.merge, self.offsets = merge, offsets
+        if offsets and not merge:
+            raise FlowvizError("--offset applies to a capture set: add --merge")
+        if merge:  # one analysis of the whole set
+            self.paths, self.bad_inputs, self.total, self.failed = [_set_paths(captures)], [], 1, 0
+            return
         self.paths, self.bad_inputs = find_inputs(captures)
         self.total = len(self.paths) + len(self.bad_inputs)
         if self.total == 1 and self.bad_inputs:
@@ -77,7 +118,8 @@ class CaptureRun:
     def __iter__(self):
         for path in self.paths:
             try:
-                analysis = self.obj.analyze(str(path), self.thresholds)
+                analysis = self.obj.analyze(path if self.merge else str(path), self.thresholds, merge=self.merge,
+                                            offsets=self.offsets)
             except FlowvizError as exc:
                 if self.total == 1:
                     raise
@@ -116,7 +158,7 @@ def check_output(output: str, force: bool, inputs: tuple[str, ...] = ()) -> None
 @click.option("--sip-decoder", type=click.Choice(["auto", "tshark"]), default="auto", show_default=True,
               help="Who decodes SIP in whole UDP datagrams: flowviz itself, by tshark's rules (auto), or "
                    "tshark, as for TCP, fragments and tunnels (to compare the two).")
-@click.option("--tls-keylog", "tls_keylog", default="", metavar="FILE",
+@click.option("--tls-keylog", "tls_keylog", default=None, metavar="FILE",
               type=click.Path(exists=True, dir_okay=False, readable=True),
               help="TLS key log (NSS format, as written by SSLKEYLOGFILE) to decrypt SIP over TLS.")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
@@ -132,11 +174,12 @@ def cli(ctx: click.Context, no_cache: bool, tshark_path: str, sip_ports: tuple[i
     CAPTURE is a pcap or pcapng file, optionally gzip-compressed; other formats that
     Wireshark reads (Network Monitor, ERF, snoop...) are converted on the fly. Where a command
     takes several CAPTURES (files, folders, globs), one that cannot be read is reported and the
-    others are shown; the exit code is then 2.
+    others are shown; the exit code is then 2. With --merge, the CAPTURES are one set: the same
+    calls captured at several points, read as one timeline (docs/capture-sets.md).
     """
     ports = tuple(sorted({5060, 5061, *sip_ports}))
     ctx.obj = Context(use_cache=not no_cache, settings=Settings(tshark_path=tshark_path, sip_ports=ports,
-                                                                   sip_decoder=sip_decoder, tls_keylog=tls_keylog,
+                                                                   sip_decoder=sip_decoder, tls_keylog=tls_keylog or "",
                                                                    **limit_options(limits)))
 
 
@@ -172,6 +215,9 @@ def _stop_helpers() -> None:
     image = sys.modules.get("flowviz.export.image")
     if image is not None:
         image.stop()
+    capture_sets = sys.modules.get("flowviz.captureset")
+    if capture_sets is not None:  # the merged captures of --merge sets
+        capture_sets.cleanup()
 
 
 def run() -> None:

@@ -7,7 +7,7 @@ from dataclasses import fields
 import click
 
 from flowviz.analysis.diagnose import FINDING_KEYS, SEVERITIES, Thresholds
-from flowviz.cli.common import CaptureRun, Context
+from flowviz.cli.common import CaptureRun, Context, set_options
 from flowviz.errors import NotFoundError
 from flowviz.export.tables import json_text
 
@@ -22,20 +22,21 @@ def _threshold_options(command):
 
 @click.command()
 @click.argument("captures", nargs=-1, required=True, metavar="CAPTURES...")
+@set_options
 @click.option("--call", "call", default=None, metavar="ID", help="Only this call (call_group_id or a Call-ID).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--min-severity", type=click.Choice(SEVERITIES), default="info", show_default=True,
               help="Hide findings below this severity.")
 @_threshold_options
 @click.pass_obj
-def diagnose(obj: Context, captures: tuple[str, ...], call: str | None, fmt: str, min_severity: str,
+def diagnose(obj: Context, captures: tuple[str, ...], merge: bool, offsets: tuple[str, ...], call: str | None, fmt: str, min_severity: str,
              **overrides) -> None:
     """Problems of each call (rejections, timeouts, retransmissions, slow hops, one-way audio, loss...),
     each with an explanation, the frames that prove it and a hint. Rules: docs/diagnostics.md."""
     from flowviz.analysis.diagnose import at_least
 
     thresholds = Thresholds().with_overrides(**overrides)
-    run = CaptureRun(obj, captures, thresholds)
+    run = CaptureRun(obj, captures, thresholds, merge=merge, offsets=offsets)
     rows: list[dict] = []
     known = False
     for analysis in run:

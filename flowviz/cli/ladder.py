@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from flowviz.cli.common import Context, check_output
+from flowviz.cli.common import Context, check_output, set_options
 from flowviz.errors import FlowvizError
 
 TEXT_FORMATS = ("txt", "mermaid", "plantuml")
@@ -15,7 +15,8 @@ FILE_FORMATS = ("svg", "png", "pdf", "html")
 
 
 @click.command()
-@click.argument("capture")
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+@set_options
 @click.option("--call", "call_ref", required=True, metavar="ID", help="call_group_id (from `flowviz calls`) or a Call-ID.")
 @click.option("--format", "fmt", type=click.Choice([*FILE_FORMATS, *TEXT_FORMATS]), default="txt", show_default=True)
 @click.option("-o", "--output", default=None, metavar="FILE", help="File to write (text formats: stdout without it).")
@@ -32,7 +33,7 @@ FILE_FORMATS = ("svg", "png", "pdf", "html")
 @click.option("--theme", "theme_name", type=click.Choice(["light", "dark"]), default="light", show_default=True,
               help="Colours of svg/png/pdf/html.")
 @click.pass_obj
-def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | None, force: bool, max_width: int,
+def ladder(obj: Context, captures: tuple[str, ...], merge: bool, offsets: tuple[str, ...], call_ref: str, fmt: str, output: str | None, force: bool, max_width: int,
            use_unicode: bool, alias_file: str | None, merge_ports: bool, no_diagnostics: bool, redact: bool,
            theme_name: str) -> None:
     """Ladder (sequence) diagram of one call: every SIP message as an arrow between hosts in path
@@ -48,9 +49,9 @@ def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | No
     if fmt not in TEXT_FORMATS and output is None:
         raise FlowvizError(f"--format {fmt} writes a file: give one with -o FILE")
     if output is not None:
-        check_output(output, force, inputs=(capture,))
+        check_output(output, force, inputs=captures)
     aliases = parse_aliases(_read_text(alias_file)) if alias_file else None
-    analysis = obj.analyze(capture)
+    analysis = obj.analyze_one(captures, merge=merge, offsets=offsets)
     model = analysis.call(call_ref).ladder(aliases=aliases, merge_ports=merge_ports, diagnostics=not no_diagnostics)
     if redact:  # the model itself is redacted, so every format (images too) is drawn from pseudonyms
         from flowviz.export.redact import redact_ladder
@@ -65,7 +66,8 @@ def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | No
 
 
 @click.command("export")
-@click.argument("capture")
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+@set_options
 @click.option("--call", "call_ref", required=True, metavar="ID", help="call_group_id (from `flowviz calls`) or a Call-ID.")
 @click.option("--pcap", "pcap_out", default=None, metavar="FILE",
               help="Write the call's SIP, RTP and RTCP frames (all legs and hops) here, original bytes and times.")
@@ -75,23 +77,23 @@ def ladder(obj: Context, capture: str, call_ref: str, fmt: str, output: str | No
 @click.option("--redact", is_flag=True,
               help="Replace addresses, users, numbers, names and credentials by consistent pseudonyms (docs/redact.md).")
 @click.pass_obj
-def export(obj: Context, capture: str, call_ref: str, pcap_out: str | None, json_out: str | None, force: bool,
+def export(obj: Context, captures: tuple[str, ...], merge: bool, offsets: tuple[str, ...], call_ref: str,
+           pcap_out: str | None, json_out: str | None, force: bool,
            redact: bool) -> None:
     """One call out of a capture, for a ticket: its own pcap and/or its full JSON report."""
     from flowviz.export.call_report import report_json
-    from flowviz.export.pcap import write_call_pcap
 
     if not pcap_out and not json_out:
         raise FlowvizError("nothing to write: give --pcap FILE and/or --json FILE")
     for out in filter(None, (pcap_out, json_out)):
-        check_output(out, force, inputs=(capture,))
+        check_output(out, force, inputs=captures)
     if pcap_out and json_out and Path(pcap_out).absolute() == Path(json_out).absolute():
         raise FlowvizError("--pcap and --json name the same file; give two files")
-    analysis = obj.analyze(capture)
+    analysis = obj.analyze_one(captures, merge=merge, offsets=offsets)
     view = analysis.call(call_ref)
     if pcap_out:
         try:
-            written = write_call_pcap(capture, view.frames(), pcap_out, obj.settings)
+            written = view.write_pcap(pcap_out)
             if redact:
                 from flowviz.export.redact import redact_file_in_place
 

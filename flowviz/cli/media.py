@@ -6,23 +6,25 @@ from __future__ import annotations
 import click
 
 from flowviz.cli.capture import endpoint
-from flowviz.cli.common import CaptureRun, Context
+from flowviz.cli.common import CaptureRun, Context, set_options
 from flowviz.errors import NotFoundError
 from flowviz.export.tables import DTMF_KEYS, STREAM_KEYS, csv_text, json_text
 
 
 @click.command()
 @click.argument("captures", nargs=-1, required=True, metavar="CAPTURES...")
+@set_options
 @click.option("--call", "call", default=None, metavar="ID", help="Only streams of this call (call_group_id or a Call-ID).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.pass_obj
-def streams(obj: Context, captures: tuple[str, ...], call: str | None, fmt: str) -> None:
+def streams(obj: Context, captures: tuple[str, ...], merge: bool, offsets: tuple[str, ...], call: str | None,
+            fmt: str) -> None:
     """One row per RTP stream (src ip:port, dst ip:port, SSRC): packets, loss, delta and jitter
     computed as Wireshark's RTP analysis, E-model MOS, and the call it belongs to (by SDP).
 
     Delta and jitter in ms; lost = expected - received (negative with duplicates). See docs/media.md.
     """
-    run = CaptureRun(obj, captures)
+    run = CaptureRun(obj, captures, merge=merge, offsets=offsets)
     rows: list[dict] = []
     for analysis in run:
         found = analysis.streams
@@ -63,11 +65,12 @@ def _table(rows: list[dict]) -> str:
 
 @click.command()
 @click.argument("captures", nargs=-1, required=True, metavar="CAPTURES...")
+@set_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.pass_obj
-def dtmf(obj: Context, captures: tuple[str, ...], fmt: str) -> None:
+def dtmf(obj: Context, captures: tuple[str, ...], merge: bool, offsets: tuple[str, ...], fmt: str) -> None:
     """DTMF digits: RFC 4733 telephone-events in RTP (digit, start, duration, volume) and SIP INFO digits."""
-    run = CaptureRun(obj, captures)
+    run = CaptureRun(obj, captures, merge=merge, offsets=offsets)
     rows: list[dict] = []
     for analysis in run:
         rows += analysis.dtmf

@@ -44,9 +44,14 @@ def to_txt(ladder: Ladder, *, max_width: int = 120, charset: str = "ascii") -> s
         fill = {"sip": chars[1], "rtp": chars[2], "dtmf": chars[3]}[r["kind"]]
         _draw(row, a, b, _row_label(r), fill, chars[4:])
         delta = f"+{r['delta_ms']:.3f} ms" if r["kind"] == "sip" else ""
+        if r["kind"] == "sip" and r.get("points"):
+            delta += f"  @{r['points']}"
         if r["kind"] == "sip" and r["seq"] in marks:
             delta += "  !" + ",".join(str(m["number"]) for m in marks[r["seq"]])
         lines.append(f"{r['t_ms'] / 1e3:>{TIME_WIDTH - 1}.3f} " + "".join(row) + (f"  {delta}" if delta else ""))
+    if ladder.points:
+        lines += ["", "Capture points (@n: where the message was seen): "
+                  + ", ".join(f"{i} {name}" for i, name in enumerate(ladder.points, 1))]
     lines += _notes(ladder, max_width)
     return "\n".join(line.rstrip() for line in lines) + "\n"
 

@@ -77,4 +77,5 @@ def test_python_dash_m_lists_every_command(entry):
                           cwd=PACKAGE.parent, timeout=120)
     assert done.returncode == 0, done.stderr
     listed = {line.split()[0] for line in done.stdout.split("Commands:")[1].splitlines() if line.strip()}
-    assert listed == {c.name for c in COMMANDS} and len(listed) == 14
+    assert listed == {c.name for c in COMMANDS}
+    assert {"info", "calls", "ladder", "export", "streams", "diagnose", "batch", "serve"} <= listed
