@@ -60,14 +60,18 @@ class Audio:
 def call_audio(view, jitter_buffer_ms: float | None = None, comfort_noise: bool = True) -> Audio:
     """The call's audio (a flowviz.analyze.CallView): left the caller's voice, right the callee's, sample 0 at the
     call's first SIP message (the ladder's time 0). Each side is the streams of the first leg that has any; a
-    stream heard over another hop of the same side at the same time is left out (the same voice twice)."""
+    stream heard over another hop of the same side at the same time is left out (the same voice twice). Sample 0
+    is the first RTP packet instead when the capture holds media from before the call's first message."""
     analysis = view.analysis
     streams = view.stream_frame
     if streams is None or streams.is_empty():
         raise NotFoundError(f"call {view.call_group_id} has no RTP streams, so no audio")
-    t0 = int(view.summary["start_ns"])
+    # the ladder's time 0, unless media came before the first SIP message the capture holds
+    t0 = min(int(view.summary["start_ns"]), int(streams["start_ts_ns"].min()))
     sides = stream_sides(analysis.capture.sip_messages, list(view.summary["call_ids"]), streams)
     chosen, notes = _choose(streams, sides)
+    notes += [f"no RTP stream carries the {side}'s voice: its channel is silent" for side in (CALLER, CALLEE)
+              if not chosen[side]]
     tracks = _tracks(analysis, streams.filter(pl.col("stream_id").is_in([s for v in chosen.values() for s in v])),
                      t0, jitter_buffer_ms, comfort_noise)
     channels = [side_track([tracks[s] for s in chosen[side]], t0) for side in (CALLER, CALLEE)]

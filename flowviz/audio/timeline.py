@@ -5,7 +5,9 @@ first copy), and each is placed by its RTP timestamp, counted from the first pac
 placed at its arrival time. A new segment starts where the timestamp and the arrival clock disagree: the
 timestamp advanced by more than JUMP_NS more (or less) than the arrival time did (a sender restart, an SBC
 rewriting timestamps), or by more than MARKER_JUMP_NS at a packet with the marker bit (the first packet of a
-talkspurt, RFC 3551 4.1, is where a sender may start its clock again). Sequence numbers missing between two
+talkspurt, RFC 3551 4.1, is where a sender may start its clock again). Should small disagreements add up to
+a packet placed more than DRIFT_LIMIT_NS from its arrival, the timestamps are not trusted and every packet is
+placed at its arrival time. Sequence numbers missing between two
 packets are lost packets: their span stays silent and is marked. A new SSRC is a new stream (its own
 timeline) because flowviz keys streams by SSRC.
 """
@@ -20,6 +22,7 @@ from flowviz.audio.jitter_buffer import playout
 
 JUMP_NS = 1_000_000_000
 MARKER_JUMP_NS = 100_000_000
+DRIFT_LIMIT_NS = 60_000_000_000  # a packet placed a minute away from its arrival: the timestamps are not a clock
 
 
 @dataclass
@@ -64,12 +67,11 @@ def place(ts_ns: np.ndarray, seq: np.ndarray, rtp_ts: np.ndarray, marker: np.nda
     new = np.zeros(len(rows), dtype=bool)
     new[1:] = (mismatch > JUMP_NS) | (marker[rows][1:] & (mismatch > MARKER_JUMP_NS))
     new[:1] = True
-    segment = np.cumsum(new) - 1
-    first = np.flatnonzero(new)
-    anchor_ns, anchor_ts = arrival[first][segment], ext_ts[first][segment]
-    offset = ext_ts - anchor_ts  # timestamp units from the segment's first packet
-
-    placed_ns = anchor_ns + offset * 1_000_000_000 // clock
+    placed_ns, offset = _anchored(new, arrival, ext_ts, clock)
+    if len(rows) and np.abs(placed_ns - arrival).max() > DRIFT_LIMIT_NS:
+        # timestamps that drift from the arrival clock by small steps that add up (a broken or hostile sender):
+        # every packet is placed at its arrival, so the audio never runs far beyond the capture's time
+        placed_ns, offset = _anchored(np.ones(len(rows), dtype=bool), arrival, ext_ts, clock)
     play_ns, late = playout(arrival, placed_ns, jitter_buffer_ms)
     # sample positions in integers: the segment's start rounded once, the timestamp offsets exactly
     seg_start = (play_ns - offset * 1_000_000_000 // clock - t0_ns) * rate // 1_000_000_000
@@ -81,6 +83,15 @@ def place(ts_ns: np.ndarray, seq: np.ndarray, rtp_ts: np.ndarray, marker: np.nda
     seen = np.cumsum(lost)[played]
     lost_before = np.diff(seen, prepend=0)
     return Placement(rows[played], start[played], lost_before, rows[late], start[late], step)
+
+
+def _anchored(new: np.ndarray, arrival: np.ndarray, ext_ts: np.ndarray, clock: int) -> tuple[np.ndarray, np.ndarray]:
+    """(time each packet is placed at, its timestamp offset from its segment's first packet): segments start
+    where `new` is set, at their first packet's arrival."""
+    segment = np.cumsum(new) - 1
+    first = np.flatnonzero(new)
+    offset = ext_ts - ext_ts[first][segment]
+    return arrival[first][segment] + offset * 1_000_000_000 // clock, offset
 
 
 def assemble(starts: np.ndarray, samples: np.ndarray, lengths: np.ndarray) -> np.ndarray:

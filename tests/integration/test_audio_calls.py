@@ -266,3 +266,14 @@ def test_the_lab_reference_call_decodes_both_directions(tmp_path):
         per_packet = channel.samples[heard[0]:heard[0] + 334 * 240].reshape(334, 240)
         assert (np.sqrt((per_packet.astype(float) ** 2).mean(axis=1)) > 0).all()
         assert channel.codecs == ["PCMA"] and not channel.marks
+
+
+def test_one_way_audio_leaves_the_silent_side_silent_and_says_so(tmp_path):
+    callee = Direction("PCMU", 440, removed=frozenset(range(60)))  # the callee sends nothing
+    call = write_tone_call(tmp_path / "one_way.pcap", Direction("PCMA", 1000), callee, seconds=1.2)
+    audio = call_audio(analyze(call.path).call(call.call_id))
+    left, right = (c.samples for c in audio.channels)
+    assert abs(dominant_hz(left, 8000) - 1000) <= 2 and not right.any()
+    assert audio.notes == ["no RTP stream carries the callee's voice: its channel is silent"]
+    (wav_left, wav_right), rate = read_wav(audio.wav_bytes())
+    assert rate == 8000 and len(wav_right) == len(wav_left) == len(left) and not wav_right.any()

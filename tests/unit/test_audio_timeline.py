@@ -126,3 +126,12 @@ def test_payload_starts_skip_csrcs_and_extensions_and_find_moved_headers():
     starts = payload_starts(data, offsets, caplens, packets)
     assert [data[s:s + 3] for s in starts[:3].tolist()] == [b"ONE", b"TWO", b"SIX"]
     assert starts[3] == -1  # its SSRC is not the one asked for: no header found
+
+
+def test_timestamps_that_drift_away_from_the_clock_are_not_trusted():
+    # each step claims 0.5 s more than the 20 ms the packets really are apart: under the 1 s jump rule every
+    # time, but 150 steps would put the last packet 75 s after it arrived
+    ts, seq, rtp_ts, marker = packets(150)
+    rtp_ts = (np.arange(150) * (160 + 4000)) % 2**32
+    where = place(ts, seq, rtp_ts, marker, 8000, 8000, T0)
+    assert where.start.tolist() == [160 * k for k in range(150)]  # each packet at its arrival
