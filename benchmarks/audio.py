@@ -9,6 +9,8 @@ Then times, each in its own process, best and median of --repeat runs after one 
 
   flowviz --no-cache audio F --call ID -o OUT --force     (everything: read the capture, calls, streams, decode)
   flowviz audio F --call ID -o OUT --force                (the decoded frames from flowviz's cache)
+  flowviz --no-cache streams F                            (reference: the same reading and stream analysis,
+                                                           no audio; the difference is what audio adds)
 
 and, inside one process on an Analysis whose capture is already read, the audio part alone (payloads read
 again from the file, decoding, placement, WAV bytes). Peak RSS of the commands with /usr/bin/time -f %M.
@@ -66,6 +68,7 @@ def main() -> None:
                                      "--force"],
         "flowviz audio (cached frames)": [*flowviz, "audio", str(capture), "--call", call_id, "-o", str(wav),
                                           "--force"],
+        "flowviz --no-cache streams (ref)": [*flowviz, "--no-cache", "streams", str(capture)],
     }
     print(f"capture: {capture} ({capture.stat().st_size / 1e6:.1f} MB), {args.minutes:g} min, call {call_id}")
     for cmd in commands.values():  # warm-up: numba's cache, the decode cache, the page cache
