@@ -22,7 +22,7 @@ import polars as pl
 
 from flowviz.audio.codecs import Codec, codec_for
 from flowviz.audio.sides import CALLEE, CALLER, stream_sides
-from flowviz.audio.track import Mark, Track, side_track, stream_track
+from flowviz.audio.track import Mark, Track, side_track, stream_track, undecodable
 from flowviz.audio.wav import wav_bytes
 from flowviz.errors import FlowvizError, NotFoundError
 
@@ -68,12 +68,21 @@ def call_audio(view, jitter_buffer_ms: float | None = None, comfort_noise: bool 
         raise NotFoundError(f"call {view.call_group_id} has no RTP streams, so no audio")
     # the ladder's time 0, unless media came before the first SIP message the capture holds
     t0 = min(int(view.summary["start_ns"]), int(streams["start_ts_ns"].min()))
+    packets, codecs = _stream_packets(analysis, streams)
+    notes = []
+    hearable = set()
+    for sid in streams["stream_id"].to_list():  # video, or a codec without decoder: said, and left out
+        note = undecodable(sid, codecs.get(sid, {}), packets.filter(pl.col("stream_id") == sid)["payload_type"])
+        if note:
+            notes.append(note)
+        else:
+            hearable.add(sid)
     sides = stream_sides(analysis.capture.sip_messages, list(view.summary["call_ids"]), streams)
-    chosen, notes = _choose(streams, sides)
-    notes += [f"no RTP stream carries the {side}'s voice: its channel is silent" for side in (CALLER, CALLEE)
-              if not chosen[side]]
-    tracks = _tracks(analysis, streams.filter(pl.col("stream_id").is_in([s for v in chosen.values() for s in v])),
-                     t0, jitter_buffer_ms, comfort_noise)
+    chosen, more = _choose(streams.filter(pl.col("stream_id").is_in(sorted(hearable))), sides)
+    notes += more + [f"no RTP stream carries the {side}'s voice: its channel is silent" for side in (CALLER, CALLEE)
+                     if not chosen[side]]
+    tracks = _tracks(analysis, packets.filter(pl.col("stream_id").is_in([s for v in chosen.values() for s in v])),
+                     codecs, t0, jitter_buffer_ms, comfort_noise)
     channels = [side_track([tracks[s] for s in chosen[side]], t0) for side in (CALLER, CALLEE)]
     rate = max(c.rate for c in channels)
     channels = [c.at_rate(rate) for c in channels]
@@ -88,7 +97,8 @@ def stream_audio(analysis, stream_id: str, jitter_buffer_ms: float | None = None
         raise NotFoundError(f"no RTP stream {stream_id!r} in {analysis.name}; list streams with: flowviz streams "
                             f"{analysis.name}")
     t0 = int(found["start_ts_ns"][0])
-    track = _tracks(analysis, found, t0, jitter_buffer_ms, comfort_noise)[stream_id]
+    packets, codecs = _stream_packets(analysis, found)
+    track = _tracks(analysis, packets, codecs, t0, jitter_buffer_ms, comfort_noise)[stream_id]
     return Audio([track], track.rate, t0, list(track.notes))
 
 
@@ -122,19 +132,24 @@ def _choose(streams: pl.DataFrame, sides: dict[str, tuple[str, int]]) -> tuple[d
     return chosen, notes
 
 
-def _tracks(analysis, streams: pl.DataFrame, t0: int, jitter_buffer_ms, comfort_noise) -> dict[str, Track]:
-    """stream_id -> its Track, for the streams (rows of the streams report) given."""
-    from flowviz.audio.payloads import rtp_payloads
-
+def _stream_packets(analysis, streams: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, dict[int, Codec]]]:
+    """The rtp_packets of the streams (rows of the streams report) with their stream_id, in capture order, and
+    stream_id -> payload type -> Codec."""
     capture = analysis.capture
     keys = streams.select(*KEY, "stream_id").with_columns(
         pl.col("src_port").cast(pl.UInt16), pl.col("dst_port").cast(pl.UInt16), pl.col("ssrc").cast(pl.UInt32))
     packets = capture.rtp_packets.join(keys, on=KEY, how="inner").sort("frame")
+    return packets, _codecs(capture.sip_messages, keys, packets)
+
+
+def _tracks(analysis, packets: pl.DataFrame, codecs, t0: int, jitter_buffer_ms, comfort_noise) -> dict[str, Track]:
+    """stream_id -> its Track, for the streams whose packets (from _stream_packets) are given."""
+    from flowviz.audio.payloads import rtp_payloads
+
     payloads = rtp_payloads(analysis.sources[0], analysis.settings, packets)
-    codecs = _codecs(capture.sip_messages, keys, packets)
     out = {}
     ids = packets["stream_id"].to_numpy()
-    for sid in streams["stream_id"].to_list():
+    for sid in dict.fromkeys(packets["stream_id"].to_list()):
         rows = np.flatnonzero(ids == sid)
         out[sid] = stream_track(sid, packets[rows], [payloads[r] for r in rows.tolist()], codecs.get(sid, {}), t0,
                                 jitter_buffer_ms, comfort_noise)

@@ -66,10 +66,10 @@ def stream_track(stream_id: str, packets: pl.DataFrame, payloads: list[bytes], c
         if primary is not None and primary[0] in codecs:
             pts[i], payloads[i] = primary
     present = {int(p): int(n) for p, n in zip(*np.unique(pts, return_counts=True))}
-    speech = {p: codecs[p] for p in present if p in codecs and codecs[p].kind == SPEECH and available(codecs[p])}
+    speech = _speech(codecs, present)
     if not speech:
         return Track(np.zeros(0, dtype=np.int16), 8000, t0_ns, [stream_id], [], [],
-                     [f"stream {stream_id}: {_names(codecs, present)} cannot be decoded; skipped"])
+                     [undecodable(stream_id, codecs, pts)])
     main = max(speech, key=lambda p: present[p])
     rate = max(c.rate for c in speech.values())
     clock = speech[main].clock
@@ -123,6 +123,20 @@ def stream_track(stream_id: str, packets: pl.DataFrame, payloads: list[bytes], c
     for s in where.late_start.tolist():
         mark(LATE, s, s + where.step, f"arrived after its playout time ({jitter_buffer_ms:g} ms jitter buffer)")
     return Track(_mix(buffers), rate, t0_ns, [stream_id], [speech[p].name for p in sorted(speech)], _merged(marks), notes)
+
+
+def undecodable(stream_id: str, codecs: dict[int, Codec], payload_types) -> str | None:
+    """Why a stream cannot be heard (its codecs named), None if it can: some payload of it is speech that PyAV
+    decodes. RFC 2198 redundancy counts as what its primary blocks may be."""
+    present = {int(p): int(n) for p, n in zip(*np.unique(np.asarray(payload_types, dtype=np.int64),
+                                                             return_counts=True))}
+    if _speech(codecs, present) or any(c.kind == REDUNDANCY for p, c in codecs.items() if p in present):
+        return None
+    return f"stream {stream_id}: {_names(codecs, present) or 'no packets'} cannot be decoded; skipped"
+
+
+def _speech(codecs: dict[int, Codec], present: dict[int, int]) -> dict[int, Codec]:
+    return {p: codecs[p] for p in present if p in codecs and codecs[p].kind == SPEECH and available(codecs[p])}
 
 
 def side_track(tracks: list[Track], t0_ns: int) -> Track:
