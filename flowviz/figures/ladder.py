@@ -18,18 +18,26 @@ COLUMN_PX = 230
 HEAD_PX = 11
 
 
-def create_ladder(ladder: Ladder, *, theme: Theme = LIGHT, title: str | None = None) -> go.Figure:
+def create_ladder(ladder: Ladder, *, theme: Theme = LIGHT, title: str | None = None,
+                  window: tuple[int, int] | None = None, spacing: str = "even") -> go.Figure:
     """Traces: 'lifelines', one per message class present ('request', '1xx'...), 'rtp' bands and
     arrows, 'dtmf' arrows, 'labels' (text, hover, customdata=seq), 'media labels', 'event labels',
-    'diagnostics' (findings as '!n' diamonds), 'times', 'columns' (header)."""
+    'diagnostics' (findings as '!n' diamonds), 'times', 'columns' (header).
+
+    window: (first, end) of the ladder's rows to draw (a page of a long call; findings about the whole
+    call are listed under the last page only); spacing: 'even' (one row per message) or 'time' (rows placed
+    in proportion to their time, over the same height)."""
     columns = ladder.columns.to_dicts()
-    rows = ladder.rows()
+    every = ladder.rows()
+    first, end = window or (0, len(every))
+    rows = every[first:end]
     n_rows = max(len(rows), 1)
+    ys = _positions(rows, spacing)
     fig = go.Figure()
     fig.add_trace(_lifelines(len(columns), n_rows, theme))
-    sip = [(y, r) for y, r in enumerate(rows) if r["kind"] == "sip"]
-    rtp = [(y, r) for y, r in enumerate(rows) if r["kind"] == "rtp"]
-    dtmf = [(y, r) for y, r in enumerate(rows) if r["kind"] == "dtmf"]
+    sip = [(y, r) for y, r in zip(ys, rows) if r["kind"] == "sip"]
+    rtp = [(y, r) for y, r in zip(ys, rows) if r["kind"] == "rtp"]
+    dtmf = [(y, r) for y, r in zip(ys, rows) if r["kind"] == "dtmf"]
     for klass in CLASSES:
         mine = [(y, r) for y, r in sip if r["klass"] == klass]
         if mine:
@@ -44,11 +52,12 @@ def create_ladder(ladder: Ladder, *, theme: Theme = LIGHT, title: str | None = N
         fig.add_trace(_labels(rtp, "media labels", [theme.media] * len(rtp), theme))
     if dtmf:
         fig.add_trace(_labels(dtmf, "event labels", [theme.dtmf] * len(dtmf), theme))
-    loose = ladder.markers.filter(ladder.markers["seq"].is_null()).to_dicts()
+    last_page = end >= len(every)
+    loose = ladder.markers.filter(ladder.markers["seq"].is_null()).to_dicts() if last_page else []
     if not ladder.markers.is_empty():
-        fig.add_trace(_markers(ladder, {r["seq"]: y for y, r in sip}, n_rows, theme))
+        fig.add_trace(_markers(ladder, {r["seq"]: y for y, r in sip}, n_rows, theme, last_page))
     fig.add_trace(go.Scatter(
-        name="times", x=[-0.55] * len(rows), y=list(range(len(rows))), mode="text", hoverinfo="skip",
+        name="times", x=[-0.55] * len(rows), y=ys, mode="text", hoverinfo="skip",
         text=[f"{r['t_ms'] / 1e3:.3f} s" + (f"  +{r['delta_ms']:.1f} ms" if r["kind"] == "sip" else "")
               for r in rows],
         textposition="middle left", textfont={"color": theme.text, "size": theme.font_size - 2}, showlegend=False))
@@ -69,12 +78,26 @@ def create_ladder(ladder: Ladder, *, theme: Theme = LIGHT, title: str | None = N
     return fig
 
 
-def _markers(ladder: Ladder, row_of_seq: dict[int, int], n_rows: int, theme: Theme) -> go.Scatter:
-    """'!n' diamonds right of the arrow a finding points at; findings without one under the last row."""
+def _positions(rows: list[dict], spacing: str) -> list[float]:
+    """Each row's y: its index, or with spacing 'time' its time scaled onto the same span of rows."""
+    if spacing != "time" or len(rows) < 2:
+        return list(range(len(rows)))
+    t0, t1 = rows[0]["t_ms"], rows[-1]["t_ms"]
+    if t1 <= t0:
+        return list(range(len(rows)))
+    return [(r["t_ms"] - t0) / (t1 - t0) * (len(rows) - 1) for r in rows]
+
+
+def _markers(ladder: Ladder, row_of_seq: dict[int, float], n_rows: int, theme: Theme,
+             loose_too: bool = True) -> go.Scatter:
+    """'!n' diamonds right of the arrow a finding points at (when drawn); findings without one under the
+    last row (`loose_too`)."""
     xs, ys, text, hover, colours = [], [], [], [], []
     arrows = {a["seq"]: a for a in ladder.arrows.to_dicts()}
     loose = 0
     for m in ladder.markers.to_dicts():
+        if (m["seq"] is not None and m["seq"] not in row_of_seq) or (m["seq"] is None and not loose_too):
+            continue
         if m["seq"] is not None:
             a = arrows[m["seq"]]
             xs.append(max(a["src_col"], a["dst_col"]) + 0.08)

@@ -88,18 +88,23 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
     app.clientside_callback(ClientsideFunction("flowviz", "toggleTheme"), Output("theme", "data"),
                             Output("theme-toggle", "aria-pressed"), Input("theme-toggle", "n_clicks"))
 
-    # The toggle switched the theme (the cookie already says which): draw the call page's figures again. Dash
-    # calls these only on a page that shows the figure.
-    @app.callback(Output("ladder", "figure"), Input("theme", "data"), State("url", "pathname"),
-                  prevent_initial_call=True)
-    def ladder_theme(_, pathname):
-        from flowviz.figures.ladder import create_ladder
-
+    # The ladder's page, its spacing, or the theme (the toggle switched it; the cookie already says which):
+    # draw the shown page of the ladder again. Dash calls this only on a page that shows the ladder.
+    @app.callback(Output("ladder", "figure"), Output("ladder-head", "children"), Output("ladder-page", "data"),
+                  Output("ladder-range", "children"), Output("ladder-prev", "disabled"),
+                  Output("ladder-next", "disabled"), Input("theme", "data"), Input("ladder-spacing", "value"),
+                  Input("ladder-prev", "n_clicks"), Input("ladder-next", "n_clicks"), State("ladder-page", "data"),
+                  State("url", "pathname"), prevent_initial_call=True)
+    def ladder_view(_, spacing, __, ___, page, pathname):
         parts = (pathname or "").split("/")
+        page = (page or 0) + {"ladder-prev": -1, "ladder-next": 1}.get(ctx.triggered_id, 0)
         try:
-            return create_ladder(details(parts[2], parts[4])["ladder"], theme=figure_theme())
+            ladder = details(parts[2], parts[4])["ladder"]
         except FlowvizError:  # the capture went away meanwhile: keep what is shown
-            return dash.no_update
+            return (dash.no_update,) * 6
+        figure, header, shown, n_pages = call_page.ladder_view(ladder, figure_theme(), page, spacing)
+        page = min(max(page, 0), n_pages - 1)
+        return figure, header, page, shown, page == 0, page >= n_pages - 1
 
     @app.callback(Output("media-plots", "figure"), Input("theme", "data"), State("url", "pathname"),
                   prevent_initial_call=True)
@@ -332,18 +337,21 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
             return rows, f"{len(rows)} messages"
         return rows, f"{len(rows)} of {len(arrows)} messages hold \"{needle.strip()}\""
 
-    @app.callback(Output("raw-message", "children"), Input("ladder", "clickData"), State("url", "pathname"),
-                  prevent_initial_call=True)
+    @app.callback(Output("raw-message", "children"), Output("ladder", "figure", allow_duplicate=True),
+                  Input("ladder", "clickData"), State("url", "pathname"), prevent_initial_call=True)
     def show_raw(click, pathname):
         point = (click or {}).get("points", [{}])[0]
         seq = point.get("customdata")
         if not isinstance(seq, int) or seq < 0:
-            return dash.no_update
+            return dash.no_update, dash.no_update
         parts = pathname.split("/")
         try:
-            return call_page.raw_message(details(parts[2], parts[4]), seq)
+            raw = call_page.raw_message(details(parts[2], parts[4]), seq)
         except FlowvizError as exc:
-            return exc.message
+            return exc.message, dash.no_update
+        band = dash.Patch()  # only the highlight goes to the browser, not the figure again
+        band["layout"]["shapes"] = call_page.highlight(point)
+        return raw, band
 
 
 def _not_found(message: str) -> html.Div:

@@ -22,12 +22,10 @@ def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict]
                 fresh: bool = True, overrides: dict | None = None, theme: Theme = LIGHT) -> html.Div:
     """`problems` are the call's findings; not `fresh` when the session's thresholds changed and the rules have
     not run again yet (then the diagnostics section polls until they have). The figures are drawn in `theme`."""
-    from flowviz.figures.ladder import create_ladder
-
     call, ladder = details["call"], details["ladder"]
     gid = call["call_group_id"]
     arrows = ladder.arrows.to_dicts()
-    figure = create_ladder(ladder, theme=theme)
+    figure, header, shown, n_pages = ladder_view(ladder, theme, 0, "even")
     party = f"{call['from_user'] or call['from_uri']} \u2192 {call['to_user'] or call['to_uri']}"
     facts = [("state", call["state"]), ("final", f"{call['final_status'] or '-'} {call['final_reason'] or ''}"),
              ("SRD", _ms(call["srd_ms"])), ("setup", _ms(call["setup_ms"])),
@@ -50,9 +48,22 @@ def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict]
         html.Div(problems_section(problems or [], fresh), id="call-diagnostics"),
         dcc.Interval(id="call-diagnostics-poll", interval=700, disabled=fresh),
         html.H2("Ladder"),
-        html.P("Click a message label to see its raw SIP text; drag to zoom, double-click to reset.", className="hint"),
-        html.Div(dcc.Graph(id="ladder", figure=figure, config={"displaylogo": False, "scrollZoom": False}),
-                 className="ladder"),
+        html.P("Click a message label to see its raw SIP text below the ladder; drag up or down to zoom, "
+               "double-click to reset. Long calls are shown in pages of "
+               f"{LADDER_ROWS} rows; the downloads hold the whole ladder.", className="hint"),
+        html.Div([
+            dcc.RadioItems(id="ladder-spacing", options=[{"label": " evenly spaced", "value": "even"},
+                                                          {"label": " time-proportional", "value": "time"}],
+                           value="even", inline=True, className="state-filter"),
+            html.Div([html.Button("‹ previous", id="ladder-prev", n_clicks=0, disabled=True, className="small"),
+                      html.Span(shown, id="ladder-range", role="status"),
+                      html.Button("next ›", id="ladder-next", n_clicks=0, disabled=n_pages <= 1,
+                                  className="small")], className="ladder-pager", hidden=n_pages <= 1),
+            dcc.Store(id="ladder-page", data=0),
+        ], className="filters ladder-tools"),
+        html.Div([html.Div(header, id="ladder-head"),
+                  dcc.Graph(id="ladder", figure=figure, config={"displaylogo": False, "scrollZoom": False})],
+                 className="ladder", id="ladder-box"),
         html.Pre("", id="raw-message", className="raw", **{"data-call": gid}),
         html.H2("Path and legs"),
         _path(call),
@@ -65,8 +76,54 @@ def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict]
                   html.Span(f"{len(arrows)} messages", id="message-search-status", className="hint",
                             role="status")], className="filters"),
         dash_table.DataTable(id="messages-table", columns=MESSAGE_COLUMNS, data=[_row(a) for a in arrows],
-                             page_action="none", sort_action="native", **TABLE_STYLE),
+                             page_action="native", page_size=MESSAGES_PAGE, sort_action="native", **TABLE_STYLE),
     ])
+
+
+LADDER_ROWS = 200  # rows of the ladder drawn at once: a 2,000-message call opens quickly, paged
+MESSAGES_PAGE = 200
+HIGHLIGHT = "rgba(255, 196, 0, 0.28)"  # the selected arrow's band, readable under both themes' text
+
+
+def ladder_view(ladder, theme: Theme, page: int, spacing: str):
+    """(figure, column header, 'rows a-b of n', number of pages) of one page of the ladder. The column header
+    is HTML above the figure (it stays in view while the page scrolls: style.css), so the figure's own header
+    trace is left out and the x axis is fixed (zoom is vertical only) to keep the two aligned."""
+    from flowviz.figures.ladder import ROW_PX, create_ladder
+
+    n = len(ladder.rows())
+    n_pages = max(1, -(-n // LADDER_ROWS))
+    page = min(max(page or 0, 0), n_pages - 1)
+    window = (page * LADDER_ROWS, min(n, (page + 1) * LADDER_ROWS))
+    figure = create_ladder(ladder, theme=theme, window=window, spacing=spacing)
+    figure.data = [t for t in figure.data if t.name != "columns"]
+    bottom, top = figure.layout.yaxis.range  # the header's rows at the top are not needed
+    figure.update_layout(height=figure.layout.height - (-0.8 - top) * ROW_PX, yaxis_range=[bottom, -0.8])
+    figure.update_xaxes(fixedrange=True)
+    shown = f"rows {window[0] + 1:,}-{window[1]:,} of {n:,}" if n_pages > 1 else f"{n:,} rows"
+    return figure, column_header(ladder, figure), shown, n_pages
+
+
+def column_header(ladder, figure) -> html.Div:
+    """The ladder's column names placed over their lifelines (the figure's x range and margins give where)."""
+    layout = figure.layout
+    x0, x1 = layout.xaxis.range
+    left, right, width = layout.margin.l, layout.margin.r, layout.width
+
+    def px(col: float) -> float:
+        return left + (col - x0) / (x1 - x0) * (width - left - right)
+
+    cells = [html.Div([html.B(c["name"]), html.Br(), html.Span(c["key"], className="hint")],
+                      className="ladder-col", style={"left": f"{px(c['col']):.0f}px"}, title=c["role"] or "")
+             for c in ladder.columns.to_dicts()]
+    return html.Div(cells, className="ladder-head", style={"width": f"{width}px"})
+
+
+def highlight(point: dict) -> list[dict]:
+    """The band shape behind the clicked message's row (its label sits 0.28 above the arrow)."""
+    row = float(point.get("y", 0)) + 0.28
+    return [{"type": "rect", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": row - 0.55, "y1": row + 0.25,
+             "fillcolor": HIGHLIGHT, "line": {"width": 0}, "layer": "below"}]
 
 
 MEDIA_COLUMNS = [
@@ -106,14 +163,17 @@ def media_figure(details: dict, theme: Theme):
 
 
 def raw_message(details: dict, seq: int) -> list:
-    """The message's text, its SDP body (after the blank line) in its own highlighted span."""
+    """Where and when the message was captured (frame, time, source -> destination), then its text, its SDP
+    body (after the blank line) in its own highlighted span."""
     for a in details["ladder"].arrows.iter_rows(named=True):
         if a["seq"] == seq:
+            where = html.Span(f"frame {a['frame']}  ·  {a['t_ms'] / 1e3:.3f} s (+{a['delta_ms']:.1f} ms)  ·  "
+                              f"{a['src']} -> {a['dst']}\n\n", className="raw-head", id="raw-head")
             text = (a["raw"] or a["summary"] or "").replace("\r\n", "\n")
             head, blank, body = text.partition("\n\n")
             if a["sdp"] and body:
-                return [html.Span(head + blank), html.Span(body, className="sdp", title="SDP body")]
-            return [html.Span(text)]
+                return [where, html.Span(head + blank), html.Span(body, className="sdp", title="SDP body")]
+            return [where, html.Span(text)]
     return []
 
 
