@@ -27,6 +27,7 @@ ENCODERS = {
     "G722": ("g722", 16000, 8000, "G722/8000", 9),
     "opus": ("libopus", 48000, 48000, "opus/48000/2", None),
     "G726-32": ("g726le", 8000, 8000, "G726-32/8000", None),
+    "G723": ("g723_1", 8000, 8000, "G723/8000", 4),
 }
 
 
@@ -99,6 +100,8 @@ def encode_tone(d: Direction, packets: int) -> list[bytes]:
     ctx.format = "s16"
     if d.codec == "G726-32":
         ctx.bit_rate = 32000
+    if d.codec == "G723":
+        ctx.bit_rate = 6300
     if d.codec == "opus":
         ctx.bit_rate = 64000
         ctx.options = {"frame_duration": str(d.ptime_ms), "application": "audio"}
@@ -112,7 +115,7 @@ def encode_tone(d: Direction, packets: int) -> list[bytes]:
         frame.pts = k * per_packet
         out += [bytes(p) for p in ctx.encode(frame)]
     out += [bytes(p) for p in ctx.encode(None)]
-    if d.codec != "opus":  # one packet per frame; sample codecs may regroup their output: cut it again
+    if d.codec not in ("opus", "G723"):  # one packet per frame; sample codecs may regroup their output: cut it again
         joined = b"".join(out)
         size = len(joined) // packets
         out = [joined[k * size:(k + 1) * size] for k in range(packets)]
