@@ -4,8 +4,8 @@
 # HEPv3 (kamailio's siptrace module, trace_mode 1) to a collector on 127.0.0.1:9060, capture agent ids
 # 11 (P1) and 12 (P2). One tcpdump on lo records everything; it is split into
 #
-#   sample_pcaps/lab/hep/hep_reference_call.pcap    only the HEP packets (udp port 9060)
-#   sample_pcaps/lab/hep/plain_reference_call.pcap  the same call as it went on the wire (the rest)
+#   sample_pcaps/transports/hep/hep_reference_call.pcap    only the HEP packets (udp port 9060)
+#   sample_pcaps/transports/hep/plain_reference_call.pcap  the same call as it went on the wire (the rest)
 #
 # so the HEP capture can be checked against the plain one of the same run (tests/integration/test_hep_lab.py).
 # Usage (from the repository root, as root): bash lab/make_hep_capture.sh
@@ -15,7 +15,7 @@ set -euo pipefail
 
 LAB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$LAB_DIR/.." && pwd)"
-OUT_DIR="$REPO_DIR/sample_pcaps/lab/hep"
+OUT_DIR="$REPO_DIR/sample_pcaps/transports/hep"
 G711_PCAP=/usr/share/sip-tester/g711a.pcap
 UA1=127.0.0.10 P1=127.0.0.11 P2=127.0.0.12 UA2=127.0.0.13 COLLECTOR=127.0.0.1 HEP_PORT=9060
 

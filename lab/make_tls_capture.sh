@@ -4,7 +4,7 @@
 #   UA1 lab/tls_uac.py (Python ssl, keylog_filename) 127.0.0.10 --TLS--> kamailio 127.0.0.11:5061 (lab/p_tls.cfg)
 #       --UDP--> sipp UAS 127.0.0.13:5060 (lab/uas_call.xml: 100, 180, 200 with SDP, 10 s of PCMA RTP, BYE/200)
 #
-# Writes sample_pcaps/lab/tls/sip_tls_call.pcap and sip_tls_call.keys (NSS key log of the TLS session).
+# Writes sample_pcaps/transports/tls/sip_tls_call.pcap and sip_tls_call.keys (NSS key log of the TLS session).
 # Debian's sipp is built without TLS, hence the Python UAC. The proxy's certificate is the tests' self-signed
 # tests/kit/tls_test_cert.pem.
 # Usage (from the repository root, as root): bash lab/make_tls_capture.sh
@@ -14,7 +14,7 @@ set -euo pipefail
 
 LAB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$LAB_DIR/.." && pwd)"
-OUT_DIR="$REPO_DIR/sample_pcaps/lab/tls"
+OUT_DIR="$REPO_DIR/sample_pcaps/transports/tls"
 CERT="$REPO_DIR/tests/kit/tls_test_cert.pem"
 G711_PCAP=/usr/share/sip-tester/g711a.pcap
 UA1=127.0.0.10 P1=127.0.0.11 UA2=127.0.0.13

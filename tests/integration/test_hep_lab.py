@@ -16,8 +16,8 @@ from flowviz.analyze import analyze
 from flowviz.ingest.capture import read_capture
 from tests.conftest import SAMPLES
 
-HEP = SAMPLES / "lab" / "hep" / "hep_reference_call.pcap"
-PLAIN = SAMPLES / "lab" / "hep" / "plain_reference_call.pcap"
+HEP = SAMPLES / "transports" / "hep" / "hep_reference_call.pcap"
+PLAIN = SAMPLES / "transports" / "hep" / "plain_reference_call.pcap"
 P1, P2 = "127.0.0.11", "127.0.0.12"
 
 

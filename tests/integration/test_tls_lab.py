@@ -14,8 +14,8 @@ from flowviz.ingest.capture import read_capture
 from flowviz.settings import Settings
 from tests.conftest import SAMPLES, run_tshark
 
-PCAP = SAMPLES / "lab" / "tls" / "sip_tls_call.pcap"
-KEYS = SAMPLES / "lab" / "tls" / "sip_tls_call.keys"
+PCAP = SAMPLES / "transports" / "tls" / "sip_tls_call.pcap"
+KEYS = SAMPLES / "transports" / "tls" / "sip_tls_call.keys"
 
 
 def _tshark_messages(*options: str) -> list[tuple[int, str]]:
