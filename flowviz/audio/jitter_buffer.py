@@ -3,8 +3,7 @@
 The receiver plays the first packet of a segment (see timeline.py) B ms after it arrived, and every later
 packet of the segment at that moment plus its RTP timestamp distance from the first. A packet that arrives
 after the moment it should start playing is too late: the buffer drops it and the listener hears a gap, as
-Wireshark's RTP player does with its fixed jitter buffer setting (the RTP Player section of the Wireshark
-User's Guide). Without a buffer (None), every packet is played where its timestamp puts it, however late.
+in Wireshark's RTP Player (Telephony > RTP > RTP Player) in its "Jitter Buffer" playback mode. Without a buffer (None), every packet is played where its timestamp puts it, however late.
 """
 
 from __future__ import annotations
