@@ -26,7 +26,7 @@ from flowviz.audio.track import Mark, Track, side_track, stream_track, undecodab
 from flowviz.audio.wav import wav_bytes
 from flowviz.errors import FlowvizError, NotFoundError
 
-__all__ = ["Audio", "Mark", "Track", "call_audio", "stream_audio", "call_wav_bytes"]
+__all__ = ["Audio", "Mark", "Track", "call_audio", "stream_audio", "call_wav_bytes", "stream_wav_bytes"]
 
 KEY = ["src_ip", "src_port", "dst_ip", "dst_port", "ssrc"]
 SAME_AUDIO = 0.5  # a stream overlapping a chosen one of its side for more than this share of its time is a copy
@@ -108,6 +108,14 @@ def call_wav_bytes(analysis, call_ref: str, jitter_buffer_ms: float | None = Non
     audio = call_audio(analysis.call(call_ref), jitter_buffer_ms)
     if not audio.heard:
         raise FlowvizError("; ".join(audio.notes) or f"call {call_ref}: no audio could be decoded")
+    return audio.wav_bytes()
+
+
+def stream_wav_bytes(analysis, stream_id: str, jitter_buffer_ms: float | None = None) -> bytes:
+    """The WAV file of one stream (mono, as stream_audio); FlowvizError when it cannot be decoded."""
+    audio = stream_audio(analysis, stream_id, jitter_buffer_ms)
+    if not audio.heard:
+        raise FlowvizError("; ".join(audio.notes) or f"stream {stream_id}: no audio could be decoded")
     return audio.wav_bytes()
 
 

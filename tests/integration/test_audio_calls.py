@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from flowviz.analyze import analyze
-from flowviz.audio import call_audio, stream_audio
+from flowviz.audio import call_audio, call_wav_bytes, stream_audio
 from flowviz.audio.wav import read_wav
 from tests.kit.tone_calls import T0_NS, Direction, write_tone_call
 
@@ -271,6 +271,10 @@ def test_the_lab_reference_call_decodes_both_directions(tmp_path):
         per_packet = channel.samples[heard[0]:heard[0] + 334 * 240].reshape(334, 240)
         assert (np.sqrt((per_packet.astype(float) ** 2).mean(axis=1)) > 0).all()
         assert channel.codecs == ["PCMA"] and not channel.marks
+    # what a web page would serve: the same audio as a WAV file
+    (left, right), rate = read_wav(call_wav_bytes(analysis, call["call_group_id"]))
+    assert rate == 8000 and np.array_equal(left, audio.channels[0].samples)
+    assert np.array_equal(right[:len(audio.channels[1].samples)], audio.channels[1].samples)
 
 
 def test_one_way_audio_leaves_the_silent_side_silent_and_says_so(tmp_path):

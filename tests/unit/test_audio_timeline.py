@@ -135,3 +135,19 @@ def test_timestamps_that_drift_away_from_the_clock_are_not_trusted():
     rtp_ts = (np.arange(150) * (160 + 4000)) % 2**32
     where = place(ts, seq, rtp_ts, marker, 8000, 8000, T0)
     assert where.start.tolist() == [160 * k for k in range(150)]  # each packet at its arrival
+
+
+def test_waveform_bins_keep_each_bins_extremes_on_the_time_axis():
+    from flowviz.audio import Audio
+    from flowviz.audio.track import Mark, Track
+    from flowviz.audio.waveform import waveform
+
+    samples = np.zeros(8000, dtype=np.int16)  # 1 s at 8 kHz: silence, one click up and one down
+    samples[100], samples[7999] = 16384, -32768
+    track = Track(samples, 8000, T0, ["s1"], ["PCMA"], [Mark("lost", 0.5, 0.52, "s1", "1 packet lost")])
+    drawn = waveform(Audio([track], 8000, T0), points=4, origin_ns=T0 - 250 * MS)
+    assert drawn["bin_ms"] == 250 and drawn["t_ms"] == [250, 500, 750, 1000]  # the audio starts 250 ms in
+    channel = drawn["channels"][0]
+    assert channel["max"] == [0.5, 0, 0, 0] and channel["min"] == [0, 0, 0, -1.0]
+    assert channel["marks"] == [{"kind": "lost", "start_ms": 750, "end_ms": 770, "stream_id": "s1",
+                                 "text": "1 packet lost"}]
