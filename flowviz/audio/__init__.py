@@ -147,7 +147,7 @@ def _stream_packets(analysis, streams: pl.DataFrame) -> tuple[pl.DataFrame, dict
     keys = streams.select(*KEY, "stream_id").with_columns(
         pl.col("src_port").cast(pl.UInt16), pl.col("dst_port").cast(pl.UInt16), pl.col("ssrc").cast(pl.UInt32))
     packets = capture.rtp_packets.join(keys, on=KEY, how="inner").sort("frame")
-    return packets, _codecs(capture.sip_messages, keys, packets)
+    return packets, _codecs(capture.sip_messages, keys)
 
 
 def _tracks(analysis, packets: pl.DataFrame, codecs, t0: int, jitter_buffer_ms, comfort_noise) -> dict[str, Track]:
@@ -164,15 +164,16 @@ def _tracks(analysis, packets: pl.DataFrame, codecs, t0: int, jitter_buffer_ms, 
     return out
 
 
-def _codecs(sip: pl.DataFrame, keys: pl.DataFrame, packets: pl.DataFrame) -> dict[str, dict[int, Codec]]:
+def _codecs(sip: pl.DataFrame, keys: pl.DataFrame) -> dict[str, dict[int, Codec]]:
     """stream_id -> payload type -> Codec: the SDP rtpmap for the stream's addresses, else the static table
-    (the lookup of the streams report, flowviz.media.stats.payload_types)."""
+    (the lookup of the streams report, flowviz.media.stats.payload_types). Every payload type 0-127 is looked
+    up, not only those in the packets: an RFC 2198 block names the payload type of what it carries."""
     from flowviz.media.stats import payload_types
     from flowviz.media.streams import sdp_payload_map
 
     numbered = keys.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("stream"))
-    pairs = (packets.select("stream_id", "payload_type").unique()
-             .join(numbered.select("stream_id", "stream"), on="stream_id").select("stream", "payload_type"))
+    pairs = numbered.select("stream").join(pl.DataFrame({"payload_type": range(128)}, schema={"payload_type": pl.UInt8}),
+                                           how="cross")
     found = payload_types(numbered, pairs, sdp_payload_map(sip))
     ids = dict(zip(numbered["stream"].to_list(), numbered["stream_id"].to_list()))
     out: dict[str, dict[int, Codec]] = {}

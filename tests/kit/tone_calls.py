@@ -198,9 +198,9 @@ def write_tone_call(path: str | Path, caller: Direction, callee: Direction, seco
                 continue
             at = first[side] + k * d.ptime_ms * 1_000_000 + int(d.delay_ms.get(k, 0) * 1_000_000)
             pt, ts_of = d.pt, k
-            if d.red_pt is not None and k > 0:  # RFC 2198 3: redundant block header, primary header, blocks
-                before = payloads[k - 1]
-                header = ((1 << 31) | (d.pt << 24) | (step_ts << 10) | len(before)).to_bytes(4, "big")
+            if d.red_pt is not None:  # RFC 2198 3: redundant block header, primary header, blocks
+                before = payloads[k - 1] if k > 0 else b""  # the first packet has no earlier one to repeat
+                header = ((1 << 31) | (d.pt << 24) | (step_ts << 10) | len(before)).to_bytes(4, "big") if k else b""
                 pt, payload = d.red_pt, header + bytes([d.pt]) + before + payload
             if k in d.replaced:
                 pt, payload, ts_of = d.replaced[k]
