@@ -160,6 +160,10 @@ def test_the_jitter_buffer_drops_late_packets_and_only_those(tmp_path):
     assert [(m.kind, round(m.start_s, 3)) for m in heard.marks] == [("late", 0.85)]
     everything = stream_audio(analysis, stream).channels[0]  # no buffer: every packet where its timestamp says
     check_channel(everything.samples, 8000, 1000, packet_slots(0, 0, 8000, 20, call.packets), set())
+    done = run_cli("audio", str(call.path), "--stream", stream, "--jitter-buffer", "50", "-o", str(tmp_path / "s.wav"))
+    assert done.returncode == 0, done.stderr
+    (mono,), rate = read_wav((tmp_path / "s.wav").read_bytes())
+    assert rate == 8000 and np.array_equal(mono, heard.samples)
 
 
 def test_dtmf_and_comfort_noise_are_not_speech(tmp_path):
