@@ -6,6 +6,7 @@ format them. Decoding runs in a background worker (flowviz.web.analysis), never 
 
 from __future__ import annotations
 
+import atexit
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +19,7 @@ from flowviz.settings import Settings
 from flowviz.web import call_page, pages, stream_list
 from flowviz.web.analysis import Analyzer, CallCache, capture_settings, diagnostics_fresh
 from flowviz.web.exports import FORMATS
+from flowviz.web.renderers import Renderers
 from flowviz.web.routes import add_sample, csrf_token, delete_capture, figure_theme, register, session_id
 from flowviz.web.security import TOKEN_META, Sessions, content_security_policy, load_secret, security_headers
 from flowviz.web.store import Store
@@ -51,8 +53,12 @@ def create_app(data_dir: str | os.PathLike | None = None, *, max_upload_bytes: i
     app.server.config["MAX_CONTENT_LENGTH"] = max_bytes + (1 << 20)
     calls = CallCache()
     headers: dict[str, str] = {}  # filled below, once every inline script (hashed into the CSP) is known
-    register(app.server, store, analyzer, max_bytes, samples, calls, Sessions(load_secret(store.root)), headers)
-    app.flowviz = {"store": store, "analyzer": analyzer, "max_bytes": max_bytes, "calls": calls}
+    renderers = Renderers()  # processes started on the first image download
+    atexit.register(renderers.shutdown)
+    register(app.server, store, analyzer, max_bytes, samples, calls, Sessions(load_secret(store.root)), headers,
+             renderers)
+    app.flowviz = {"store": store, "analyzer": analyzer, "max_bytes": max_bytes, "calls": calls,
+                   "renderers": renderers}
     app.layout = html.Div([
         dcc.Location(id="url"),
         html.Header([dcc.Link("flowviz", href="/", className="brand"),

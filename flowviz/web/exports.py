@@ -17,10 +17,11 @@ FORMATS = {  # format -> (file suffix, MIME type, button label)
 }
 
 
-def export_bytes(details: dict, fmt: str, settings: Settings, *, redact: bool = False) -> bytes:
+def export_bytes(details: dict, fmt: str, settings: Settings, *, redact: bool = False, renderers=None) -> bytes:
     """The file's content; `details` as from flowviz.web.analysis.CallCache.get. With `redact`, personal data
     (addresses, users, names, credentials) get the consistent pseudonyms of flowviz.export.redact, as with
-    the CLI's --redact."""
+    the CLI's --redact. Images are drawn by `renderers` (flowviz.web.renderers.Renderers) when given, so
+    several downloads are drawn at once."""
     from flowviz.export.call_report import report_json
     from flowviz.export.render import render_ladder
 
@@ -36,6 +37,8 @@ def export_bytes(details: dict, fmt: str, settings: Settings, *, redact: bool = 
         from flowviz.export.redact import redact_ladder
 
         ladder = redact_ladder(ladder, redactor)
+    if renderers is not None and fmt in ("svg", "png", "pdf"):
+        return renderers.render(ladder, fmt)
     return render_ladder(ladder, fmt, theme=LIGHT)
 
 

@@ -56,7 +56,7 @@ def figure_theme():
 
 
 def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, samples: dict[str, Path], calls,
-             guard: Sessions, headers: dict[str, str]) -> None:
+             guard: Sessions, headers: dict[str, str], renderers=None) -> None:
     server.extensions["flowviz_sessions"] = guard
 
     @server.before_request
@@ -132,7 +132,7 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
             settings = capture_settings(analyzer.settings, store.meta(folder))
             details = calls.get((session_id(), cid), folder / "capture", gid, settings, store.thresholds(session_id()))
             redact = flask.request.args.get("redact") == "1"
-            data = export_bytes(details, fmt, settings, redact=redact)
+            data = export_bytes(details, fmt, settings, redact=redact, renderers=renderers)
         except FlowvizError as exc:
             return error(exc.message, 404 if isinstance(exc, NotFoundError) else 400 if redact else 500)
         suffix, mime, _ = FORMATS[fmt]

@@ -269,3 +269,42 @@ def test_flowviz_serve_listens_on_127_0_0_1_and_answers(tmp_path):
         proc.terminate()
         proc.wait(10)
         proc.stderr.close()
+
+
+def test_image_downloads_are_drawn_by_a_pool_of_renderer_processes(tmp_path, monkeypatch):
+    """Three PNG downloads at once: a second renderer process (its own kaleido and Chromium) starts only when
+    one is busy drawing, so two processes mean two drawings at the same time; the pool stays at its size
+    and every answer is a PNG."""
+    import threading
+
+    from flowviz.web import create_app
+
+    monkeypatch.setenv("FLOWVIZ_RENDERERS", "2")
+    monkeypatch.setenv("FLOWVIZ_RENDER_MEMORY_MB", "1000")
+    app = create_app(tmp_path / "data")
+    pool = app.flowviz["renderers"]
+    try:
+        assert pool.size == 2
+        c = client(app)
+        cid = upload(c, "ref.pcap", (LAB / "reference_call.pcap").read_bytes()).json["added"][0]
+        wait_done(app.flowviz["store"], sid_of(c))
+        store = app.flowviz["store"]
+        gid = store.result(store.capture_dir(sid_of(c), cid))["calls"][0]["call_group_id"]
+        answers, gate = [], threading.Barrier(3)
+
+        def fetch():
+            gate.wait()
+            answers.append(c.get(f"/capture/{cid}/call/{gid}/export/png"))
+
+        threads = [threading.Thread(target=fetch) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+        assert [a.status_code for a in answers] == [200] * 3
+        assert all(a.data[:8] == b"\x89PNG\r\n\x1a\n" for a in answers)
+        assert pool.started == 2 and len({p.pid for p in pool.all}) == 2
+    finally:
+        pool.shutdown()
+        app.flowviz["analyzer"].shutdown()
+    assert pool.all == []
