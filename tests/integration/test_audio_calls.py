@@ -290,3 +290,17 @@ def test_one_way_audio_leaves_the_silent_side_silent_and_says_so(tmp_path):
     assert audio.notes == ["no RTP stream carries the callee's voice: its channel is silent"]
     (wav_left, wav_right), rate = read_wav(audio.wav_bytes())
     assert rate == 8000 and len(wav_right) == len(wav_left) == len(left) and not wav_right.any()
+
+
+def test_gzip_and_pcapng_copies_give_the_same_wav(g711_call, tmp_path):
+    import gzip
+    import shutil
+
+    gz = tmp_path / "call.pcap.gz"
+    gz.write_bytes(gzip.compress(g711_call.path.read_bytes()))
+    ng = tmp_path / "call.pcapng"
+    if shutil.which("editcap") is None:
+        pytest.skip("editcap (Wireshark) is not installed")
+    subprocess.run(["editcap", "-F", "pcapng", str(g711_call.path), str(ng)], check=True, timeout=60)
+    wavs = [call_wav_bytes(analyze(p), g711_call.call_id) for p in (g711_call.path, gz, ng)]
+    assert wavs[0] == wavs[1] == wavs[2]
