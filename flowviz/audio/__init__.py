@@ -23,7 +23,7 @@ import polars as pl
 from flowviz.audio.codecs import Codec, codec_for
 from flowviz.audio.sides import CALLEE, CALLER, stream_sides
 from flowviz.audio.track import Mark, Track, side_track, stream_track, undecodable
-from flowviz.audio.wav import wav_bytes
+from flowviz.audio.wav import wav_bytes, write_wav
 from flowviz.errors import FlowvizError, NotFoundError
 
 __all__ = ["Audio", "Mark", "Track", "call_audio", "stream_audio", "call_wav_bytes", "stream_wav_bytes"]
@@ -54,7 +54,7 @@ class Audio:
         return wav_bytes([c.samples for c in self.channels], self.rate)
 
     def write_wav(self, path: str | Path) -> None:
-        Path(path).write_bytes(self.wav_bytes())
+        write_wav(path, [c.samples for c in self.channels], self.rate)
 
 
 def call_audio(view, jitter_buffer_ms: float | None = None, comfort_noise: bool = True) -> Audio:

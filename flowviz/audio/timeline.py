@@ -22,6 +22,7 @@ from flowviz.audio.jitter_buffer import playout
 
 JUMP_NS = 1_000_000_000
 MARKER_JUMP_NS = 100_000_000
+BLOCK = 1 << 14  # chunks placed at a time: 16,384 Opus packets of 20 ms are 15.7M samples, 63 MB of indexes
 DRIFT_LIMIT_NS = 60_000_000_000  # a packet placed a minute away from its arrival: the timestamps are not a clock
 
 
@@ -105,11 +106,14 @@ def assemble(starts: np.ndarray, samples: np.ndarray, lengths: np.ndarray) -> np
         return out
     first = np.cumsum(lengths) - lengths  # where each chunk begins in `samples`
     ends = starts + lengths
-    if (starts >= 0).all() and (starts[1:] >= ends[:-1]).all():  # no overlap: one assignment
+    if (starts >= 0).all() and (starts[1:] >= ends[:-1]).all():  # no overlap: one assignment per block
         index = np.int32 if total < 2**31 else np.int64  # half the memory for anything under 12 hours at 48 kHz
-        dest = np.repeat((starts - first).astype(index), lengths)
-        dest += np.arange(int(lengths.sum()), dtype=index)
-        out[dest] = samples
+        for b in range(0, len(starts), BLOCK):  # blocks of chunks bound the index arrays (a long Opus call)
+            part = slice(b, b + BLOCK)
+            dest = np.repeat((starts[part] - first[part]).astype(index), lengths[part])
+            begin = int(first[b])
+            dest += np.arange(begin, begin + len(dest), dtype=index)
+            out[dest] = samples[begin:begin + len(dest)]
         return out
     for s, f, n in zip(starts.tolist(), first.tolist(), lengths.tolist()):  # overlaps (timestamp jumps): in order
         if s < 0:

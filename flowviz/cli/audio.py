@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from flowviz.cli.common import Context, check_output
@@ -42,7 +40,7 @@ def audio(obj: Context, capture: str, call_ref: str | None, stream_id: str | Non
     if not result.heard:
         raise FlowvizError(f"nothing to write: no stream of {call_ref or stream_id} could be decoded")
     try:
-        Path(output).write_bytes(result.wav_bytes())
+        result.write_wav(output)
     except OSError as exc:
         raise FlowvizError(f"cannot write {output}: {exc.strerror or exc}") from None
     what = "stereo (caller left, callee right)" if len(result.channels) == 2 else "mono"

@@ -151,3 +151,15 @@ def test_waveform_bins_keep_each_bins_extremes_on_the_time_axis():
     assert channel["max"] == [0.5, 0, 0, 0] and channel["min"] == [0, 0, 0, -1.0]
     assert channel["marks"] == [{"kind": "lost", "start_ms": 750, "end_ms": 770, "stream_id": "s1",
                                  "text": "1 packet lost"}]
+
+
+def test_assemble_places_many_chunks_block_by_block():
+    from flowviz.audio import timeline
+
+    n = timeline.BLOCK * 2 + 5  # more chunks than one block: chunk k is 3 samples of value k, every 4 samples
+    values = np.arange(n) % 30000
+    out = assemble(np.arange(n) * 4, np.repeat(values, 3).astype(np.int16), np.full(n, 3))
+    expected = np.zeros(4 * n - 1, dtype=np.int16)
+    for k in range(3):
+        expected[k::4] = values
+    assert np.array_equal(out, expected)
