@@ -49,8 +49,11 @@ def unwrap(values: np.ndarray, bits: int) -> np.ndarray:
 
 
 def place(ts_ns: np.ndarray, seq: np.ndarray, rtp_ts: np.ndarray, marker: np.ndarray, clock: int, rate: int,
-          t0_ns: int, jitter_buffer_ms: float | None = None) -> Placement:
-    """Placement of a stream's packets (arrays in capture order) at `rate` samples per second from t0_ns."""
+          t0_ns: int, jitter_buffer_ms: float | None = None, events: np.ndarray | None = None) -> Placement:
+    """Placement of a stream's packets (arrays in capture order) at `rate` samples per second from t0_ns.
+
+    `events` marks the packets whose timestamp is not their playout time (RFC 4733 events all carry their
+    event's start): a jitter buffer never finds them late."""
     ext_seq = unwrap(seq, 16)
     order = np.argsort(ext_seq, kind="stable")
     keep = np.ones(len(order), dtype=bool)
@@ -74,6 +77,8 @@ def place(ts_ns: np.ndarray, seq: np.ndarray, rtp_ts: np.ndarray, marker: np.nda
         # every packet is placed at its arrival, so the audio never runs far beyond the capture's time
         placed_ns, offset = _anchored(np.ones(len(rows), dtype=bool), arrival, ext_ts, clock)
     play_ns, late = playout(arrival, placed_ns, jitter_buffer_ms)
+    if events is not None:
+        late &= ~events[rows]
     # sample positions in integers: the segment's start rounded once, the timestamp offsets exactly
     seg_start = (play_ns - offset * 1_000_000_000 // clock - t0_ns) * rate // 1_000_000_000
     start = seg_start + offset * rate // clock

@@ -74,7 +74,8 @@ def stream_track(stream_id: str, packets: pl.DataFrame, payloads: list[bytes], c
     rate = max(c.rate for c in speech.values())
     clock = speech[main].clock
     where = place(packets["ts_ns"].to_numpy(), packets["seq"].to_numpy(), packets["rtp_ts"].to_numpy(),
-                  packets["marker"].to_numpy(), clock, rate, t0_ns, jitter_buffer_ms)
+                  packets["marker"].to_numpy(), clock, rate, t0_ns, jitter_buffer_ms,
+                  events=np.isin(pts, [p for p, c in codecs.items() if c.kind == EVENT]))
     rows, starts, row_pts = where.rows, where.start, pts[where.rows]
     ends = starts.copy()
     buffers, marks, notes = [], [], []

@@ -45,3 +45,25 @@ def audio(obj: Context, capture: str, call_ref: str | None, stream_id: str | Non
         raise FlowvizError(f"cannot write {output}: {exc.strerror or exc}") from None
     what = "stereo (caller left, callee right)" if len(result.channels) == 2 else "mono"
     click.echo(f"{output}: {result.duration_s:.3f} s, {result.rate} Hz, {what}", err=True)
+    names = ("left (caller)", "right (callee)") if len(result.channels) == 2 else ("mono",)
+    for name, channel in zip(names, result.channels):
+        click.echo(f"  {name}: {_summary(channel)}", err=True)
+
+
+def _summary(track) -> str:
+    """'PCMA; 3 lost packets in 2 gaps; DTMF 5 at 4.20 s' (times from the file's start)."""
+    if not len(track.samples):
+        return "silent"
+    parts = [", ".join(track.codecs)]
+    for kind, what in (("lost", "lost"), ("late", "late (jitter buffer)"), ("undecoded", "not decoded")):
+        gaps = [m for m in track.marks if m.kind == kind]
+        if gaps:
+            seconds = sum(m.end_s - m.start_s for m in gaps)
+            parts.append(f"{what}: {len(gaps)} gap{'s' * (len(gaps) > 1)}, {seconds:.2f} s")
+    noise = [m for m in track.marks if m.kind == "comfort_noise"]
+    if noise:
+        parts.append(f"comfort noise: {sum(m.end_s - m.start_s for m in noise):.2f} s")
+    digits = [f"{m.text.removeprefix('DTMF ')} at {m.start_s:.2f} s" for m in track.marks if m.kind == "dtmf"]
+    if digits:
+        parts.append("DTMF " + ", ".join(digits))
+    return "; ".join(parts)

@@ -72,6 +72,9 @@ def test_cli_writes_the_call_in_stereo_caller_left_callee_right(g711_call, tmp_p
     assert done.returncode == 0, done.stderr
     (left, right), rate = read_wav(out.read_bytes())
     assert rate == 8000
+    # the summary on stderr: caller lost packets 10-11 and 30 (two gaps), callee 20 (59 was its last packet)
+    assert "left (caller): PCMA; lost: 2 gaps, 0.06 s" in done.stderr
+    assert "right (callee): PCMU; lost: 1 gap, 0.02 s" in done.stderr
     call = g711_call
     for samples, side in ((left, "caller"), (right, "callee")):
         d = getattr(call, side)
@@ -188,6 +191,10 @@ def test_dtmf_and_comfort_noise_are_not_speech(tmp_path):
     assert not [m for m in marks if m[0] == "lost"]  # suppressed packets are not lost ones
     quiet = stream_audio(analysis, stream, comfort_noise=False).channels[0]
     assert not quiet.samples[slots[40].start:slots[49].stop].any()
+    # the event's packets all carry its first timestamp: a jitter buffer must not find the later ones late
+    buffered = stream_audio(analysis, stream, jitter_buffer_ms=40).channels[0]
+    assert [(m.kind, round(m.start_s, 3), round(m.end_s, 3)) for m in buffered.marks if m.kind in ("dtmf", "late")] \
+        == [("dtmf", 0.44, 0.54)]
 
 
 def test_a_codec_without_decoder_is_named_and_skipped(tmp_path):
