@@ -97,6 +97,31 @@ def parse_v3(data: bytes) -> Record:
     return rec
 
 
+def value_spans(data: bytes) -> list[tuple[int, int, int]]:
+    """(chunk type, start, end) of each generic chunk's value in a HEPv3 packet, or for HEPv1/v2 the
+    addresses (types 3/4 or 5/6) and the payload (15): where a rewriter (redaction) finds what to replace
+    in place. Stops at the first chunk that does not fit."""
+    spans = []
+    if data.startswith(MAGIC):
+        pos = 6
+        while pos + 6 <= len(data):
+            vendor, ctype, clen = struct.unpack_from("!HHH", data, pos)
+            if clen < 6 or pos + clen > len(data):
+                break
+            if vendor == 0:
+                spans.append((ctype, pos + 6, pos + clen))
+            pos += clen
+        return spans
+    if len(data) < 8 or data[2] not in (2, 10):
+        return spans
+    size = 4 if data[2] == 2 else 16
+    src, dst = (3, 4) if size == 4 else (5, 6)
+    end = 8 + 2 * size + (12 if data[0] == 2 else 0)
+    if len(data) >= end:
+        spans += [(src, 8, 8 + size), (dst, 8 + size, 8 + 2 * size), (15, end, len(data))]
+    return spans
+
+
 def _length_note(stated: int, held: int, what: str) -> str:
     return f"its length field says {stated} bytes but {what} {held}"
 

@@ -57,3 +57,13 @@ def test_hep2_ipv4_and_ipv6():
         rec = hep.parse_v2(kit.hep2(inner))
         assert (rec.version, rec.src, rec.dst, rec.sport, rec.dport) == (2, src, dst, 5060, 5080)
         assert (rec.seconds, rec.micros, rec.agent, rec.payload) == (1_700_000_000, 500_000, 77, INNER.payload)
+
+
+def test_value_spans_point_at_the_values():
+    data = kit.hep3(INNER)
+    spans = {t: data[a:b] for t, a, b in hep.value_spans(data)}
+    assert spans[3] == bytes([10, 1, 1, 1]) and spans[4] == bytes([10, 2, 2, 2])
+    assert spans[14] == kit.AUTH_KEY and spans[15] == INNER.payload and spans[17] == b"corr-1"
+    v2 = kit.hep2(kit.Inner("2001:db8::1", "2001:db8::2", 1, 2, 1.0, b"BYE x SIP/2.0\r\n\r\n"))
+    spans = {t: v2[a:b] for t, a, b in hep.value_spans(v2)}
+    assert spans[5][-1] == 1 and spans[6][-1] == 2 and spans[15] == b"BYE x SIP/2.0\r\n\r\n"
