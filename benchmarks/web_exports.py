@@ -59,7 +59,8 @@ class Browser:
         self.base = base
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         page = self.opener.open(base + "/").read().decode()
-        self.token = re.search(r'name="flowviz-csrf" content="([0-9a-f]+)"', page).group(1)
+        found = re.search(r'name="flowviz-csrf" content="([0-9a-f]+)"', page)
+        self.token = found.group(1) if found else ""  # versions before the token (benchmarking them too)
 
     def upload(self, path: Path) -> str:
         boundary = "flowvizbench"
@@ -95,7 +96,7 @@ def renderer_pss_mb(app) -> list[float]:
     """Each renderer's proportional set size with its Chromium processes (PSS: pages shared between them
     counted once in all, unlike a sum of RSS)."""
     out = []
-    for process in app.flowviz["renderers"].all:
+    for process in app.flowviz["renderers"].all if "renderers" in app.flowviz else []:
         total = 0
         for pid in [process.pid] + _children(process.pid):
             try:
@@ -149,7 +150,8 @@ def exports(n: int, renderers: int) -> None:
               flush=True)
     finally:
         server.shutdown()
-        app.flowviz["renderers"].shutdown()
+        if "renderers" in app.flowviz:
+            app.flowviz["renderers"].shutdown()
         app.flowviz["analyzer"].shutdown()
 
 
@@ -179,7 +181,7 @@ def pages() -> None:
                 for _ in range(3):
                     t = time.perf_counter()
                     page.goto(base + href)
-                    page.wait_for_function("document.querySelectorAll('#ladder g.trace text').length > 0",
+                    page.wait_for_function("() => document.querySelectorAll('#ladder g.trace text').length > 0",
                                            timeout=120_000)
                     opens.append(time.perf_counter() - t)
                 rows = page.locator("#ladder-range").inner_text()
