@@ -175,3 +175,15 @@ def test_corpus_hep_pcap():
                                    "payload_types": {"SIP": 6, "log": 1, "RTCP": 1}, "sip_messages": 6,
                                    "rtcp_packets": 0, "unreadable": 0, "with_problems": 0}
     assert set(capture.sip_messages["call_id"]) == {"qgf3dm9rudi@127.0.0.1"}
+
+
+def test_hep_sent_over_ipv6(tmp_path):
+    """The agent reaches the collector over IPv6; the inner packets are IPv4 (the outer family does not matter)."""
+    from tests.kit.transports import Conversation
+
+    inners = kit.sip_call()
+    conv = Conversation(("2001:db8:9::1", 41000), ("2001:db8:9::9", 9060))
+    for inner in inners:
+        conv.udp(True, kit.hep3(inner))
+    capture = _decode(conv.write(tmp_path / "hep_over_v6.pcap"))
+    assert _rows(capture) == _expected_rows(inners)
