@@ -81,11 +81,12 @@ def summary(conns: TlsConnections, sip: pl.DataFrame, settings: Settings, shown:
     keys = ("--tls-keylog" if settings.tls_keylog else "") + \
         (" and " if settings.tls_keylog and conns.secrets_blocks else "") + \
         ("the capture's Decryption Secrets Blocks" if conns.secrets_blocks else "")
+    frames = [frame for flow, frame in counted if flow not in flows_with_sip]
     info = {"connections": total, "decrypted": decrypted, "not_decrypted": missing,
-            "keys": keys or "none", "secrets_blocks": conns.secrets_blocks}
+            "keys": keys or "none", "secrets_blocks": conns.secrets_blocks,
+            "not_decrypted_frames": frames}  # the ClientHello of each: evidence for a finding
     warnings = []
     if missing:
-        frames = [frame for flow, frame in counted if flow not in flows_with_sip]
         where = f"ClientHello in frame {', '.join(map(str, frames[:5]))}" + (" ..." if len(frames) > 5 else "")
         if keys:
             warnings.append(f"{shown}: {missing} TLS connection(s) on SIP ports were not decrypted with the keys of "

@@ -53,7 +53,7 @@ def test_without_keys_info_and_warning_say_keys_are_missing(call):
     capture = read_capture(pcap, use_cache=False)
     assert capture.sip_messages.is_empty()
     assert capture.info["tls"] == {"connections": 1, "decrypted": 0, "not_decrypted": 1, "keys": "none",
-                                   "secrets_blocks": 0}
+                                   "secrets_blocks": 0, "not_decrypted_frames": [4]}
     (warning,) = capture.info["warnings"]  # this one, not "no SIP message found"
     assert "1 TLS connection(s) carry SIP without keys" in warning and "give --tls-keylog" in warning
     assert "frame 4" in warning  # the ClientHello: SYN, SYN-ACK, ACK come first
