@@ -84,6 +84,7 @@ def call_audio(view, jitter_buffer_ms: float | None = None, comfort_noise: bool 
     tracks = _tracks(analysis, packets.filter(pl.col("stream_id").is_in([s for v in chosen.values() for s in v])),
                      codecs, t0, jitter_buffer_ms, comfort_noise)
     channels = [side_track([tracks[s] for s in chosen[side]], t0) for side in (CALLER, CALLEE)]
+    _mark_sip_info(analysis, view.summary["call_ids"], t0, channels)
     rate = max(c.rate for c in channels)
     channels = [c.at_rate(rate) for c in channels]
     return Audio(channels, rate, t0, notes + [n for c in channels for n in c.notes])
@@ -117,6 +118,25 @@ def stream_wav_bytes(analysis, stream_id: str, jitter_buffer_ms: float | None = 
     if not audio.heard:
         raise FlowvizError("; ".join(audio.notes) or f"stream {stream_id}: no audio could be decoded")
     return audio.wav_bytes()
+
+
+def _mark_sip_info(analysis, call_ids: list[str], t0: int, channels: list[Track]) -> None:
+    """DTMF digits sent as SIP INFO (flowviz.media.dtmf): a mark on the channel of the side that sent them."""
+    from flowviz.audio.sides import caller_tags, sent_by_caller
+
+    events = analysis.dtmf_events.filter((pl.col("source") == "sip-info") & pl.col("call_id").is_in(call_ids))
+    if events.is_empty():
+        return
+    msgs = analysis.capture.sip_messages.filter(pl.col("call_id").is_in(call_ids))
+    tags, _ = caller_tags(msgs)
+    for frame, ts, digit, ms in events.select("frame", "ts_ns", "digit", "duration_ms").iter_rows():
+        by_caller = sent_by_caller(msgs, frame, tags)
+        if by_caller is None:
+            continue
+        start = (ts - t0) / 1e9
+        channel = channels[0 if by_caller else 1]
+        channel.marks.append(Mark("dtmf", start, start + (ms or 0) / 1000, "", f"DTMF {digit} (SIP INFO)"))
+        channel.marks.sort(key=lambda m: m.start_s)
 
 
 def _choose(streams: pl.DataFrame, sides: dict[str, tuple[str, int]]) -> tuple[dict[str, list[str]], list[str]]:

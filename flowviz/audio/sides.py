@@ -19,13 +19,7 @@ def stream_sides(sip: pl.DataFrame, call_ids: list[str], streams: pl.DataFrame) 
     """stream_id -> (CALLER or CALLEE: whose voice it carries, leg: position of the Call-ID whose SDP placed it,
     len(call_ids) when none did)."""
     msgs = sip.filter(pl.col("call_id").is_in(call_ids)).sort("ts_ns")
-    caller_tag: dict[str, str | None] = {}
-    first_src = None
-    for cid, is_request, method, tag, src in msgs.select("call_id", "is_request", "method", "from_tag",
-                                                         "src_ip").iter_rows():
-        if is_request and cid not in caller_tag and method == "INVITE":
-            caller_tag[cid] = tag
-            first_src = first_src or src
+    caller_tag, first_src = caller_tags(msgs)
     announced: dict[tuple[str, int], list[tuple[int, bool, int]]] = {}
     with_sdp = msgs.filter(pl.col("has_sdp").fill_null(False))
     for cid, is_request, tag, ts, media in with_sdp.select("call_id", "is_request", "from_tag", "ts_ns",
@@ -47,6 +41,27 @@ def stream_sides(sip: pl.DataFrame, call_ids: list[str], streams: pl.DataFrame) 
             continue
         out[sid] = (CALLER if src_ip == first_src else CALLEE, len(call_ids))
     return out
+
+
+def caller_tags(msgs: pl.DataFrame) -> tuple[dict[str, str | None], str | None]:
+    """(Call-ID -> From tag of its first INVITE: the caller's, the address that first INVITE came from)."""
+    caller_tag: dict[str, str | None] = {}
+    first_src = None
+    for cid, is_request, method, tag, src in msgs.sort("ts_ns").select("call_id", "is_request", "method", "from_tag",
+                                                                      "src_ip").iter_rows():
+        if is_request and cid not in caller_tag and method == "INVITE":
+            caller_tag[cid] = tag
+            first_src = first_src or src
+    return caller_tag, first_src
+
+
+def sent_by_caller(msgs: pl.DataFrame, frame: int, caller_tag: dict[str, str | None]) -> bool | None:
+    """Whether the SIP message of this frame was sent by the caller (None if no such message)."""
+    row = msgs.filter(pl.col("frame") == frame).select("call_id", "is_request", "from_tag").rows()
+    if not row:
+        return None
+    cid, is_request, tag = row[0]
+    return bool(is_request) == (tag == caller_tag.get(cid))
 
 
 def _latest(items: list[tuple[int, bool, int]] | None, start: int) -> tuple[int, bool, int] | None:

@@ -176,7 +176,8 @@ def test_dtmf_and_comfort_noise_are_not_speech(tmp_path):
               for i in range(5)}
     caller = Direction("PCMU", 440, replaced={**events, 40: (13, bytes([50]), 40)},
                        suppressed=frozenset(range(41, 50)))
-    call = write_tone_call(tmp_path / "dtmf_cn.pcap", caller, Direction("PCMA", 1000), seconds=1.2)
+    call = write_tone_call(tmp_path / "dtmf_cn.pcap", caller, Direction("PCMA", 1000), seconds=1.2,
+                           sip_info=((700, "9", 160),))
     analysis = analyze(call.path)
     stream = next(s["stream_id"] for s in analysis.call(call.call_id).streams if s["src"] == "10.0.0.1")
     track = stream_audio(analysis, stream).channels[0]
@@ -191,6 +192,11 @@ def test_dtmf_and_comfort_noise_are_not_speech(tmp_path):
     assert not [m for m in marks if m[0] == "lost"]  # suppressed packets are not lost ones
     quiet = stream_audio(analysis, stream, comfort_noise=False).channels[0]
     assert not quiet.samples[slots[40].start:slots[49].stop].any()
+    # a digit sent as SIP INFO by the caller, 700 ms after its first packet: marked on the caller's channel
+    marks = call_audio(analysis.call(call.call_id)).channels[0].marks
+    info_at = (call.first_rtp_ns["caller"] - T0_NS) / 1e9 + 0.7
+    assert [(round(m.start_s, 3), round(m.end_s, 3)) for m in marks if m.text == "DTMF 9 (SIP INFO)"] == \
+        [(round(info_at, 3), round(info_at + 0.16, 3))]
     # the event's packets all carry its first timestamp: a jitter buffer must not find the later ones late
     buffered = stream_audio(analysis, stream, jitter_buffer_ms=40).channels[0]
     assert [(m.kind, round(m.start_s, 3), round(m.end_s, 3)) for m in buffered.marks if m.kind in ("dtmf", "late")] \

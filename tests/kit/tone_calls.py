@@ -168,9 +168,11 @@ def _aton(ip: str) -> bytes:
 
 
 def write_tone_call(path: str | Path, caller: Direction, callee: Direction, seconds: float = 1.0,
-                    call_id: str = "tone-call-1@10.0.0.1", callee_offset_ms: float = 7.0) -> ToneCall:
+                    call_id: str = "tone-call-1@10.0.0.1", callee_offset_ms: float = 7.0,
+                    sip_info: tuple[tuple[float, str, int], ...] = ()) -> ToneCall:
     """A call of `seconds` of media each way: caller's tone from 10.0.0.1:40000, callee's from 10.0.0.2:50000
-    (starting `callee_offset_ms` later), packets sent every ptime; both directions must share one ptime."""
+    (starting `callee_offset_ms` later), packets sent every ptime; both directions must share one ptime.
+    sip_info: (ms after the caller's first packet, digit, duration ms) of INFO requests the caller sends."""
     assert caller.ptime_ms == callee.ptime_ms, "one ptime for both directions keeps the packet count simple"
     path = Path(path)
     packets = int(round(seconds * 1000 / caller.ptime_ms))
@@ -210,6 +212,12 @@ def write_tone_call(path: str | Path, caller: Direction, callee: Direction, seco
             marker = k == 0 or k - 1 in d.suppressed
             data = rtp(pt, seq % 65536, (4_294_960_000 + ts_of * step_ts) % 2**32, ssrc, payload, marker)
             frames.append((at, frame(src, dst, sport, dport, data)))
+    for cseq, (ms, digit, duration) in enumerate(sip_info, start=10):  # RFC 2976 INFO, dtmf-relay body
+        body = f"Signal={digit}\r\nDuration={duration}\r\n"
+        info = sip(f"INFO sip:bob@{CALLEE_IP} SIP/2.0", call_id, f"{cseq} INFO", "caller1", "callee1", CALLER_IP)
+        info = info.replace(b"Content-Length: 0", f"Content-Type: application/dtmf-relay\r\nContent-Length: "
+                            f"{len(body)}".encode()) + body.encode()
+        frames.append((first["caller"] + int(ms * 1_000_000), frame(CALLER_IP, CALLEE_IP, 5060, 5060, info)))
     end = first["callee"] + packets * caller.ptime_ms * 1_000_000 + 100_000_000
     frames += [(end, frame(CALLER_IP, CALLEE_IP, 5060, 5060, bye)),
                (end + 1_000_000, frame(CALLEE_IP, CALLER_IP, 5060, 5060, bye_ok))]
