@@ -10,8 +10,8 @@ Layouts (docs/transports.md names the sources):
   destination port, 9 seconds, 10 microseconds, 11 payload type (1 SIP, 5 RTCP...), 12 capture agent id,
   14 authentication key (never kept), 15 payload, 16 compressed payload, 17 correlation id.
 - HEPv1/v2: version (u8), header length (u8), family (u8), protocol (u8), source and destination port
-  (u16 big-endian), the two addresses; v2 then seconds and microseconds (u32) and capture id (u16), in
-  the sender's byte order (little-endian on the x86 machines that send them), and 2 bytes of padding.
+  (u16 big-endian), the two addresses; v2 then seconds and microseconds (u32, little-endian: kamailio
+  writes them so) and capture id (u16, the sender's order: little-endian on x86), and 2 bytes of padding.
 """
 
 from __future__ import annotations
