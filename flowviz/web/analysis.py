@@ -149,8 +149,8 @@ def analyse_folder(folder: Path, settings: Settings) -> None:
         # the session's thresholds as they are now; a change after this is caught by diagnostics_fresh()
         overrides = store.thresholds(folder.parent.name)
         result = analyse(folder / "capture", capture_settings(settings, store.meta(folder)), progress, overrides)
-    except FlowvizError as exc:
-        store.update(folder, state="error", error=exc.message)
+    except FlowvizError as exc:  # the capture's path on this server is no business of the browser's
+        store.update(folder, state="error", error=_unplaced(exc.message, folder / "capture"))
         return
     except Exception as exc:  # a bug: shown in one line, details in the server log
         traceback.print_exc()
@@ -186,9 +186,14 @@ def analyse(path: Path, settings: Settings, progress=None, overrides: dict | Non
         calls.append(call)
     info = {k: analysis.info.get(k) for k in ("packets", "duration_s", "sip_messages", "rtp_packets", "rtp_streams",
                                               "decode_seconds", "skipped", "short_frames", "first_ts_ns")}
-    info["warnings"] = analysis.warnings  # the capture's and the correlator's
+    info["warnings"] = [_unplaced(w, path) for w in analysis.warnings]  # the capture's and the correlator's
     return {"calls": calls, "kpis": analysis.kpis, "info": info, "capture_problems": problems.get(None, []),
             "thresholds": overrides or {}, "streams": stream_rows(analysis.stream_report)}
+
+
+def _unplaced(text: str, path: Path) -> str:
+    """The text without the capture's path on this server (the page shows the upload's name instead)."""
+    return text.replace(f"{path}: ", "").replace(str(path), "the file")
 
 
 def diagnostics_fresh(store: Store, folder: Path, result: dict | None) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 # a leading "<path>: " (the library's warnings name the file first), then any absolute path left
-_LEADING_PATH = re.compile(r"^(?:/|[A-Za-z]:\\)\S*?: ")
+_LEADING_PATH = re.compile(r"^(?:/|[A-Za-z]:\\)(?:.*?/capture(?:\.\w+)*|\S*?): ")
 _PATH = re.compile(r"(?<![\w.:/])/(?:[\w.+~-]+/)+[\w.+~-]*")
 _NO_SIP = re.compile(r"no SIP message found in ([\d,]+) packets")
 _CUT = ("cut in the middle", "impossible length")
@@ -28,12 +28,17 @@ def without_paths(text: str) -> str:
     return _PATH.sub("the file", text)
 
 
+_LIMIT = re.compile(r"raise (?:it|the limit) with\s+--limit [^;()]*?(?:\s*\([^)]*\))?(?:, e\.g\. [^,;]*)?(?=[,;]|$)")
+
+
 def for_browser(text: str) -> str:
-    """A library message in browser words: no paths, no command-line options."""
+    """A library message in browser words: no paths, no command-line options (what they would raise is the
+    server's to change; SIP ports are offered by the upload form)."""
     text = without_paths(text)
-    text = re.sub(r"; raise it with --limit [^;.)]*(\([^)]*\))?", "; the server's administrator can raise it", text)
+    text = _LIMIT.sub("the server's administrator can raise the limit", text)
+    text = re.sub(r"\(?editcap -c \d+ IN OUT\)?", "", text)
     text = re.sub(r",? ?(?:name|give) the port with --sip-port", " (see below)", text)
-    return text
+    return re.sub(r"  +", " ", text)
 
 
 def capture_notices(result: dict) -> list[dict]:

@@ -124,3 +124,33 @@ def test_a_capture_with_no_packet_says_so(page, base_url_app, web_app, tmp_path)
     expect(row).to_contain_text("analysed: No packets")
     row.locator("a").click()
     expect(page.locator("#capture-notices li[data-kind='empty']")).to_contain_text("holds no packet at all")
+
+
+def test_library_messages_lose_server_paths_and_command_options(tmp_path):
+    """Real messages of the library on damaged files stored where the web app stores them: what the pages
+    show of them names no server path and no command-line option."""
+    from flowviz.analyze import Analysis
+    from flowviz.errors import FlowvizError
+    from flowviz.settings import Settings
+    from flowviz.web.notices import capture_notices, for_browser
+
+    folder = tmp_path / "data dir" / "sessions" / ("A" * 32) / "0123456789abcdef"
+    folder.mkdir(parents=True)
+    data = (LAB / "reference_call.pcap").read_bytes()
+    big_record = bytearray(data[:24 + 16])
+    big_record[24 + 8:24 + 12] = (10 << 20).to_bytes(4, "little")  # incl_len 10 MiB > the record limit
+    cases = {"cut": data[: len(data) // 2 + 5], "record": bytes(big_record) + data[40:2000]}
+    texts = []
+    for name, content in cases.items():
+        path = folder / "capture"
+        path.write_bytes(content)
+        try:
+            texts += Analysis(path, Settings(max_record_bytes=1 << 20)).warnings
+        except FlowvizError as exc:
+            texts.append(exc.message)
+    assert any(str(folder) in t for t in texts) and any("--limit" in t for t in texts)  # the library's words
+    for text in texts:
+        shown = for_browser(text)
+        assert str(tmp_path) not in shown and "sessions" not in shown and "--" not in shown, shown
+    notices = capture_notices({"info": {"warnings": texts, "packets": 10}, "calls": []})
+    assert notices and all("--" not in n["text"] + n["advice"] and "/" + "tmp" not in n["text"] for n in notices)
