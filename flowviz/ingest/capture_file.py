@@ -61,6 +61,7 @@ class Details:
     dst: list[str]
     payloads: list[bytes]
     tcp_seq: list[int] = field(default_factory=list)  # TCP sequence number (0 for other packets), when asked
+    ip_off: list[int] = field(default_factory=list)  # where the innermost IP header starts, when asked
 
 
 @dataclass
@@ -95,16 +96,16 @@ class Packets:
             fd = f.fileno()
             return [os.pread(fd, n, off) for off, n in zip(offsets, lengths)]
 
-    def details(self, rows: np.ndarray, tcp_seq: bool = False) -> Details:
-        """Addresses and payload position of the given packets, decoded again from their bytes (and
-        their TCP sequence numbers when asked)."""
+    def details(self, rows: np.ndarray, layout: bool = False) -> Details:
+        """Addresses and payload position of the given packets, decoded again from their bytes (and, with
+        `layout`, their TCP sequence numbers and where their innermost IP header starts)."""
         data = self.read_bytes(rows)
         caplens = np.array([len(d) for d in data], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(caplens)[:-1]]).astype(np.int64) if len(data) else caplens
         buf = np.frombuffer(b"".join(data) + b"\0" * 8, dtype=np.uint8)
         out = np.zeros((len(data), kernel.DETAIL_FIELDS), dtype=np.uint64)
         kernel.decode_many(buf, starts, caplens, self.table["link_type"][rows].astype(np.int64), out)
-        tcp = (self.table["ip_proto"][rows] == 6).tolist() if tcp_seq else []
+        tcp = (self.table["ip_proto"][rows] == 6).tolist() if layout else []
         return Details(
             src=[address_text(h, l) for h, l in zip(out[:, kernel.D_SRC_HI].tolist(), out[:, kernel.D_SRC_LO].tolist())],
             dst=[address_text(h, l) for h, l in zip(out[:, kernel.D_DST_HI].tolist(), out[:, kernel.D_DST_LO].tolist())],
@@ -112,6 +113,7 @@ class Packets:
                                                       out[:, kernel.D_PAYLOAD_LEN].tolist())],
             tcp_seq=[int.from_bytes(d[o + 4 : o + 8], "big") if is_tcp else 0
                      for d, o, is_tcp in zip(data, out[:, kernel.D_L4_OFF].tolist(), tcp)],
+            ip_off=out[:, kernel.D_IP_OFF].tolist() if layout else [],
         )
 
     def release_table(self) -> None:

@@ -211,43 +211,97 @@ class HepResult:
 
 
 def hep_rows(packets: Packets) -> np.ndarray:
-    """Rows of every packet of a HEP conversation: HEP over UDP, and every segment of a TCP conversation
-    in which a segment starts a HEP packet (the others continue one)."""
+    """Rows of every packet of a HEP conversation: HEP over UDP (with the later IPv4 fragments of a HEP
+    datagram too big for one packet), and every segment of a TCP conversation in which a segment starts
+    a HEP packet (the others continue one)."""
     t = packets.table
     starts = kernel.prefix_rows(t, kernel.HEP_PREFIX, kernel.HEP_PREFIX + 1, True)
     if not len(starts):
         return starts
+    found = [starts]
     tcp_flows = np.unique(t["flow"][starts][t["ip_proto"][starts] == 6])
-    if not len(tcp_flows):
-        return starts
-    in_flow = np.flatnonzero((t["ip_proto"] == 6) & np.isin(t["flow"], tcp_flows))
-    return np.union1d(starts, in_flow)
+    if len(tcp_flows):
+        found.append(np.flatnonzero((t["ip_proto"] == 6) & np.isin(t["flow"], tcp_flows)))
+    first = starts[((t["flags"][starts] & kernel.F_FRAGMENT) != 0) & (t["ip_proto"][starts] == 17)]
+    if len(first):
+        later = np.flatnonzero(((t["flags"] & kernel.F_LATER_FRAGMENT) != 0) & (t["ip_proto"] == 17))
+        keys = {_fragment(d, o)[0] for d, o in _raw_with_ip_off(packets, first)}
+        found.append(np.array([r for r, (d, o) in zip(later.tolist(), _raw_with_ip_off(packets, later))
+                               if _fragment(d, o)[0] in keys], dtype=np.int64))
+    return np.unique(np.concatenate(found))
+
+
+def _raw_with_ip_off(packets: Packets, rows: np.ndarray) -> list[tuple[bytes, int]]:
+    details = packets.details(rows, layout=True)
+    return list(zip(packets.read_bytes(rows), details.ip_off))
+
+
+def _fragment(data: bytes, ip_off: int) -> tuple[tuple | None, int, bool, bytes]:
+    """(datagram key, offset, more fragments, IP payload) of an IPv4 fragment (RFC 791); key None for
+    anything else (IPv6 fragments are not reassembled here)."""
+    if len(data) < ip_off + 20 or data[ip_off] >> 4 != 4:
+        return None, 0, False, b""
+    ihl = (data[ip_off] & 0x0F) * 4
+    total, ident, frag = struct.unpack_from("!HHH", data, ip_off + 2)
+    key = (data[ip_off + 12 : ip_off + 20], ident, data[ip_off + 9])
+    return key, (frag & 0x1FFF) * 8, bool(frag & 0x2000), data[ip_off + ihl : ip_off + max(total, ihl)]
 
 
 def decode(packets: Packets, rows: np.ndarray, leg_link_headers: tuple[str, ...], shown: str = "") -> HepResult:
     """The inner packets of the HEP packets carried in `rows` (hep_rows())."""
     t = packets.table
-    details = packets.details(rows, tcp_seq=True)
+    details = packets.details(rows, layout=True)
+    raw = packets.read_bytes(rows)
     carried: list[Carried] = []
     unreadable: list[tuple[int, str]] = []  # (frame, why)
     streams: dict[tuple[int, str, int], list[tuple[int, int, int, bytes]]] = {}
+    fragments: dict[tuple, list[tuple[int, int, int, bool, bytes]]] = {}
     for i, row in enumerate(rows.tolist()):
+        ts = int(t["ts"][row])
+        if t["ip_proto"][row] == 17 and t["flags"][row] & kernel.F_FRAGMENT:
+            key, offset, more, part = _fragment(raw[i], details.ip_off[i])
+            if key is not None:
+                fragments.setdefault(key, []).append((offset, row + 1, ts, more, part))
+            continue
         payload = details.payloads[i]
         if not payload:
             continue
-        ts = int(t["ts"][row])
         if t["ip_proto"][row] == 17:
             _datagram(row + 1, ts, payload, carried, unreadable)
         else:
             key = (int(t["flow"][row]), details.src[i], int(t["sport"][row]))
             streams.setdefault(key, []).append((row + 1, ts, details.tcp_seq[i], payload))
+    for parts in fragments.values():
+        _reassembled(parts, carried, unreadable)
     for segments in streams.values():
         _stream(segments, carried, unreadable)
     carried.sort(key=lambda c: (c.frame, c.msg_index))
     return _result(carried, unreadable, leg_link_headers, shown)
 
 
-def _datagram(frame: int, ts: int, data: bytes, carried: list[Carried], unreadable: list) -> None:
+def _reassembled(parts: list[tuple[int, int, int, bool, bytes]], carried: list[Carried], unreadable: list) -> None:
+    """A HEP datagram sent in IPv4 fragments: put together by offset, then read as one datagram."""
+    parts.sort()
+    data, complete = b"", True
+    for offset, _frame, _ts, _more, part in parts:
+        if offset != len(data):
+            complete = offset < len(data) and data[offset:] == part[: len(data) - offset]  # a duplicate
+            if not complete:
+                break
+            part = part[len(data) - offset:]
+        data += part
+    frames = sorted(f for _, f, _, _, _ in parts)
+    if not complete or parts[-1][3] or len(data) < 8:
+        unreadable.append((frames[-1], f"the UDP datagram in IP fragments (frames {', '.join(map(str, frames))}) "
+                                       "is missing fragments"))
+        return
+    length = struct.unpack_from("!H", data, 4)[0]
+    last = max(parts, key=lambda p: p[1])
+    _datagram(last[1], last[2], data[8 : max(8, min(length, len(data)))], carried, unreadable, frames)
+
+
+def _datagram(frame: int, ts: int, data: bytes, carried: list[Carried], unreadable: list,
+              frames: list[int] | None = None) -> None:
     """A HEP packet in a UDP datagram. When its length field disagrees with the datagram, the chunks
     decide: read to the datagram's end if they fill it exactly, else to the stated length."""
     if not data.startswith(MAGIC):
@@ -261,7 +315,7 @@ def _datagram(frame: int, ts: int, data: bytes, carried: list[Carried], unreadab
                                     "length field")
             else:
                 rec.problems.insert(0, _length_note(rec.stated, len(data), "the datagram holds"))
-    _keep(rec, Carried(frame, [frame], 0, ts, rec), carried, unreadable)
+    _keep(rec, Carried(frame, frames or [frame], 0, ts, rec), carried, unreadable)
 
 
 def _keep(rec: Record, item: Carried, carried: list, unreadable: list) -> None:

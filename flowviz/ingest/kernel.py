@@ -44,8 +44,8 @@ PACKET = np.dtype(
 )
 # Addresses and payload position are not kept per packet (they would double the table); the
 # kernel writes them to a small DETAIL scratch array, which decode_many keeps for chosen packets.
-D_SRC_HI, D_SRC_LO, D_DST_HI, D_DST_LO, D_PAYLOAD_OFF, D_PAYLOAD_LEN, D_L4_OFF = range(7)
-DETAIL_FIELDS = 7
+D_SRC_HI, D_SRC_LO, D_DST_HI, D_DST_LO, D_PAYLOAD_OFF, D_PAYLOAD_LEN, D_L4_OFF, D_IP_OFF = range(8)
+DETAIL_FIELDS = 8
 
 SKIP_NONE, SKIP_LINK, SKIP_NOT_IP, SKIP_TRUNCATED, SKIP_DEEP = 0, 1, 2, 3, 4
 F_FRAGMENT, F_LATER_FRAGMENT, F_TUNNELED, F_NEEDS_EXACT, F_TURN = 1, 2, 4, 8, 16
@@ -295,6 +295,7 @@ def decode_packet(b, start, caplen, link_type, row, detail):
             proto = b[cur + 9]
             mapped = np.uint64(0xFFFF00000000)
             row.ip_version = 4
+            detail[D_IP_OFF] = cur - start
             detail[D_SRC_HI] = 0
             detail[D_DST_HI] = 0
             detail[D_SRC_LO] = mapped | np.uint64(_u32(b, cur + 12))
@@ -313,6 +314,7 @@ def decode_packet(b, start, caplen, link_type, row, detail):
             plen = _u16(b, cur + 4)
             proto = b[cur + 6]
             row.ip_version = 6
+            detail[D_IP_OFF] = cur - start
             detail[D_SRC_HI] = _u64(b, cur + 8)
             detail[D_SRC_LO] = _u64(b, cur + 16)
             detail[D_DST_HI] = _u64(b, cur + 24)

@@ -187,3 +187,51 @@ def test_hep_sent_over_ipv6(tmp_path):
         conv.udp(True, kit.hep3(inner))
     capture = _decode(conv.write(tmp_path / "hep_over_v6.pcap"))
     assert _rows(capture) == _expected_rows(inners)
+
+
+def _big(inner):
+    """The same message with a body that makes its HEP packet take three IPv4 fragments."""
+    body = "v=0\r\n" + "a=x-filler:" + "z" * 3000 + "\r\n"
+    text = inner.payload.decode().replace("Content-Length: 0\r\n\r\n",
+                                          f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}")
+    return kit.Inner(inner.src, inner.dst, inner.sport, inner.dport, inner.ts, text.encode(), agent=inner.agent,
+                     correlation=inner.correlation)
+
+
+def test_hep_datagram_in_ip_fragments(tmp_path):
+    """A HEP packet bigger than the path's MTU travels in IPv4 fragments (heplify over UDP with a big
+    INVITE): they are put together (in any order) before the HEP packet is read."""
+    inners = kit.sip_call()
+    inners[0] = _big(inners[0])
+    inners[3] = _big(inners[3])
+    cap = kit.Capture()
+    frames = []
+    for n, inner in enumerate(inners):
+        start = len(cap.frames) + 1
+        if n in (0, 3):
+            count = cap.udp_fragments(inner.ts + 0.5, kit.hep3(inner), ident=100 + n,
+                                      order=None if n == 0 else [2, 0, 1])
+            frames.append(list(range(start, start + count)))
+        else:
+            cap.udp(inner.ts + 0.5, kit.hep3(inner))
+            frames.append([start])
+    capture = _decode(cap.write(tmp_path / "frag.pcap"))
+    assert _rows(capture) == _expected_rows(inners)
+    assert capture.sip_messages["frames"].to_list() == frames and len(frames[0]) == 3
+    assert capture.info["warnings"] == [] and capture.info["hep"]["unreadable"] == 0
+
+
+def test_hep_datagram_missing_a_fragment(tmp_path):
+    inners = kit.sip_call()
+    inners[1] = _big(inners[1])
+    cap = kit.Capture()
+    for n, inner in enumerate(inners):
+        if n == 1:
+            cap.udp_fragments(inner.ts + 0.5, kit.hep3(inner), ident=7, order=[0, 2])  # the middle one is lost
+        else:
+            cap.udp(inner.ts + 0.5, kit.hep3(inner))
+    capture = _decode(cap.write(tmp_path / "frag_lost.pcap"))
+    expected = _expected_rows(inners)
+    assert _rows(capture) == expected[:1] + expected[2:]
+    (warning,) = capture.info["warnings"]
+    assert "frames 2, 3" in warning and "missing fragments" in warning

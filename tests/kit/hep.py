@@ -125,6 +125,24 @@ class Capture:
         udp.ulen = 8 + len(payload)
         self.frames.append(Frame(ts, _ipv4(src[0], dst[0], dpkt.ip.IP_PROTO_UDP, bytes(udp))))
 
+    def udp_fragments(self, ts: float, payload: bytes, ident: int, size: int = 1480, order=None,
+                      src=(AGENT_HOST, 41000), dst=COLLECTOR) -> int:
+        """One UDP datagram sent as IPv4 fragments of `size` bytes of IP payload (RFC 791: offsets in
+        8-byte units, More Fragments on all but the last); `order` lists which fragments to write, in
+        which order (default: all, in order). Returns how many fragments the datagram takes."""
+        udp = dpkt.udp.UDP(sport=src[1], dport=dst[1], data=payload)
+        udp.ulen = 8 + len(payload)
+        data = bytes(udp)
+        pieces = [data[i : i + size] for i in range(0, len(data), size)]
+        for k, n in enumerate(range(len(pieces)) if order is None else order):
+            ip = dpkt.ip.IP(src=ipaddress.IPv4Address(src[0]).packed, dst=ipaddress.IPv4Address(dst[0]).packed,
+                            p=dpkt.ip.IP_PROTO_UDP, ttl=64, id=ident, data=pieces[n])
+            ip.offset = n * size // 8  # the field counts 8-byte units
+            ip.mf = int(n + 1 < len(pieces))
+            ip.len = 20 + len(pieces[n])
+            self.frames.append(Frame(ts + 0.001 * k, bytes(ip)))
+        return len(pieces)
+
     def tcp(self, ts: float, seq: int, payload: bytes, src=(AGENT_HOST, 42000), dst=COLLECTOR, flags=None) -> None:
         tcp = dpkt.tcp.TCP(sport=src[1], dport=dst[1], seq=seq, ack=1, off=5,
                            flags=flags if flags is not None else dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH, win=65535,
