@@ -65,11 +65,13 @@ def place(ts_ns: np.ndarray, seq: np.ndarray, rtp_ts: np.ndarray, marker: np.nda
     lost = np.zeros(len(rows), dtype=np.int64)
     lost[1:] = np.diff(s) - 1
 
-    # segments: where the timestamp and the arrival clock disagree
-    ts_step_ns = np.diff(ext_ts) * 1_000_000_000 // clock
-    mismatch = np.abs(ts_step_ns - np.diff(arrival))
+    # segments: where the timestamp and the arrival clock disagree, from one timed packet to the next (an event
+    # packet's timestamp is its event's start, not its own time)
+    timed = np.flatnonzero(~events[rows]) if events is not None else np.arange(len(rows))
+    ts_step_ns = np.diff(ext_ts[timed]) * 1_000_000_000 // clock
+    mismatch = np.abs(ts_step_ns - np.diff(arrival[timed]))
     new = np.zeros(len(rows), dtype=bool)
-    new[1:] = (mismatch > JUMP_NS) | (marker[rows][1:] & (mismatch > MARKER_JUMP_NS))
+    new[timed[1:]] = (mismatch > JUMP_NS) | (marker[rows][timed[1:]] & (mismatch > MARKER_JUMP_NS))
     new[:1] = True
     placed_ns, offset = _anchored(new, arrival, ext_ts, clock)
     if len(rows) and np.abs(placed_ns - arrival).max() > DRIFT_LIMIT_NS:

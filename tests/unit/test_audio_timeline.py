@@ -163,3 +163,18 @@ def test_assemble_places_many_chunks_block_by_block():
     for k in range(3):
         expected[k::4] = values
     assert np.array_equal(out, expected)
+
+
+def test_a_long_event_does_not_start_a_new_segment():
+    # packets 5-84 are one RFC 4733 event of 1.6 s: all carry packet 5's timestamp; voice resumes at packet 85
+    ts, seq, rtp_ts, marker = packets(100)
+    rtp_ts = rtp_ts.copy()
+    rtp_ts[5:85] = rtp_ts[5]
+    events = np.zeros(100, dtype=bool)
+    events[5:85] = True
+    arrival = ts.copy()
+    arrival[85:] += 3 * MS  # voice after the event arrives a little late: it must stay where its timestamp says
+    where = place(arrival, seq, rtp_ts, marker, 8000, 8000, T0, events=events)
+    assert where.start[85:].tolist() == [160 * k for k in range(85, 100)]
+    without = place(arrival, seq, rtp_ts, marker, 8000, 8000, T0)  # taken as timed, the event breaks the segment
+    assert without.start[85] == 160 * 85 + 24
