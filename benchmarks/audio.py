@@ -71,6 +71,8 @@ def main() -> None:
         "flowviz --no-cache streams (ref)": [*flowviz, "--no-cache", "streams", str(capture)],
     }
     print(f"capture: {capture} ({capture.stat().st_size / 1e6:.1f} MB), {args.minutes:g} min, call {call_id}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs "
+          "(a shared machine: timings are noisy)")
     for cmd in commands.values():  # warm-up: numba's cache, the decode cache, the page cache
         timed(cmd, env)
     results = {name: [] for name in commands}
