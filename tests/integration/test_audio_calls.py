@@ -54,8 +54,20 @@ def check_channel(samples, rate, tone_hz, slots, removed, within_hz=None):
     assert not samples[slots[-1].stop:].any()  # nor after the last one
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*FLOWVIZ, *args], capture_output=True, text=True, cwd=REPO, timeout=300)
+def run_cli(*args: str, process: bool = False) -> subprocess.CompletedProcess:
+    """`flowviz ARGS`: in its own process, or in this one through the same entry point (flowviz.cli.main: the
+    same options, messages and exit codes, without a second Python start-up)."""
+    if process:
+        return subprocess.run([*FLOWVIZ, *args], capture_output=True, text=True, cwd=REPO, timeout=300)
+    import contextlib
+    import io
+
+    from flowviz.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(list(args))
+    return subprocess.CompletedProcess(args, code, "", err.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +80,7 @@ def g711_call(tmp_path_factory):
 
 def test_cli_writes_the_call_in_stereo_caller_left_callee_right(g711_call, tmp_path):
     out = tmp_path / "call.wav"
-    done = run_cli("audio", str(g711_call.path), "--call", g711_call.call_id, "-o", str(out))
+    done = run_cli("audio", str(g711_call.path), "--call", g711_call.call_id, "-o", str(out), process=True)
     assert done.returncode == 0, done.stderr
     (left, right), rate = read_wav(out.read_bytes())
     assert rate == 8000
