@@ -123,11 +123,12 @@ def stream_wav_bytes(analysis, stream_id: str, jitter_buffer_ms: float | None = 
 def _mark_sip_info(analysis, call_ids: list[str], t0: int, channels: list[Track]) -> None:
     """DTMF digits sent as SIP INFO (flowviz.media.dtmf): a mark on the channel of the side that sent them."""
     from flowviz.audio.sides import caller_tags, sent_by_caller
+    from flowviz.media.dtmf import sip_info_digits
 
-    events = analysis.dtmf_events.filter((pl.col("source") == "sip-info") & pl.col("call_id").is_in(call_ids))
+    msgs = analysis.capture.sip_messages.filter(pl.col("call_id").is_in(call_ids))
+    events = sip_info_digits(msgs)  # the call's own messages: Analysis.dtmf_events would read RTP events too
     if events.is_empty():
         return
-    msgs = analysis.capture.sip_messages.filter(pl.col("call_id").is_in(call_ids))
     tags, _ = caller_tags(msgs)
     for frame, ts, digit, ms in events.select("frame", "ts_ns", "digit", "duration_ms").iter_rows():
         by_caller = sent_by_caller(msgs, frame, tags)
