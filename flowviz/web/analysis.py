@@ -252,6 +252,28 @@ class CallCache:
         self.size = size
         self.items: OrderedDict = OrderedDict()
         self.lock = threading.Lock()
+        self.warming: set[tuple] = set()
+
+    def warm(self, key: tuple, path: Path, call_ref: str, settings: Settings, overrides: dict | None = None) -> None:
+        """Read the capture's analysis back and correlate it in a background thread (the capture page asks for
+        this), so that opening one of its calls does not wait for it: on a big capture that is most of the
+        call page's time. Errors are left to the call page to report."""
+        full = (*key, json.dumps(overrides or {}, sort_keys=True))
+        with self.lock:
+            if full in self.items or full in self.warming:
+                return
+            self.warming.add(full)
+
+        def run():
+            try:
+                self.get(key, path, call_ref, settings, overrides)
+            except Exception:  # noqa: BLE001 - the call page shows what went wrong when it is opened
+                pass
+            finally:
+                with self.lock:
+                    self.warming.discard(full)
+
+        threading.Thread(target=run, name="flowviz-warm", daemon=True).start()
 
     def get(self, key: tuple, path: Path, call_ref: str, settings: Settings, overrides: dict | None = None) -> dict:
         """The call's details: its row ("call"), ladder, streams report rows, capture, path and view

@@ -203,6 +203,9 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
         meta = store.meta(folder)
         result = store.result(folder) if meta.get("state") == "done" else None
         finished = meta.get("state") in ("done", "error", "cancelled")
+        if result and result["calls"]:  # the next click is likely a call: have its capture ready by then
+            calls.warm((session_id(), cid), folder / "capture", result["calls"][0]["call_group_id"],
+                       capture_settings(settings, meta), store.thresholds(session_id()))
         return pages.capture_body(cid, meta, result), finished
 
     @app.callback(Output("calls-table", "data"), Output("calls-table", "page_count"),
