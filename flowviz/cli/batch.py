@@ -1,4 +1,5 @@
-"""`flowviz batch`: many captures in worker processes -> one Parquet/CSV dataset and a report (docs/batch.md)."""
+"""`flowviz batch`: many captures in worker processes or on a Dask cluster -> one Parquet/CSV dataset and a report
+(docs/batch.md, docs/scale.md)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import click
 
 from flowviz import batch
+from flowviz.batch import engine
 from flowviz.cli.common import Context
 from flowviz.errors import FlowvizError
 
@@ -28,9 +30,10 @@ def _about(path: str, message: str) -> str:
 
 
 def run_batch(files: list[Path], ids: list[str], obj: Context, workers: int, tty: bool,
-              task=None, on_result=None) -> list:
-    """The engine over every file, saying on stderr what each capture gave (warnings, error) and, on a
-    terminal, the progress; what on_result(result) returns (default: the result), in input order."""
+              task=None, on_result=None, client=None) -> list:
+    """The engine over every file (on the cluster of client, a distributed.Client, when given), saying on
+    stderr what each capture gave (warnings, error) and, on a terminal, the progress; what
+    on_result(result) returns (default: the result), in input order."""
     state = {"done": 0, "failed": 0}
 
     def done(res: dict):
@@ -50,7 +53,7 @@ def run_batch(files: list[Path], ids: list[str], obj: Context, workers: int, tty
     if tty:
         _progress(0, len(files), 0, "")
     results = batch.run_tasks(files, ids, obj.settings, use_cache=obj.use_cache, workers=workers, task=task,
-                              on_result=done)
+                              on_result=done, client=client)
     if tty:
         click.echo("\r" + " " * 78 + "\r", nl=False, err=True)
     return results
@@ -66,12 +69,25 @@ def _sets_per_folder(files: list[Path]) -> tuple[list, list[str]]:
     return items, ids
 
 
+def _connect(address: str):
+    """The cluster's client, after one line on stderr saying what it is and where its dashboard is."""
+    client = engine.connect(address)
+    about = engine.cluster_summary(client)
+    dashboard = about["dashboard"] or "none (install bokeh where the scheduler runs)"
+    click.echo(f"flowviz: Dask scheduler {about['scheduler']}: {about['workers']} workers, {about['threads']} "
+               f"threads; dashboard {dashboard}", err=True)
+    return client
+
+
 @click.command("batch")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-o", "--output", "outdir", required=True, metavar="OUTDIR",
               help="Folder for the dataset and the report (must be new or empty, unless --force).")
 @click.option("--workers", type=click.IntRange(1, 256), default=None, metavar="N",
-              help="Worker processes (default: one per core).")
+              help="Worker processes (default: one per core; not used with --scheduler).")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run each capture as a task on this Dask scheduler's workers, which must read the captures at "
+                   "the same paths (docs/scale.md). Default: worker processes on this machine.")
 @click.option("--fail-on", "fail_on", multiple=True, metavar="COND",
               help="Exit 1 when a call or stream matches, e.g. mos<3.5, state=rejected, severity>=warning "
                    "(repeatable; fields: mos, lost_pct, max_jitter_ms, state, severity, rule, status, srd_ms, "
@@ -82,7 +98,7 @@ def _sets_per_folder(files: list[Path]) -> tuple[list, list[str]]:
                    "merged on one timeline as with --merge); a folder with one capture is that capture.")
 @click.pass_obj
 def batch_command(obj: Context, paths: tuple[str, ...], outdir: str, workers: int | None, fail_on: tuple[str, ...],
-                  force: bool, set_per_folder: bool) -> None:
+                  force: bool, set_per_folder: bool, scheduler: str | None) -> None:
     """Analyse many captures: calls, RTP streams and KPIs per capture and across all, written to
     OUTDIR as a Parquet dataset partitioned by capture plus CSV, and a report (report.md, report.html).
 
@@ -91,6 +107,9 @@ def batch_command(obj: Context, paths: tuple[str, ...], outdir: str, workers: in
     input usable. Columns: docs/batch.md.
     """
     conditions = [batch.parse_condition(text) for text in fail_on]
+    if "://" in outdir:  # the dataset is written by this process, through the file system
+        raise FlowvizError(f"-o {outdir}: OUTDIR must be a folder (a shared one is fine); URLs are not supported, "
+                           "write to a folder and copy it")
     out = Path(outdir)
     batch.check_outdir(out, force)
     started = time.perf_counter()
@@ -103,8 +122,13 @@ def batch_command(obj: Context, paths: tuple[str, ...], outdir: str, workers: in
     names = batch.capture_ids(files)
     if set_per_folder:
         files, names = _sets_per_folder(files)
-    captures = run_batch(files, names, obj, workers or batch.cores(), sys.stderr.isatty(),
-                         on_result=collector.add)
+    client = _connect(scheduler) if scheduler else None
+    try:
+        captures = run_batch(files, names, obj, workers or batch.cores(), sys.stderr.isatty(),
+                             on_result=collector.add, client=client)
+    finally:
+        if client is not None:
+            client.close()
     seconds = time.perf_counter() - started
     matches = collector.finish(captures, bad_inputs, seconds)
     ok = [c for c in captures if c["ok"]]
