@@ -76,14 +76,19 @@ class Sessions:
 def same_origin(request: flask.Request) -> bool:
     """True when the request's Origin, or without one its Referer, names the host it was sent to. Browsers
     send Origin with every cross-origin request and with same-origin POSTs; without either the request is
-    not from a page of this app."""
+    not from a page of this app. FLOWVIZ_ALLOWED_ORIGINS (comma-separated, e.g. https://flowviz.example.org)
+    adds origins for a reverse proxy that sends its own Host header."""
     origin = request.headers.get("Origin")
     if origin is None or origin == "null":
         origin = request.headers.get("Referer") if origin is None else None
     if not origin:
         return False
     parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc.lower() == (request.host or "").lower()
+    if parts.scheme not in ("http", "https"):
+        return False
+    # behind a reverse proxy that does not pass the browser's Host on, the public origin is named here
+    extra = {o.strip().rstrip("/").lower() for o in os.environ.get("FLOWVIZ_ALLOWED_ORIGINS", "").split(",") if o.strip()}
+    return parts.netloc.lower() == (request.host or "").lower() or f"{parts.scheme}://{parts.netloc}".lower() in extra
 
 
 def refusal(request: flask.Request, sessions: Sessions, sid: str | None) -> str | None:

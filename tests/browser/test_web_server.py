@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import time
 from pathlib import Path
 
@@ -186,6 +187,13 @@ def test_state_changing_requests_need_the_origin_and_the_session_token(app):
     r = c.post("/api/upload", data={"file": (io.BytesIO(data), "x.pcap")},
                headers={"Referer": "http://localhost/capture/x", "X-CSRF-Token": token})
     assert r.status_code == 200
+    proxied = {"Origin": "https://flowviz.example.org", "X-CSRF-Token": token}  # a reverse proxy's public name
+    assert c.post("/api/upload", data={"file": (io.BytesIO(data), "y.pcap")}, headers=proxied).status_code == 403
+    os.environ["FLOWVIZ_ALLOWED_ORIGINS"] = "https://other.example, https://flowviz.example.org/"
+    try:
+        assert c.post("/api/upload", data={"file": (io.BytesIO(data), "y.pcap")}, headers=proxied).status_code == 200
+    finally:
+        del os.environ["FLOWVIZ_ALLOWED_ORIGINS"]
     assert c.get("/").headers["X-Content-Type-Options"] == "nosniff"
 
 
