@@ -177,7 +177,8 @@ def _run_cluster(client, files, ids, settings: Settings, use_cache: bool, todo: 
             try:
                 result = future.result()
             except KilledWorker:  # the scheduler gave up: this capture took down a worker on every try
-                result = failed_result(task_input(_absolute(files[i])), ids[i], WORKER_DIED + " on every try")
+                result = failed_result(task_input(_absolute(files[i])), ids[i], "the worker process died on every try "
+                                       "(out of memory? killed?)")
             except Exception as exc:  # the task raised on every try, or could not be sent or received
                 result = failed_result(task_input(_absolute(files[i])), ids[i],
                                        f"internal error: {type(exc).__name__}: {exc}")

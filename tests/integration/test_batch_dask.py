@@ -3,7 +3,8 @@ processes, started here and stopped at the end).
 
 - The lab and synth captures on the cluster give the dataset the local process pool gives, table for table.
 - A worker killed (SIGKILL) while it analyses a capture: the scheduler runs that task again on the other
-  worker and the batch completes with every capture. The slow capture is made by benchmarks/make_capture.py,
+  worker and the batch completes with every capture. With a scheduler that allows no failure, the same
+  kill makes the captures that worker held failed ones, "the worker process died", and the rest ok. The slow capture is made by benchmarks/make_capture.py,
   whose construction gives its numbers (--calls calls, two RTP streams each).
 - An unreachable scheduler and an fsspec URL as OUTDIR are one-line errors.
 
@@ -67,8 +68,9 @@ class Cluster:
     """A `dask scheduler` and its `dask worker` processes, each one thread, no nanny (a killed worker stays
     dead, so the lost task can only be finished by another worker)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, env: dict[str, str] | None = None):
         self.folder = folder
+        self.env = {**os.environ, **(env or {})}
         self.processes: list[subprocess.Popen] = []
         self.workers: list[subprocess.Popen] = []
         self.address = ""
@@ -76,7 +78,7 @@ class Cluster:
     def _start(self, *args: str, log: str) -> subprocess.Popen:
         with open(self.folder / log, "wb") as out:
             process = subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=self.folder, stdout=out,
-                                       stderr=subprocess.STDOUT)
+                                       stderr=subprocess.STDOUT, env=self.env)
         self.processes.append(process)
         return process
 
@@ -147,11 +149,18 @@ def test_cluster_dataset_equals_the_local_one(cluster, tmp_path, tshark):
         [line for line in local.stderr.splitlines() if line.startswith("flowviz: error: ")]
 
 
-def test_worker_killed_mid_task_the_capture_runs_again(cluster, tmp_path, tshark):
-    slow = tmp_path / "slow.pcap"
+@pytest.fixture(scope="module")
+def slow_capture(tmp_path_factory) -> Path:
+    """A capture that takes a worker seconds to analyse, so that it can be killed in the middle."""
+    slow = tmp_path_factory.mktemp("slow") / "slow.pcap"
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "make_capture.py"), str(slow), "--packets", "400000",
                     "--calls", str(SLOW_CALLS)], check=True, capture_output=True, timeout=120)
-    out = tmp_path / "out"
+    return slow
+
+
+def _batch_killing_a_worker(cluster: Cluster, slow: Path, out: Path) -> tuple[int, str]:
+    """`flowviz batch` of slow + the lab on the cluster; the worker running slow is killed while it does.
+    Returns the batch's exit code and stderr."""
     run = subprocess.Popen([sys.executable, "-m", "flowviz", "--no-cache", "batch", str(slow), str(LAB), "-o",
                             str(out), "--scheduler", cluster.address], cwd=REPO, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
@@ -163,25 +172,52 @@ def test_worker_killed_mid_task_the_capture_runs_again(cluster, tmp_path, tshark
 
             def running_slow():
                 assert run.poll() is None, "the batch ended before the slow capture was seen running"
-                return [w for w, keys in client.run(executing).items() if any("slow.pcap" in k for k in keys)]
+                return [w for w, keys in client.run(executing).items() if any(slow.name in k for k in keys)]
 
             [worker] = _wait_for(running_slow, "the slow capture to run")
             [victim] = [p for p in cluster.workers if p.pid == pids[worker]]
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=15)
-            _wait_for(lambda: len(client.scheduler_info()["workers"]) == 1, "the scheduler to drop the worker")
+            _wait_for(lambda: len(client.scheduler_info()["workers"]) == len(cluster.workers) - 1,
+                      "the scheduler to drop the worker")
         _, stderr = run.communicate(timeout=300)
     finally:
         if run.poll() is None:
             run.kill()
             run.wait()
-    assert run.returncode == 0, stderr
-    captures = pl.read_parquet(out / "captures.parquet")
+    return run.returncode, stderr
+
+
+def test_worker_killed_mid_task_the_capture_runs_again(cluster, slow_capture, tmp_path, tshark):
+    code, stderr = _batch_killing_a_worker(cluster, slow_capture, tmp_path / "out")
+    assert code == 0, stderr
+    captures = pl.read_parquet(tmp_path / "out" / "captures.parquet")
     assert captures["ok"].all(), captures.filter(~pl.col("ok")).to_dicts()
     assert captures.height == 1 + len(EXPECTED_LAB)
-    [row] = captures.filter(pl.col("capture_id").str.contains("slow.pcap")).to_dicts()
+    [row] = captures.filter(pl.col("capture_id").str.contains(slow_capture.name)).to_dicts()
     assert (row["calls"], row["streams"]) == (SLOW_CALLS, 2 * SLOW_CALLS)  # make_capture's construction
-    assert batch.read_dataset(out, "calls").filter(pl.col("capture_id") == row["capture_id"]).height == SLOW_CALLS
+    calls = batch.read_dataset(tmp_path / "out", "calls")
+    assert calls.filter(pl.col("capture_id") == row["capture_id"]).height == SLOW_CALLS
+
+
+def test_worker_lost_on_every_try_is_that_capture_failed(slow_capture, tmp_path_factory, tmp_path, tshark):
+    """A scheduler that allows no failure gives up at once (KilledWorker) on the tasks the lost worker held
+    (the slow one, and one the scheduler may have queued on it): the batch reports those failed, names the
+    cause, and finishes the others."""
+    strict = Cluster(tmp_path_factory.mktemp("dask-strict"), {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
+    try:
+        strict.start(workers=2)
+        code, stderr = _batch_killing_a_worker(strict, slow_capture, tmp_path / "out")
+    finally:
+        strict.stop()
+    assert code == 0, stderr  # the lab captures were analysed
+    captures = pl.read_parquet(tmp_path / "out" / "captures.parquet")
+    assert captures.height == 1 + len(EXPECTED_LAB)
+    failed = captures.filter(~pl.col("ok"))
+    assert failed["capture_id"].str.contains(slow_capture.name).any()
+    assert 1 <= failed.height < captures.height
+    assert all(error.startswith("the worker process died") for error in failed["error"])
+    assert sum("the worker process died" in line for line in stderr.splitlines()) == failed.height
 
 
 def _free_port() -> int:
