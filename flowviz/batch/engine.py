@@ -169,19 +169,19 @@ def _run_cluster(client, files, ids, settings: Settings, use_cache: bool, todo: 
 
     run = uuid.uuid4().hex[:8]  # keys unique to this batch: two batches on one cluster never share a result
     # absolute paths: a worker's current folder is not ours (so the capture names in the rows are absolute too)
-    futures = {client.submit(task, task_input(_absolute(files[i])), ids[i], settings, use_cache,
-                             key=f"flowviz-{run}-{ids[i]}", retries=TASK_RETRIES, pure=False): i for i in todo}
+    inputs = {i: task_input(_absolute(files[i])) for i in todo}
+    futures = {client.submit(task, inputs[i], ids[i], settings, use_cache, key=f"flowviz-{run}-{ids[i]}",
+                             retries=TASK_RETRIES, pure=False): i for i in todo}
     try:
         for future in as_completed(futures, loop=client.loop):
             i = futures[future]
             try:
                 result = future.result()
-            except KilledWorker:  # the scheduler gave up: this capture took down a worker on every try
-                result = failed_result(task_input(_absolute(files[i])), ids[i], "the worker process died on every try "
-                                       "(out of memory? killed?)")
+            except KilledWorker:  # the scheduler gave up: the workers running this task died, as often as it allows
+                result = failed_result(inputs[i], ids[i], "the worker process died on every try (out of memory? "
+                                                          "killed?)")
             except Exception as exc:  # the task raised on every try, or could not be sent or received
-                result = failed_result(task_input(_absolute(files[i])), ids[i],
-                                       f"internal error: {type(exc).__name__}: {exc}")
+                result = failed_result(inputs[i], ids[i], f"internal error: {type(exc).__name__}: {exc}")
             future.release()  # the result is with us now: the cluster need not keep it
             done(i, result)
     except BaseException:  # Ctrl-C: take our tasks off the cluster, which goes on serving others

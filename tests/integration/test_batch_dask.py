@@ -4,8 +4,9 @@ processes, started here and stopped at the end).
 - The lab and synth captures on the cluster give the dataset the local process pool gives, table for table.
 - A worker killed (SIGKILL) while it analyses a capture: the scheduler runs that task again on the other
   worker and the batch completes with every capture. With a scheduler that allows no failure, the same
-  kill makes the captures that worker held failed ones, "the worker process died", and the rest ok. The slow capture is made by benchmarks/make_capture.py,
-  whose construction gives its numbers (--calls calls, two RTP streams each).
+  kill makes the captures that worker held failed ones, "the worker process died", and the rest ok.
+  The slow capture is made by benchmarks/make_capture.py, whose construction gives its numbers (--calls
+  calls, two RTP streams each).
 - An unreachable scheduler and an fsspec URL as OUTDIR are one-line errors.
 
 The workers run in a folder of their own: the paths they get must not depend on the batch's folder.
@@ -131,7 +132,8 @@ def test_cluster_dataset_equals_the_local_one(cluster, tmp_path, tshark):
     remote = flowviz_batch(*inputs, "-o", str(tmp_path / "cluster"), "--scheduler", cluster.address)
     assert remote.returncode == 0, remote.stderr
     first = remote.stderr.splitlines()[0]
-    assert first.startswith(f"flowviz: Dask scheduler {cluster.address}: 2 workers, 2 threads; dashboard http://127.0.0.1:")
+    assert first.startswith(f"flowviz: Dask scheduler {cluster.address}: 2 workers, 2 threads; "
+                            "dashboard http://127.0.0.1:")
     mine, theirs = _frames(tmp_path / "local"), _frames(tmp_path / "cluster")
     for name in mine:
         try:
@@ -232,7 +234,8 @@ def test_unreachable_scheduler_is_a_one_line_error(tmp_path):
                          env=env)
     assert proc.returncode == 2
     [line] = proc.stderr.strip().splitlines()
-    assert line.startswith("flowviz: error: cannot reach the Dask scheduler at tcp://127.0.0.1:") and "dask scheduler" in line
+    assert line.startswith("flowviz: error: cannot reach the Dask scheduler at tcp://127.0.0.1:")
+    assert "`dask scheduler`" in line
 
 
 def test_url_as_outdir_is_refused_before_any_work(tmp_path):
