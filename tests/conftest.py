@@ -95,6 +95,19 @@ def tshark() -> str:
     return path
 
 
+# Corpus captures where tshark 4.0 (the reference on these machines) does not see the SIP flowviz reads,
+# with the test that checks them against another reference instead.
+TSHARK_BLIND = {
+    "hep.pcap": "tshark 4.0 has no HEP dissector; tests/integration/test_hep.py::test_corpus_hep_pcap checks "
+                "its SIP against the HEP chunks",
+}
+
+
+def skip_where_tshark_is_blind(path) -> None:
+    if path is not None and path.name in TSHARK_BLIND:
+        pytest.skip(TSHARK_BLIND[path.name])
+
+
 def run_tshark(*args: str) -> str:
     out = subprocess.run(["tshark", *args], capture_output=True, text=True, timeout=600)
     return out.stdout

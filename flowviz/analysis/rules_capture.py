@@ -86,7 +86,36 @@ def time_backwards(f: CallFacts, th: Thresholds) -> list[Hit]:
 
 
 def capture_findings(info: dict) -> list[dict]:
-    """Findings about the file itself (call_group_id null): records cut or unreadable."""
+    """Findings about the file itself (call_group_id null): records cut or unreadable, SIP in TLS without
+    keys."""
+    return _damaged(info) + _tls_without_keys(info)
+
+
+def _tls_without_keys(info: dict) -> list[dict]:
+    """TLS connections on SIP ports that could not be decrypted: the calls in them are not in the list."""
+    tls = info.get("tls") or {}
+    hidden = tls.get("not_decrypted") or 0
+    if not hidden:
+        return []
+    frames = list(tls.get("not_decrypted_frames") or [])[:50]
+    if tls.get("keys", "none") == "none":
+        explanation = (f"{hidden} TLS connection(s) carry SIP without keys: give --tls-keylog (the calls in them "
+                       "are not listed).")
+        hint = ("Give the TLS session keys with --tls-keylog FILE (an NSS key log, as SSLKEYLOGFILE writes it on "
+                "the client or the SBC), or embed them in a pcapng (editcap --inject-secrets tls,FILE).")
+    else:
+        explanation = (f"{hidden} TLS connection(s) carry SIP that the keys given do not decrypt: they are not "
+                       "the keys of these sessions (the calls in them are not listed).")
+        hint = ("The key log must hold the CLIENT_RANDOM / traffic secrets of these very connections: take it "
+                "from the same client or SBC at the time of the capture.")
+    return [{"call_group_id": None, "rule": "capture.tls_without_keys", "severity": "warning",
+             "title": "SIP over TLS not decrypted", "explanation": explanation,
+             "evidence": {"frames": frames, "values": {"connections": tls.get("connections"),
+                                                       "not_decrypted": hidden, "keys": tls.get("keys")}},
+             "hint": hint}]
+
+
+def _damaged(info: dict) -> list[dict]:
     truncated = {k: v for k, v in (info.get("skipped") or {}).items() if "truncated" in k}
     cut = [w for w in info.get("warnings") or [] if "cut in the middle" in w or "impossible length" in w]
     gaps = info.get("tcp_gap_frames") or []

@@ -53,11 +53,30 @@ def _losses(data: dict) -> str:
 
 
 def _decoded_by(data: dict) -> str:
-    """Who decoded the SIP: flowviz reads whole UDP datagrams itself, tshark the rest."""
+    """Who decoded the SIP: flowviz reads whole UDP datagrams and HEP packets itself, tshark the rest."""
     own = data.get("sip_udp_messages")
     if own is None or not data["sip_messages"]:
         return ""
-    return f" ({own:,} from UDP datagrams read by flowviz, {data['sip_messages'] - own:,} decoded by tshark)"
+    hep = (data.get("hep") or {}).get("sip_messages", 0)
+    parts = [f"{own:,} from UDP datagrams read by flowviz"] + ([f"{hep:,} from HEP packets"] if hep else [])
+    return f" ({', '.join(parts)}, {data['sip_messages'] - own - hep:,} decoded by tshark)"
+
+
+def _hep(hep: dict) -> str:
+    """HEP encapsulation: packets per version and agent, what they carried, what could not be read."""
+    versions = ", ".join(f"{v}" for v in hep.get("versions", {}))
+    agents = ", ".join(f"{a} ({n:,})" for a, n in hep.get("agents", {}).items()) or "-"
+    carried = ", ".join(f"{k} {n:,}" for k, n in hep.get("payload_types", {}).items())
+    return (f"{hep['packets']:,} packets ({versions}) from agents {agents}; {carried}; "
+            f"{hep.get('unreadable', 0):,} unreadable")
+
+
+def _tls(tls: dict) -> str:
+    """TLS on SIP ports: connections decrypted with the keys given (--tls-keylog, Decryption Secrets Blocks)."""
+    keys = tls.get("keys", "none")
+    advice = " (give the keys with --tls-keylog)" if tls.get("not_decrypted") and keys == "none" else ""
+    return (f"{tls['connections']:,} connection(s) on SIP ports: {tls.get('decrypted', 0):,} decrypted, "
+            f"{tls.get('not_decrypted', 0):,} not; keys: {keys}{advice}")
 
 
 def _info_table(data: dict) -> str:
@@ -73,6 +92,8 @@ def _info_table(data: dict) -> str:
         ("SIP messages", f"{data['sip_messages']:,}" + _decoded_by(data)),
         ("RTP packets", f"{data['rtp_packets']:,} in {data['rtp_streams']} streams"),
         ("RTCP reports", f"{data['rtcp_reports']:,}"),
+        *([("HEP", _hep(data["hep"]))] if data.get("hep") else []),
+        *([("TLS", _tls(data["tls"]))] if data.get("tls") else []),
         ("skipped", ", ".join(f"{v:,} {k}" for k, v in data["skipped"].items()) or "none"),
         ("capture losses", _losses(data)),
         ("decode time", f"{data['decode_seconds']:.3f} s" + (" (from cache)" if data.get("from_cache") else "")),

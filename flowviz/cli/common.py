@@ -198,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug: one line, details on request
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            # Ctrl-C inside compiled code: numba's dispatcher reports the pending KeyboardInterrupt as a
+            # SystemError ("returned a result with an exception set"); it is still the user's Ctrl-C
+            click.echo("flowviz: interrupted", err=True)
+            return 130
         if os.environ.get("FLOWVIZ_DEBUG"):
             raise
         click.echo(f"flowviz: internal error: {type(exc).__name__}: {exc} (run with FLOWVIZ_DEBUG=1 for details)", err=True)

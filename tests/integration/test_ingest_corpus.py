@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from flowviz.ingest import read_capture
-from tests.conftest import corpus_params, run_tshark
+from tests.conftest import corpus_params, run_tshark, skip_where_tshark_is_blind
 
 # MANIFEST.md: "Reference outputs generated with -d tcp.port==6060,sip" for this file only.
 DECODE_AS = {"sip_ipv4_tcp_fragmented.pcap": ["-d", "tcp.port==6060,sip"]}
@@ -60,6 +60,7 @@ def reference_streams(path) -> list[dict]:
 @pytest.mark.corpus
 @pytest.mark.parametrize("path", corpus_params())
 def test_sip_message_count_equals_tshark(path, tshark, tmp_path, monkeypatch):
+    skip_where_tshark_is_blind(path)
     monkeypatch.setenv("FLOWVIZ_CACHE_DIR", str(tmp_path))
     capture = read_capture(path, use_cache=False)
     assert len(capture.sip_messages) == tshark_sip_message_count(path)
