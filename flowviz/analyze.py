@@ -110,7 +110,8 @@ class Analysis:
         from flowviz.ingest import read_capture
 
         if not self.is_set:
-            return read_capture(self.sources[0], self.settings, use_cache=self.use_cache, progress=self.progress)
+            return _merge_agents(read_capture(self.sources[0], self.settings, use_cache=self.use_cache,
+                                              progress=self.progress))
         capture_set = self.capture_set
         capture = read_capture(capture_set.merged_path, self.settings, use_cache=self.use_cache,
                                progress=self.progress)
@@ -118,7 +119,7 @@ class Analysis:
         info = dict(capture.info, file=self.name, capture_set=capture_set.info())
         info["warnings"] = [w.replace(merged, self.name) for w in info.get("warnings", [])] + capture_set.warnings
         capture.info = info
-        return capture
+        return _merge_agents(capture)
 
     @property
     def info(self) -> dict:
@@ -267,6 +268,17 @@ class Analysis:
         from flowviz.analysis.kpis import compute_kpis
 
         return compute_kpis(self.summaries, self.registers)
+
+
+def _merge_agents(capture):
+    """A HEP capture from several capture agents: each message once, on one clock (flowviz.captureset.agents)."""
+    from flowviz.captureset.agents import merge_agents
+
+    sip, report = merge_agents(capture.sip_messages)
+    if report is not None:
+        capture.sip_messages = sip
+        capture.info = dict(capture.info, sip_messages=len(sip), capture_agents=report)
+    return capture
 
 
 @dataclass

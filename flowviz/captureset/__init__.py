@@ -143,7 +143,8 @@ def build_set(paths, settings: Settings, *, offsets: dict[int, int] | None = Non
             observations.append(_observations(packets, k))
         points = [Point(names[k], paths[k], len(observations[k])) for k in range(len(paths))]
         report("matching packets between captures", 0.5)
-        _place(points, observations, offsets or {}, settings, use_cache)
+        sip_of = _sip_reader(points, settings, use_cache)
+        place(points, observations, offsets or {}, sip_of)
         corrected = pl.concat([obs.with_columns(t=pl.col("ts") - points[k].offset_ns)
                                for k, obs in enumerate(observations)])
         worst = max((p.uncertainty_ns or 0) for p in points)
@@ -183,10 +184,20 @@ def _observations(packets, point: int) -> pl.DataFrame:
     })
 
 
-def _place(points: list[Point], observations: list[pl.DataFrame], forced: dict[int, int], settings: Settings,
-           use_cache: bool) -> None:
+def _sip_reader(points: list[Point], settings: Settings, use_cache: bool):
+    """point number -> its SIP messages (decoded only when causality needs them)."""
+    def sip_of(k: int) -> pl.DataFrame:
+        from flowviz.ingest import read_capture
+
+        return read_capture(points[k].path, settings, use_cache=use_cache).sip_messages
+
+    return sip_of
+
+
+def place(points: list[Point], observations: list[pl.DataFrame], forced: dict[int, int], sip_of) -> None:
     """Every point's offset against the first: forced, else from packets shared with a placed point (the
-    pair sharing the most first), else from SIP causality, else none (uncorrected, and said so)."""
+    pair sharing the most first), else from SIP causality (`sip_of(k)`: point k's SIP messages), else none
+    (uncorrected, and said so). `observations[k]`: point k's packets (frame, ts, ident, forward, backward)."""
     placed = {0}
     for k, offset in forced.items():
         points[k].offset_ns, points[k].uncertainty_ns, points[k].method = offset, 0, "forced"
@@ -219,7 +230,7 @@ def _place(points: list[Point], observations: list[pl.DataFrame], forced: dict[i
         point.method, point.evidence, point.against = est.method, est.evidence, points[known].name
         placed.add(new)
     if len(placed) < len(points):
-        _place_by_causality(points, placed, settings, use_cache)
+        _place_by_causality(points, placed, sip_of)
     for k, point in enumerate(points):
         if k not in placed:
             point.method = "none"
@@ -228,13 +239,8 @@ def _place(points: list[Point], observations: list[pl.DataFrame], forced: dict[i
     points[0].evidence = points[0].evidence or "the reference: other clocks are given against it"
 
 
-def _place_by_causality(points: list[Point], placed: set[int], settings: Settings, use_cache: bool) -> None:
-    from flowviz.ingest import read_capture
-
-    sip = []
-    for k, point in enumerate(points):
-        messages = read_capture(point.path, settings, use_cache=use_cache).sip_messages
-        sip.append(messages.with_columns(point=pl.lit(k, dtype=pl.Int64)))
+def _place_by_causality(points: list[Point], placed: set[int], sip_of) -> None:
+    sip = [sip_of(k).with_columns(point=pl.lit(k, dtype=pl.Int64)) for k in range(len(points))]
     progress = True
     while progress and len(placed) < len(points):
         progress = False

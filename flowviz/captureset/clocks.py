@@ -37,6 +37,11 @@ class Estimate:
     evidence: str
     samples: int = 0
 
+    def __post_init__(self):  # medians come as floats: offsets are whole nanoseconds
+        self.offset_ns = int(round(self.offset_ns))
+        if self.uncertainty_ns is not None:
+            self.uncertainty_ns = int(round(self.uncertainty_ns))
+
 
 def paired(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
     """The packets seen at both points: one row per pair, columns ident, forward, ts_a, ts_b, frame_a,

@@ -98,18 +98,24 @@ def _info_table(data: dict) -> str:
         ("capture losses", _losses(data)),
         ("decode time", f"{data['decode_seconds']:.3f} s" + (" (from cache)" if data.get("from_cache") else "")),
     ]
-    rows += _set_rows(data.get("capture_set"))
+    rows += _set_rows(data.get("capture_set")) + _set_rows(data.get("capture_agents"), "HEP agents")
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)
 
 
-def _set_rows(capture_set: dict | None) -> list[tuple[str, str]]:
-    """A capture set's points: clock offset against the reference with its evidence, copies dropped."""
+def _set_rows(capture_set: dict | None, title: str = "capture set") -> list[tuple[str, str]]:
+    """A capture set's points (or a HEP capture's agents): clock offset against the reference with its
+    evidence, copies dropped."""
     if not capture_set:
         return []
-    rows = [("capture set", f"{len(capture_set['points'])} captures, {capture_set['packets_kept']:,} packets kept, "
-                            f"{capture_set['duplicates_dropped']:,} copies dropped, "
-                            f"{capture_set['lost_between_points']:,} lost between points")]
+    if "packets_kept" in capture_set:
+        summary = (f"{len(capture_set['points'])} captures, {capture_set['packets_kept']:,} packets kept, "
+                   f"{capture_set['duplicates_dropped']:,} copies dropped, "
+                   f"{capture_set['lost_between_points']:,} lost between points")
+    else:  # agents: messages seen by two agents kept once
+        summary = (f"{len(capture_set['points'])} points of observation, "
+                   f"{capture_set['duplicates_dropped']:,} messages seen twice kept once")
+    rows = [(title, summary)]
     for point in capture_set["points"]:
         if point["method"] == "reference":
             clock = "reference clock"
@@ -119,7 +125,8 @@ def _set_rows(capture_set: dict | None) -> list[tuple[str, str]]:
             spread = point["uncertainty_s"]
             clock = f"clock {point['offset_s'] * 1e3:+.3f} ms" + (
                 f" ± {spread * 1e3:.3f} ms" if spread is not None else " (one-sided)") + f" ({point['method']})"
-        rows.append((f"  {point['capture']}", f"{point['packets']:,} packets, {clock}, "
+        unit = "packets" if "packets_kept" in capture_set else "messages"
+        rows.append((f"  {point['capture']}", f"{point['packets']:,} {unit}, {clock}, "
                                               f"{point['duplicates_dropped']:,} copies dropped"))
         if point["method"] not in ("reference",):
             rows.append(("", f"    {point['evidence']}"))

@@ -233,3 +233,19 @@ def test_batch_reads_each_folder_of_captures_as_one_set(tmp_path):
     assert len(set_calls) == len(merged.calls) == 1
     assert set_calls["messages"].to_list() == [merged.calls[0]["messages"]]
     assert set_calls["retransmissions"].to_list() == [0]
+
+
+def test_hep_agents_are_points_each_message_once():
+    """The lab HEP capture: kamailio's siptrace on both proxies mirrors the middle hop twice (once per agent);
+    the plain capture of the same run is the truth (sample_pcaps/transports/hep/README.md)."""
+    hep_dir = REPO / "sample_pcaps" / "transports" / "hep"
+    plain, mirrored = hep_dir / "plain_reference_call.pcap", hep_dir / "hep_reference_call.pcap"
+    wire = run_tshark("-r", str(plain), "-Y", "sip", "-T", "fields", "-e", "ip.src", "-e", "ip.dst").splitlines()
+    middle = [line for line in wire if set(line.split()) == {"127.0.0.11", "127.0.0.12"}]
+    analysis, truth = analyze(mirrored), analyze(plain)
+    (call,) = analysis.calls
+    assert call["messages"] == len(wire) == truth.calls[0]["messages"]
+    assert call["retransmissions"] == 0
+    assert analysis.info["capture_agents"]["duplicates_dropped"] == len(middle)
+    assert call["hosts"] == truth.calls[0]["hosts"]
+    assert all(abs(a - b) <= 1.0 for a, b in zip(call["hop_delays_ms"], truth.calls[0]["hop_delays_ms"]))
