@@ -13,7 +13,8 @@ The memory of each renderer (its process and its Chromium's, PSS) is read from /
 
 --pages also opens call pages in Chromium (Playwright): the reference call and a 2,000-message call built by
 tests/kit/long_call.py, each three times; the time is from navigation to the ladder's labels drawn. The first
-open includes the call's analysis read back from the decode cache.
+open includes the call's analysis read back from the decode cache. --capture BIG.pcap (e.g. one made by
+benchmarks/make_capture.py --packets 1000000) adds that capture's first, middle and last call pages.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def exports(n: int, renderers: int) -> None:
         app.flowviz["analyzer"].shutdown()
 
 
-def pages() -> None:
+def pages(big: Path | None) -> None:
     from playwright.sync_api import sync_playwright
 
     from tests.kit.long_call import write_long_call
@@ -164,6 +165,8 @@ def pages() -> None:
     long_call = Path(tempfile.mkdtemp(prefix="flowviz-bench-")) / "long_call.pcap"
     write_long_call(long_call)
     try:
+        if big:
+            big_capture(app, base, big)
         with sync_playwright() as pw:
             chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
             page = chromium.new_page(viewport={"width": 1366, "height": 768})
@@ -193,17 +196,53 @@ def pages() -> None:
         app.flowviz["analyzer"].shutdown()
 
 
+def big_capture(app, base: str, path: Path) -> None:
+    """A big capture (added on the server, as a bundled sample is: no 200 MB through the browser): the time
+    to open its first, middle and last call, each twice, after its capture page was shown (which warms it)."""
+    from playwright.sync_api import sync_playwright
+
+    from flowviz.web.routes import COOKIE, add_sample
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = chromium.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(base)
+        cookie = next(c["value"] for c in page.context.cookies() if c["name"] == COOKIE)
+        sid = app.server.extensions["flowviz_sessions"].sid(cookie)
+        started = time.perf_counter()
+        cid = add_sample(app.flowviz["store"], app.flowviz["analyzer"], sid, path.name, path)
+        result = wait_done(app, timeout=1800)
+        print(f"{path.name}: analysed in {time.perf_counter() - started:.1f} s, {len(result['calls'])} calls",
+              flush=True)
+        calls = result["calls"]
+        t = time.perf_counter()
+        page.goto(f"{base}/capture/{cid}")
+        page.wait_for_selector("#calls-table a", timeout=120_000)
+        print(f"  capture page: {time.perf_counter() - t:.2f} s", flush=True)
+        for which, call in (("first", calls[0]), ("middle", calls[len(calls) // 2]), ("last", calls[-1])):
+            opens = []
+            for _ in range(2):
+                t = time.perf_counter()
+                page.goto(f"{base}/capture/{cid}/call/{call['call_group_id']}")
+                page.wait_for_function("() => document.querySelectorAll('#ladder g.trace text').length > 0",
+                                       timeout=120_000)
+                opens.append(time.perf_counter() - t)
+            print(f"  {which} call: opens " + ", ".join(f"{x:.2f} s" for x in opens), flush=True)
+        chromium.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--exports", type=int, default=50)
     parser.add_argument("--renderers", default="1,2")
     parser.add_argument("--pages", action="store_true")
+    parser.add_argument("--capture", type=Path, help="with --pages: also a big capture's call pages")
     args = parser.parse_args()
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} cores={os.cpu_count()} load={os.getloadavg()[0]:.2f}", flush=True)
     for size in (int(s) for s in args.renderers.split(",") if s):
         exports(args.exports, size)
     if args.pages:
-        pages()
+        pages(args.capture)
     return 0
 
 

@@ -112,6 +112,14 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
         page = min(max(page, 0), n_pages - 1)
         return figure, header, page, shown, page == 0, page >= n_pages - 1
 
+    @app.callback(Output("media-plots-box", "children"), Input("media-request", "data"), State("url", "pathname"))
+    def media_plots(_, pathname):
+        parts = (pathname or "").split("/")
+        try:
+            return call_page.media_plots(details(parts[2], parts[4]), figure_theme())
+        except FlowvizError:
+            return None
+
     @app.callback(Output("media-plots", "figure"), Input("theme", "data"), State("url", "pathname"),
                   prevent_initial_call=True)
     def media_theme(_, pathname):

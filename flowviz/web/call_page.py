@@ -69,7 +69,8 @@ def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict]
         _path(call),
         html.H2("Media"),
         _media(ladder.media.to_dicts()),
-        _media_plots(details, theme),
+        # drawn by a callback once the page shows: on a big capture the series take most of the page's time
+        html.Div(id="media-plots-box"), dcc.Store(id="media-request", data=gid),
         html.H2("Messages"),
         html.Div([dcc.Input(id="message-search", type="search", debounce=True, className="search",
                             placeholder="search the messages: any header or body text (e.g. User-Agent, a tag)"),
@@ -143,7 +144,7 @@ def _media(streams: list[dict]):
     return dash_table.DataTable(id="media-table", columns=MEDIA_COLUMNS, data=rows, page_action="none", **TABLE_STYLE)
 
 
-def _media_plots(details: dict, theme: Theme):
+def media_plots(details: dict, theme: Theme):
     figure = media_figure(details, theme)
     if figure is None:
         return None
