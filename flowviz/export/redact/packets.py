@@ -123,7 +123,11 @@ class PacketRewriter(TextRewriter):
         # SIP, and any other text (MGCP, Megaco, HTTP...: addresses, learned users), on any port
         is_sip = bool(payload) and (bool(SIP_START.match(payload)) or _texty(payload))
         rewritten = is_sip
-        if is_sip:
+        hep = not is_sip and _hep_spans(payload)
+        if hep:  # a HEP packet: the inner packet's addresses and SIP are in its chunks
+            buf[o + header:end] = self._hep(payload, hep, learn)
+            rewritten = True
+        elif is_sip:
             buf[o + header:end] = self._payload(payload, learn)
         elif proto == 17 and _looks_rtcp(payload):
             new = self._rtcp(payload, learn)
@@ -148,6 +152,22 @@ class PacketRewriter(TextRewriter):
             new_sum = 0xFFFF
         buf[sum_at:sum_at + 2] = struct.pack("!H", new_sum)
         return is_sip
+
+    def _hep(self, payload: bytes, spans: list[tuple[int, int, int]], learn: bool) -> bytes:
+        """A HEP packet rewritten in place, each chunk at its length: inner addresses (chunks 3-6), the
+        captured payload (15) and the correlation id (17) as text; the auth key (14) blanked."""
+        out = bytearray(payload)
+        for ctype, start, end in spans:
+            value = bytes(out[start:end])
+            if ctype in (3, 4) and end - start == 4:
+                out[start:end] = self._ip4(value, learn)
+            elif ctype in (5, 6) and end - start == 16:
+                out[start:end] = self._ip6(value, learn)
+            elif ctype in (15, 17) and value:
+                out[start:end] = self._payload(value, learn)
+            elif ctype == 14 and not learn:
+                out[start:end] = b"x" * (end - start)
+        return bytes(out)
 
     def _rtcp(self, payload: bytes, learn: bool) -> bytes | None:
         """RTCP SDES items (CNAME user@host, NAME, EMAIL, PHONE, LOC, TOOL, NOTE...) redacted like SIP text,
@@ -212,6 +232,20 @@ def _adjust(checksum: int, changes: list[tuple[bytes, bytes]]) -> int:
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
+
+
+def _hep_spans(payload: bytes) -> list[tuple[int, int, int]]:
+    """The chunks of a HEP packet (flowviz.ingest.hep.value_spans), empty for anything else: HEPv3 by its
+    magic, HEPv1/v2 by their version, address family and a payload that starts like SIP."""
+    from flowviz.ingest.hep import MAGIC, value_spans
+
+    if payload.startswith(MAGIC):
+        return value_spans(payload)
+    if len(payload) < 16 or payload[0] not in (1, 2) or payload[2] not in (2, 10):
+        return []
+    spans = value_spans(payload)
+    body = next((payload[s:e] for t, s, e in spans if t == 15), b"")
+    return spans if SIP_START.match(body) else []
 
 
 def _looks_rtcp(payload: bytes) -> bool:
