@@ -44,7 +44,10 @@ def web(tmp_path_factory):
 
     app = create_app(tmp_path_factory.mktemp("web"), max_upload_bytes=64 << 20)
     client = app.server.test_client()
-    client.get("/")
+    page = client.get("/").get_data(as_text=True)
+    # what the app's own page sends with every POST (flowviz.web.security): its origin and its session token
+    token = re.search(r'<meta name="flowviz-csrf" content="([^"]+)"', page).group(1)
+    client.environ_base.update(HTTP_ORIGIN="http://localhost", HTTP_X_CSRF_TOKEN=token)
     yield app, client
     app.flowviz["analyzer"].shutdown()
 
@@ -54,7 +57,7 @@ def _upload(app, client, path: Path) -> str:
                     content_type="multipart/form-data")
     assert r.status_code == 200, r.json
     cid = r.json["added"][0]
-    sid = client.get_cookie("flowviz_session").value
+    sid = client.get_cookie("flowviz_session").value.rsplit(".", 1)[0]  # the signed cookie: "<sid>.<signature>"
     end = time.monotonic() + 120
     while time.monotonic() < end:
         state = next(c for c in app.flowviz["store"].captures(sid) if c["id"] == cid)["state"]
