@@ -47,13 +47,17 @@ def paired(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
     """The packets seen at both points: one row per pair, columns ident, forward, ts_a, ts_b, frame_a,
     frame_b. A packet seen k times at each point (an identical retransmission) pairs k-th with k-th."""
     def numbered(obs: pl.DataFrame, side: str) -> pl.DataFrame:
-        return obs.select(
+        # the k-th observation of each identity, by time: row number minus the row its identity starts at
+        # (sorted, no window function: most identities occur once and a window per identity is slow)
+        row = pl.int_range(pl.len(), dtype=pl.Int64)
+        starts = pl.when(pl.col("ident") != pl.col("ident").shift(1).fill_null(~pl.col("ident"))).then(row)
+        return obs.sort("ident", "ts", "frame").select(
             "ident", "forward", pl.col("ts").alias(f"ts_{side}"), pl.col("frame").alias(f"frame_{side}"),
-            occurrence=pl.int_range(pl.len()).over("ident"),
+            occurrence=row - starts.forward_fill(),
         )
 
-    left = numbered(a.sort("ts", "frame"), "a")
-    right = numbered(b.sort("ts", "frame"), "b").drop("forward")
+    left = numbered(a, "a")
+    right = numbered(b, "b").drop("forward")
     return left.join(right, on=["ident", "occurrence"], how="inner").drop("occurrence")
 
 

@@ -32,16 +32,17 @@ def lost_between(marked: pl.DataFrame, merged: pl.DataFrame, points: int) -> pl.
             shared = at[a].join(at[b].select("packet", t_b="t"), on="packet")
             if shared.is_empty():
                 continue
-            directions = shared.group_by("forward").agg(a_first=(pl.col("t_b") - pl.col("t")).median() >= 0)
-            for key, a_first in directions.iter_rows():
-                up, down = (a, b) if a_first else (b, a)
-                first, last = span[down]
-                missing = (
-                    at[up].filter((pl.col("forward") == key) & pl.col("t").is_between(first, last))
-                    .join(at[down].select("packet"), on="packet", how="anti")
-                )
+            # per direction: which of the two points saw its packets first
+            a_first = shared.group_by("forward").agg(a_first=(pl.col("t_b") - pl.col("t")).median() >= 0)
+            for up, down, first_is_a in ((a, b, True), (b, a, False)):
+                keys = a_first.filter(pl.col("a_first") == first_is_a).select("forward")
+                low, high = span[down]
+                missing = (at[up].join(keys, on="forward", how="semi")
+                           .filter(pl.col("t").is_between(low, high))
+                           .join(at[down].select("packet"), on="packet", how="anti"))
                 if not missing.is_empty():
-                    found.append(missing.select("packet", upstream=pl.lit(up), downstream=pl.lit(down)))
+                    found.append(missing.select("packet", upstream=pl.lit(up, dtype=pl.Int64),
+                                                downstream=pl.lit(down, dtype=pl.Int64)))
     if not found:
         return pl.DataFrame(schema={"merged_frame": pl.UInt32, "upstream": pl.Int64, "downstream": pl.Int64})
     lost = pl.concat(found).unique(["packet", "upstream", "downstream"])
