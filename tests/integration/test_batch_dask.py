@@ -125,22 +125,47 @@ def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(keys, nulls_last=True, maintain_order=True)
 
 
-def test_cluster_dataset_equals_the_local_one(cluster, tmp_path, tshark):
-    inputs = [str(LAB), str(SYNTH)]
-    local = flowviz_batch(*inputs, "-o", str(tmp_path / "local"), "--workers", "2")
-    assert local.returncode == 0, local.stderr
-    remote = flowviz_batch(*inputs, "-o", str(tmp_path / "cluster"), "--scheduler", cluster.address)
-    assert remote.returncode == 0, remote.stderr
-    first = remote.stderr.splitlines()[0]
-    assert first.startswith(f"flowviz: Dask scheduler {cluster.address}: 2 workers, 2 threads; "
-                            "dashboard http://127.0.0.1:")
-    mine, theirs = _frames(tmp_path / "local"), _frames(tmp_path / "cluster")
+INPUTS = {"files": [str(LAB), str(SYNTH)], "set": [str(SAMPLES / "points"), "--set-per-folder"]}
+
+
+@pytest.fixture(scope="module")
+def runs(cluster, tmp_path_factory, tshark) -> dict[tuple[str, str], tuple[Path, subprocess.CompletedProcess]]:
+    """The lab and synth captures one by one, and the points of the lab's reference call as one capture set
+    (--set-per-folder: one task, a list of paths), each on the local pool and on the cluster: the four
+    batches at once, to save time. {(inputs, "local" or "cluster"): (OUTDIR, finished process)}"""
+    where = {"local": ["--workers", "2"], "cluster": ["--scheduler", cluster.address]}
+    started = {}
+    for inputs, args in INPUTS.items():
+        for engine, options in where.items():
+            out = tmp_path_factory.mktemp(f"{inputs}-{engine}") / "out"
+            started[inputs, engine] = out, subprocess.Popen(
+                [sys.executable, "-m", "flowviz", "--no-cache", "batch", *args, "-o", str(out), *options],
+                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finished = {}
+    for key, (out, process) in started.items():
+        stdout, stderr = process.communicate(timeout=300)
+        finished[key] = out, subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return finished
+
+
+def _assert_same_dataset(local: Path, cluster: Path) -> dict[str, pl.DataFrame]:
+    mine, theirs = _frames(local), _frames(cluster)
     for name in mine:
         try:
             assert_frame_equal(mine[name], theirs[name])
         except AssertionError as exc:
             raise AssertionError(f"{name}: {exc}") from None
-    captures = theirs["captures"]
+    return theirs
+
+
+def test_cluster_dataset_equals_the_local_one(runs, cluster):
+    (local_out, local), (cluster_out, remote) = runs["files", "local"], runs["files", "cluster"]
+    assert local.returncode == 0, local.stderr
+    assert remote.returncode == 0, remote.stderr
+    first = remote.stderr.splitlines()[0]
+    assert first.startswith(f"flowviz: Dask scheduler {cluster.address}: 2 workers, 2 threads; "
+                            "dashboard http://127.0.0.1:")
+    captures = _assert_same_dataset(local_out, cluster_out)["captures"]
     assert captures.height == len(list(LAB.glob("*.pcap"))) + len(
         [p for p in SYNTH.iterdir() if p.suffix in (".pcap", ".pcapng", ".gz")])
     for name, expected in EXPECTED_LAB.items():  # and right, by the lab's construction
@@ -149,6 +174,16 @@ def test_cluster_dataset_equals_the_local_one(cluster, tmp_path, tshark):
     # the errors name the capture once, as in a local run
     assert [line for line in remote.stderr.splitlines() if line.startswith("flowviz: error: ")] == \
         [line for line in local.stderr.splitlines() if line.startswith("flowviz: error: ")]
+
+
+def test_a_capture_set_on_the_cluster_equals_the_local_one(runs):
+    (local_out, local), (cluster_out, remote) = runs["set", "local"], runs["set", "cluster"]
+    assert local.returncode == 0, local.stderr
+    assert remote.returncode == 0, remote.stderr
+    [row] = _assert_same_dataset(local_out, cluster_out)["captures"].to_dicts()
+    points = SAMPLES / "points"
+    assert row["ok"] and row["capture"].count(" + ") == len(list(points.glob("*.pcap"))) - 1
+    assert row["calls"] == 1  # the one reference call, seen at every point
 
 
 @pytest.fixture(scope="module")
