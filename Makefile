@@ -12,7 +12,8 @@ run: system-deps venv
 
 test: system-deps-test venv
 	@scripts/install-test-tools.sh
-	$(VENV)/bin/python -m pytest -q -ra
+	@# both cores, one test file per worker; what fails there runs again alone (docs/testing.md, "Parallel run")
+	$(VENV)/bin/python -m pytest -q -ra -n 2 --dist loadfile || $(VENV)/bin/python -m pytest -q -ra --lf
 
 setup: system-deps venv
 
