@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import threading
@@ -148,9 +149,10 @@ def analyse_folder(folder: Path, settings: Settings) -> None:
     try:
         # the session's thresholds as they are now; a change after this is caught by diagnostics_fresh()
         overrides = store.thresholds(folder.parent.name)
-        result = analyse(folder / "capture", capture_settings(settings, store.meta(folder)), progress, overrides)
+        paths, names = store.sources(folder)
+        result = analyse(paths, capture_settings(settings, store.meta(folder)), progress, overrides, names)
     except FlowvizError as exc:  # the capture's path on this server is no business of the browser's
-        store.update(folder, state="error", error=_unplaced(exc.message, folder / "capture"))
+        store.update(folder, state="error", error=_unplaced(exc.message, *store.sources(folder)[0]))
         return
     except Exception as exc:  # a bug: shown in one line, details in the server log
         traceback.print_exc()
@@ -168,13 +170,41 @@ def capture_settings(settings: Settings, meta: dict) -> Settings:
     return replace(settings, sip_ports=settings.sip_ports + extra) if extra else settings
 
 
-def analyse(path: Path, settings: Settings, progress=None, overrides: dict | None = None) -> dict:
-    """Calls (summaries), KPIs and capture info of one capture, as JSON-ready dicts; diagnostics with the
-    threshold overrides (flowviz.web.thresholds), which the result records."""
+def open_analysis(paths: list[Path], names: list[str] | None, settings: Settings, thresholds=None,
+                  progress=None):
+    """The Analysis of a stored capture, or of a capture set (`names`: its points' upload names, which the
+    set's info, warnings and ladders show instead of the stored files' point-1, point-2...)."""
     from flowviz.analyze import Analysis
+
+    if names is None:
+        return Analysis(paths[0], settings, thresholds, progress=progress)
+    analysis = Analysis(paths, settings, thresholds, progress=progress, name=" + ".join(names))
+    points = analysis.capture_set.points  # merges the set now
+    table = {p.name: n for p, n in zip(points, names)}
+
+    def named(text):
+        return re.sub(r"point-\d+", lambda m: table.get(m.group(0), m.group(0)), text) if isinstance(text, str) else text
+
+    for point in points:
+        point.name, point.evidence, point.against = table[point.name], named(point.evidence), named(point.against)
+    analysis.capture_set.warnings[:] = [named(w) for w in analysis.capture_set.warnings]
+    return analysis
+
+
+def analyse(paths: list[Path], settings: Settings, progress=None, overrides: dict | None = None,
+            names: list[str] | None = None) -> dict:
+    """Calls (summaries), KPIs and capture info of one capture or capture set (`names`), as JSON-ready dicts;
+    diagnostics with the threshold overrides (flowviz.web.thresholds), which the result records."""
     from flowviz.web.thresholds import thresholds_of
 
-    analysis = Analysis(path, settings, thresholds_of(overrides or {}), progress=progress)
+    analysis = open_analysis(paths, names, settings, thresholds_of(overrides or {}), progress)
+    try:
+        return _result(analysis, paths, overrides)
+    finally:
+        analysis.close()
+
+
+def _result(analysis, paths: list[Path], overrides: dict | None) -> dict:
     worst = _worst_mos(analysis.stream_report)
     problems = analysis.problems
     calls = []
@@ -185,15 +215,18 @@ def analyse(path: Path, settings: Settings, progress=None, overrides: dict | Non
         call["problems"] = problems.get(row["call_group_id"], [])
         calls.append(call)
     info = {k: analysis.info.get(k) for k in ("packets", "duration_s", "sip_messages", "rtp_packets", "rtp_streams",
-                                              "decode_seconds", "skipped", "short_frames", "first_ts_ns")}
-    info["warnings"] = [_unplaced(w, path) for w in analysis.warnings]  # the capture's and the correlator's
+                                              "decode_seconds", "skipped", "short_frames", "first_ts_ns",
+                                              "capture_set")}
+    info["warnings"] = [_unplaced(w, *paths) for w in analysis.warnings]  # the capture's and the correlator's
     return {"calls": calls, "kpis": analysis.kpis, "info": info, "capture_problems": problems.get(None, []),
             "thresholds": overrides or {}, "streams": stream_rows(analysis.stream_report)}
 
 
-def _unplaced(text: str, path: Path) -> str:
-    """The text without the capture's path on this server (the page shows the upload's name instead)."""
-    return text.replace(f"{path}: ", "").replace(str(path), "the file")
+def _unplaced(text: str, *paths: Path) -> str:
+    """The text without the capture's paths on this server (the page shows the upload's name instead)."""
+    for path in paths:
+        text = text.replace(f"{path}: ", "").replace(str(path), "the file")
+    return text
 
 
 def diagnostics_fresh(store: Store, folder: Path, result: dict | None) -> bool:
@@ -205,15 +238,18 @@ def diagnostics_fresh(store: Store, folder: Path, result: dict | None) -> bool:
 def rediagnose_folder(store: Store, folder: Path, settings: Settings) -> None:
     """Run the rules again on an analysed capture with its session's thresholds and rewrite result.json's
     findings. The frames come from the decode cache: thresholds are not part of its key, so no ingest."""
-    from flowviz.analyze import Analysis
     from flowviz.web.thresholds import thresholds_of
 
     overrides = store.thresholds(folder.parent.name)
     result = store.result(folder)
     if result is None or result.get("thresholds", {}) == overrides:
         return
-    problems = Analysis(folder / "capture", capture_settings(settings, store.meta(folder)),
-                        thresholds_of(overrides)).problems
+    analysis = open_analysis(*store.sources(folder), capture_settings(settings, store.meta(folder)),
+                             thresholds_of(overrides))
+    try:
+        problems = analysis.problems
+    finally:
+        analysis.close()
     # new dicts: the parsed result cached by the store is shared with requests running now
     calls = [{**c, "problems": problems.get(c["call_group_id"], [])} for c in result["calls"]]
     store.write_result(folder, {**result, "calls": calls, "capture_problems": problems.get(None, []),
@@ -254,7 +290,13 @@ class CallCache:
         self.lock = threading.Lock()
         self.warming: set[tuple] = set()
 
-    def warm(self, key: tuple, path: Path, call_ref: str, settings: Settings, overrides: dict | None = None) -> None:
+    def forget(self, key: tuple) -> None:
+        """Drop the kept analyses of one capture (a point was added to it, or it is analysed again)."""
+        with self.lock:
+            for full in [k for k in self.items if k[:len(key)] == key]:
+                self.items.pop(full).close()
+
+    def warm(self, key: tuple, path, call_ref: str, settings: Settings, overrides: dict | None = None) -> None:
         """Read the capture's analysis back and correlate it in a background thread (the capture page asks for
         this), so that opening one of its calls does not wait for it: on a big capture that is most of the
         call page's time. Errors are left to the call page to report."""
@@ -275,21 +317,21 @@ class CallCache:
 
         threading.Thread(target=run, name="flowviz-warm", daemon=True).start()
 
-    def get(self, key: tuple, path: Path, call_ref: str, settings: Settings, overrides: dict | None = None) -> dict:
-        """The call's details: its row ("call"), ladder, streams report rows, capture, path and view
-        (flowviz.analyze.CallView)."""
-        from flowviz.analyze import Analysis
+    def get(self, key: tuple, sources: tuple, call_ref: str, settings: Settings, overrides: dict | None = None) -> dict:
+        """The call's details: its row ("call"), ladder, streams report rows, capture, path (the file its frame
+        numbers point into: a set's merged capture) and view (flowviz.analyze.CallView). `sources`: the
+        stored capture's (paths, point names) from Store.sources."""
         from flowviz.web.thresholds import thresholds_of
 
         key = (*key, json.dumps(overrides or {}, sort_keys=True))
         with self.lock:
             analysis = self.items.get(key)
             if analysis is None:
-                analysis = Analysis(path, settings, thresholds_of(overrides or {}))
+                analysis = open_analysis(*sources, settings, thresholds_of(overrides or {}))
                 self.items[key] = analysis
             self.items.move_to_end(key)
             while len(self.items) > self.size:
-                self.items.popitem(last=False)
+                self.items.popitem(last=False)[1].close()  # a set's merged file goes with it
         view = analysis.call(call_ref)
         return {"call": view.row, "ladder": view.ladder(), "streams": view.stream_frame, "capture": analysis.capture,
-                "path": path, "view": view}
+                "path": analysis.capture_path, "view": view}

@@ -64,6 +64,7 @@ def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict]
         html.Div([html.Div(header, id="ladder-head"),
                   dcc.Graph(id="ladder", figure=figure, config={"displaylogo": False, "scrollZoom": False})],
                  className="ladder", id="ladder-box"),
+        _points_legend(ladder),
         html.Pre("", id="raw-message", className="raw", **{"data-call": gid}),
         html.H2("Path and legs"),
         _path(call),
@@ -76,9 +77,23 @@ def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict]
                             placeholder="search the messages: any header or body text (e.g. User-Agent, a tag)"),
                   html.Span(f"{len(arrows)} messages", id="message-search-status", className="hint",
                             role="status")], className="filters"),
-        dash_table.DataTable(id="messages-table", columns=MESSAGE_COLUMNS, data=[_row(a) for a in arrows],
+        dash_table.DataTable(id="messages-table", columns=MESSAGE_COLUMNS + (SEEN_COLUMNS if ladder.points else []),
+                             data=[_row(a) for a in arrows],
                              page_action="native", page_size=MESSAGES_PAGE, sort_action="native", **TABLE_STYLE),
     ])
+
+
+SEEN_COLUMNS = [{"name": "points", "id": "points"}, {"name": "seen at (capture#frame)", "id": "seen_at"}]
+
+
+def _points_legend(ladder):
+    """For a capture set: which capture each point number is (the ladder's hover and the message table's
+    'seen at' say where each message was seen)."""
+    if not ladder.points:
+        return None
+    return html.P(["Seen at (hover a message for its captures and frames): "] + [
+        item for i, name in enumerate(ladder.points, 1)
+        for item in ((", " if i > 1 else ""), html.B(str(i)), f" = {name}")], className="hint", id="ladder-points")
 
 
 LADDER_ROWS = 200  # rows of the ladder drawn at once: a 2,000-message call opens quickly, paged
@@ -238,7 +253,8 @@ def message_rows(arrows, needle: str) -> list[dict]:
 def _row(a: dict) -> dict:
     return {"seq": a["seq"], "frame": a["frame"], "t_s": round(a["t_ms"] / 1e3, 3), "delta_ms": round(a["delta_ms"], 1), "src": a["src"],
             "dst": a["dst"], "label": a["label"] + (" (retransmission)" if a["is_retransmission"] else ""),
-            "cseq": a["cseq"], "sdp": a["sdp"] or "", "call_id": a["call_id"]}
+            "cseq": a["cseq"], "sdp": a["sdp"] or "", "call_id": a["call_id"], "points": a.get("points") or "",
+            "seen_at": a.get("seen_at") or ""}
 
 
 def _ms(value) -> str:

@@ -39,6 +39,10 @@ def home(max_bytes: int, samples: list[str]) -> html.Div:
                                   className="ports", inputMode="numeric"),
                         html.Span(" read as SIP besides 5060 and 5061, for the files uploaded next", className="hint")],
                        className="ports-label"),
+            # read by assets/upload.js: the files chosen together go in one request, stored as one capture set
+            dcc.Checklist(id="as-set", options=[{
+                "label": " these captures are the same calls seen at several points: analyse them as one set "
+                         "(clock offsets corrected, copies dropped)", "value": "1"}], value=[], className="as-set"),
         ]),
         html.Div(id="upload-status", className="upload-status", role="status", **{"aria-live": "polite"}),
         html.Div([html.Span("Bundled samples: ", className="hint")] + [
@@ -138,7 +142,8 @@ def thresholds_panel(overrides: dict) -> html.Details:
 def capture_body(cid: str, meta: dict, result: dict | None) -> list:
     title = html.H1(meta.get("name", "capture"))
     if meta.get("state") in ("error", "cancelled"):
-        return [title, html.P(for_browser(meta.get("error") or ""), className="error")]
+        return [title, html.P(for_browser(meta.get("error") or ""), className="error"),
+                points_section(cid, None, meta.get("state"))]
     if result is None:
         fraction = float(meta.get("fraction") or 0)
         return [title, html.Div([html.Progress(value=str(fraction), max="1"),
@@ -158,6 +163,7 @@ def capture_body(cid: str, meta: dict, result: dict | None) -> list:
         html.Div([_card("calls", f"{len(calls):,}"), _card("SIP messages", f"{info.get('sip_messages') or 0:,}"),
                   _card("RTP streams", f"{info.get('rtp_streams') or 0:,}")]
                  + [_kpi_card(k) for k in result["kpis"] if k["kpi"] in KPI_SHOWN], className="kpis"),
+        points_section(cid, info.get("capture_set"), meta.get("state")),
         _streams_link(cid, result),
         html.Div([
             dcc.RadioItems(id="state-filter", options=options, value="", inline=True, className="state-filter"),
@@ -253,6 +259,44 @@ def notices_box(notices: list[dict], ports: list[int]):
     used = f"Analysed with SIP on ports 5060, 5061 and {', '.join(map(str, ports))}." if ports else None
     return html.Div([html.Ul(items), html.P(used, className="hint") if used else None],
                     id="capture-notices", className="notices-box", role="note")
+
+
+def points_section(cid: str, capture_set: dict | None, state: str | None) -> html.Div:
+    """A capture set's points (clock offset against the first, how it was found, copies dropped) and the
+    button that uploads one more point of the same calls (assets/upload.js; the set is analysed again)."""
+    parts = []
+    if capture_set:
+        rows = [html.Tr([html.Td(str(i)), html.Td(p["capture"], className="point-name"), html.Td(f"{p['packets']:,}"),
+                         html.Td(_offset(p), className="point-offset"), html.Td(p.get("method") or ""),
+                         html.Td(p.get("evidence") or "", className="hint"),
+                         html.Td(f"{p.get('duplicates_dropped') or 0:,}")], **{"data-point": p["capture"]})
+                for i, p in enumerate(capture_set["points"], 1)]
+        parts += [html.H2("Capture points"),
+                  html.P(f"{len(rows)} captures of the same calls read as one timeline: clocks corrected against "
+                         f"{capture_set['reference']}, {capture_set.get('duplicates_dropped') or 0:,} copies dropped, "
+                         f"{capture_set.get('lost_between_points') or 0:,} packets lost between points "
+                         "(docs/capture-sets.md).", className="hint"),
+                  html.Table([html.Thead(html.Tr([html.Th(h) for h in (
+                      "#", "capture", "packets", "clock offset", "found by", "evidence", "copies dropped")])),
+                      html.Tbody(rows)], className="list", id="points-table")]
+    if state not in ("queued", "running"):
+        parts.append(html.Div([
+            html.Button("add a capture point", id="add-point", className="small", n_clicks=0,
+                        **{"data-capture": cid}),
+            html.Span(" upload another capture of the same calls, taken at another point: the set is analysed "
+                      "again as one timeline", className="hint"),
+            html.Div(id="add-point-status", role="status", **{"aria-live": "polite"})], className="add-point"))
+    return html.Div(parts, id="capture-points")
+
+
+def _offset(point: dict) -> str:
+    """'+250.0 ms ± 0.1 ms' (its clock ahead of the first capture's); 'not corrected' without evidence."""
+    if point.get("method") == "none":
+        return "not corrected"
+    text = f"{point['offset_s'] * 1e3:+.1f} ms"
+    if point.get("uncertainty_s"):
+        text += f" \u00b1 {point['uncertainty_s'] * 1e3:.1f} ms"
+    return text
 
 
 def _streams_link(cid: str, result: dict):

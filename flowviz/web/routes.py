@@ -16,7 +16,7 @@ import flask
 from flowviz.errors import FlowvizError, NotFoundError
 from flowviz.web.analysis import capture_settings
 from flowviz.web.security import SAFE_METHODS, Sessions, refusal
-from flowviz.web.store import Store, human_bytes, is_capture, new_session_id, valid_session
+from flowviz.web.store import Store, display_name, human_bytes, is_capture, new_session_id, valid_session
 
 COOKIE = "flowviz_session"
 THEME_COOKIE = "flowviz_theme"
@@ -94,6 +94,8 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
         except FlowvizError as exc:
             return error(exc.message, 400)
         sid = session_id()
+        if flask.request.form.get("as_set") == "1" and len(files) > 1:
+            return upload_set(sid, files, ports)
         added, errors = [], []
         for item in files:
             name = item.filename or "capture"
@@ -111,6 +113,47 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
                 added.append(cid)
         status = 200 if added else 413 if any("too large" in e for e in errors) else 400
         return flask.jsonify({"added": added, "error": "; ".join(errors) or None}), status
+
+    def upload_set(sid: str, files, ports: list[int]):
+        """Several captures of the same calls taken at several points: one entry, analysed as one set."""
+        cid, folder = store.add(sid, "set", 0)
+        points = []
+        for i, item in enumerate(files, 1):
+            name = item.filename or "capture"
+            size, head = _copy(item.stream, folder / f"point-{i}", max_bytes)
+            why = _refused(name, size, head, max_bytes)
+            if why:  # one bad file spoils the set: nothing is kept
+                store.discard(folder)
+                return flask.jsonify({"added": [], "error": why}), 413 if "too large" in why else 400
+            points.append({"name": display_name(name), "size": size})
+        store.publish(folder, " + ".join(p["name"] for p in points), sum(p["size"] for p in points),
+                      sip_ports=ports, points=points)
+        analyzer.submit(folder)
+        return flask.jsonify({"added": [cid], "error": None})
+
+    @server.post("/api/capture/<cid>/add-point")
+    def add_point(cid: str):
+        """One more capture point of the same calls into a stored capture: the set is analysed again."""
+        folder = store.capture_dir(session_id(), cid)
+        if folder is None:
+            return error("no such capture", 404)
+        if store.meta(folder).get("state") in ("queued", "running"):
+            return error("the capture is being analysed: wait for it to finish (or cancel it) first", 409)
+        files = flask.request.files.getlist("file")
+        if len(files) != 1:
+            return error("give one capture file to add as a capture point", 400)
+        name = files[0].filename or "capture"
+        target = folder / "point-new"  # checked before it joins the set
+        size, head = _copy(files[0].stream, target, max_bytes)
+        why = _refused(name, size, head, max_bytes)
+        if why:
+            target.unlink(missing_ok=True)
+            return error(why, 413 if "too large" in why else 400)
+        calls.forget((session_id(), cid))
+        target.replace(store.add_point(folder, name, size))
+        store.queue_again(folder, {"name": display_name(name), "size": size})
+        analyzer.submit(folder)
+        return flask.jsonify({"added": [cid], "error": None})
 
     @server.post("/api/sample/<name>")
     def sample(name: str):
@@ -130,7 +173,7 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
             return error("no such capture, call or format in this browser session", 404)
         try:
             settings = capture_settings(analyzer.settings, store.meta(folder))
-            details = calls.get((session_id(), cid), folder / "capture", gid, settings, store.thresholds(session_id()))
+            details = calls.get((session_id(), cid), store.sources(folder), gid, settings, store.thresholds(session_id()))
             redact = flask.request.args.get("redact") == "1"
             data = export_bytes(details, fmt, settings, redact=redact, renderers=renderers)
         except FlowvizError as exc:
@@ -155,6 +198,14 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
         if not analyzer.cancel(folder):
             return error("the analysis is not running", 409)
         return flask.jsonify({"cancelled": cid})
+
+
+def _refused(name: str, size: int, head: bytes, max_bytes: int) -> str | None:
+    if size > max_bytes:
+        return f"{name}: file too large: the limit is {human_bytes(max_bytes)}"
+    if not is_capture(head):
+        return f"{name}: not a capture file (expected pcap, pcapng or gzip-compressed pcap)"
+    return None
 
 
 def parse_ports(text: str) -> list[int]:

@@ -1,6 +1,8 @@
 """Store: uploaded captures and their results on disk, one folder per browser session.
 
-Layout: <data_dir>/sessions/<session id>/<capture id>/{capture, meta.json, result.json}. Both ids are
+Layout: <data_dir>/sessions/<session id>/<capture id>/{capture, meta.json, result.json}; a capture set (several
+capture points of the same calls) holds point-1, point-2, ... instead of `capture`, their upload names in
+meta.json's "points". Both ids are
 random and checked against strict patterns before they touch a path, so no user text (file names
 included) ever becomes part of a path and no path traversal is possible.
 """
@@ -37,6 +39,22 @@ def is_capture(head: bytes) -> bool:
     return any(head.startswith(m) for m in MAGICS)
 
 
+def display_name(name: str) -> str:
+    return re.sub(r"[\x00-\x1f]", "", name)[:200] or "capture"
+
+
+def unique(names: list[str]) -> list[str]:
+    """The names, a repeated one numbered ('a.pcap', 'a.pcap (2)'): each point must be told apart."""
+    out = []
+    for name in names:
+        shown, n = name, 1
+        while shown in out:
+            n += 1
+            shown = f"{name} ({n})"
+        out.append(shown)
+    return out
+
+
 def human_bytes(n: int) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
@@ -71,11 +89,47 @@ class Store:
         folder.mkdir(parents=True)
         return cid, folder
 
-    def publish(self, folder: Path, name: str, size: int, sample: bool = False, sip_ports: list[int] = ()) -> None:
-        display = re.sub(r"[\x00-\x1f]", "", name)[:200] or "capture"
-        self.write_meta(folder, {"name": display, "size": size, "added": time.time(), "sample": sample,
-                                 "state": "queued", "stage": "queued", "fraction": 0.0, "error": None,
-                                 "sip_ports": list(sip_ports)})
+    def publish(self, folder: Path, name: str, size: int, sample: bool = False, sip_ports: list[int] = (),
+                points: list[dict] | None = None) -> None:
+        """`points`: for a capture set, each point's {"name", "size"} (files point-1, point-2, ...)."""
+        meta = {"name": display_name(name), "size": size, "added": time.time(), "sample": sample,
+                "state": "queued", "stage": "queued", "fraction": 0.0, "error": None, "sip_ports": list(sip_ports)}
+        if points:
+            meta["points"] = points
+        self.write_meta(folder, meta)
+
+    @staticmethod
+    def sources(folder: Path) -> tuple[list[Path], list[str] | None]:
+        """The capture files of a stored capture and, for a set, the names its points are shown by (the upload
+        names; the files themselves are point-1, point-2, ...)."""
+        points = Store.meta(folder).get("points")
+        if not points:
+            return [folder / "capture"], None
+        return [folder / f"point-{i}" for i in range(1, len(points) + 1)], unique([p["name"] for p in points])
+
+    def add_point(self, folder: Path, name: str, size: int) -> Path:
+        """Make room for one more capture point in a stored capture (a single capture becomes point 1 of a set);
+        returns the file to write it to. The caller writes it, then calls queue_again()."""
+        meta = self.meta(folder)
+        points = meta.get("points")
+        if not points:
+            os.replace(folder / "capture", folder / "point-1")
+            points = [{"name": meta.get("name", "capture"), "size": meta.get("size", 0)}]
+            self.update(folder, points=points)
+        return folder / f"point-{len(points) + 1}"
+
+    def queue_again(self, folder: Path, new_point: dict | None = None) -> None:
+        """Back to the queue, its old result gone (a point was added, or the analysis is run again)."""
+        meta = self.meta(folder)
+        if new_point:
+            meta["points"] = meta.get("points", []) + [new_point]
+            meta["name"] = " + ".join(p["name"] for p in meta["points"])
+            meta["size"] = sum(p["size"] for p in meta["points"])
+        (folder / "result.json").unlink(missing_ok=True)
+        for key in ("calls", "notices", "diagnostics_error", "diagnostics_error_for"):
+            meta.pop(key, None)
+        meta.update(state="queued", stage="queued", fraction=0.0, error=None)
+        self.write_meta(folder, meta)
 
     def discard(self, folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)

@@ -4,7 +4,7 @@
   "use strict";
 
   function status(text, isError) {
-    var box = document.getElementById("upload-status");
+    var box = document.getElementById("upload-status") || document.getElementById("add-point-status");
     if (!box) { return; }
     var line = document.createElement("div");
     line.textContent = text;
@@ -20,43 +20,75 @@
     return (i ? n.toFixed(1).replace(/\.0$/, "") : n) + " " + units[i];
   }
 
-  function send(file, maxBytes) {
-    if (file.size > maxBytes) {
-      status(file.name + ": file too large (" + human(file.size) + "): the limit is " + human(maxBytes), true);
-      return;
+  // files: sent in one request; url: /api/upload (extra fields: sip_ports, as_set) or a capture's
+  // /api/capture/<id>/add-point; done: what to do once the server took them.
+  function send(files, maxBytes, url, fields, done) {
+    var label = files.map(function (f) { return f.name; }).join(" + ");
+    for (var i = 0; i < files.length; i += 1) {
+      if (files[i].size > maxBytes) {
+        status(files[i].name + ": file too large (" + human(files[i].size) + "): the limit is " + human(maxBytes), true);
+        return;
+      }
     }
-    var line = status(file.name + ": uploading 0%", false);
+    var line = status(label + ": uploading 0%", false);
     var form = new FormData();
-    var ports = document.getElementById("sip-ports");
-    form.append("sip_ports", ports ? ports.value : "");  // extra SIP ports, checked by the server
-    form.append("file", file, file.name);
+    Object.keys(fields).forEach(function (k) { form.append(k, fields[k]); });
+    files.forEach(function (f) { form.append("file", f, f.name); });
     var xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/upload");
+    xhr.open("POST", url);
     xhr.setRequestHeader("X-CSRF-Token", window.flowvizToken ? window.flowvizToken() : "");
     xhr.upload.onprogress = function (e) {
-      if (e.lengthComputable) { line.textContent = file.name + ": uploading " + Math.round(100 * e.loaded / e.total) + "%"; }
+      if (e.lengthComputable) { line.textContent = label + ": uploading " + Math.round(100 * e.loaded / e.total) + "%"; }
     };
     xhr.onload = function () {
       var body = {};
       try { body = JSON.parse(xhr.responseText); } catch (err) { body = {}; }
       if (xhr.status === 200) {
-        line.textContent = file.name + ": uploaded, analysing";
-        var refresh = document.getElementById("refresh-captures");
-        if (refresh) { refresh.click(); }  // the captures list shows it now, not at the next poll
+        line.textContent = label + ": uploaded, analysing";
+        done();
       } else {
-        line.textContent = body.error || (file.name + ": upload refused (HTTP " + xhr.status + ")");
+        line.textContent = body.error || (label + ": upload refused (HTTP " + xhr.status + ")");
         line.className = "error";
       }
     };
-    xhr.onerror = function () { line.textContent = file.name + ": upload failed (connection)"; line.className = "error"; };
+    xhr.onerror = function () { line.textContent = label + ": upload failed (connection)"; line.className = "error"; };
     xhr.send(form);
   }
 
-  function sendAll(files) {
+  function refreshList() {
+    var refresh = document.getElementById("refresh-captures");
+    if (refresh) { refresh.click(); }  // the captures list shows it now, not at the next poll
+  }
+
+  function sendAll(fileList) {
     var zone = document.getElementById("drop-zone");
     var maxBytes = zone ? Number(zone.getAttribute("data-max-bytes")) : Infinity;
-    for (var i = 0; i < files.length; i += 1) { send(files[i], maxBytes); }
+    var ports = document.getElementById("sip-ports");
+    var fields = {sip_ports: ports ? ports.value : ""};  // extra SIP ports, checked by the server
+    var files = Array.prototype.slice.call(fileList);
+    var asSet = document.querySelector("#as-set input[type=checkbox]");
+    if (asSet && asSet.checked && files.length > 1) {  // one capture set: every file in one request
+      fields.as_set = "1";
+      send(files, maxBytes, "/api/upload", fields, refreshList);
+      return;
+    }
+    files.forEach(function (f) { send([f], maxBytes, "/api/upload", fields, refreshList); });
   }
+
+  // "add a capture point" on a capture's page: one more file into that capture set
+  var pointPicker = document.createElement("input");
+  pointPicker.type = "file";
+  pointPicker.accept = ".pcap,.pcapng,.cap,.gz";
+  pointPicker.id = "point-input";
+  pointPicker.style.display = "none";
+  pointPicker.addEventListener("change", function () {
+    var button = document.getElementById("add-point");
+    var files = Array.prototype.slice.call(pointPicker.files);
+    pointPicker.value = "";
+    if (!button || !files.length) { return; }
+    var url = "/api/capture/" + encodeURIComponent(button.getAttribute("data-capture")) + "/add-point";
+    send(files, Infinity, url, {}, function () { window.location.reload(); });  // the page polls the new analysis
+  });
 
   var picker = document.createElement("input");
   picker.type = "file";
@@ -70,6 +102,10 @@
     if (e.target && e.target.id === "choose-files") {
       if (!picker.isConnected) { document.body.appendChild(picker); }
       picker.click();
+    }
+    if (e.target && e.target.id === "add-point") {
+      if (!pointPicker.isConnected) { document.body.appendChild(pointPicker); }
+      pointPicker.click();
     }
   });
   document.addEventListener("dragover", function (e) {
