@@ -342,6 +342,13 @@ class CallView:
         return call_frames(capture.sip_messages, capture.rtp_packets, capture.rtcp_reports, self.summary["call_ids"],
                            keys)
 
+    def audio(self, jitter_buffer_ms: float | None = None):
+        """The call's audio (flowviz.audio.call_audio): the caller's voice and the callee's, decoded and
+        placed on the call's time."""
+        from flowviz.audio import call_audio
+
+        return call_audio(self, jitter_buffer_ms)
+
     def write_pcap(self, output) -> int:
         """Write the call's own pcap (its frames copied from the capture, or from a set's merged capture);
         returns the number of frames written."""

@@ -175,7 +175,7 @@ def _tracks(analysis, packets: pl.DataFrame, codecs, t0: int, jitter_buffer_ms, 
     """stream_id -> its Track, for the streams whose packets (from _stream_packets) are given."""
     from flowviz.audio.payloads import rtp_payloads
 
-    payloads = rtp_payloads(analysis.sources[0], analysis.settings, packets)
+    payloads = rtp_payloads(analysis.capture_path, analysis.settings, packets)  # a set: its merged capture
     out = {}
     ids = packets["stream_id"].to_numpy()
     for sid in dict.fromkeys(packets["stream_id"].to_list()):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
-from flowviz.cli.common import Context, check_output
+from flowviz.cli.common import Context, check_output, set_options
 from flowviz.errors import FlowvizError
 
 
 @click.command()
-@click.argument("capture")
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+@set_options
 @click.option("--call", "call_ref", default=None, metavar="ID", help="call_group_id (from `flowviz calls`) or a Call-ID: "
               "stereo, the caller's voice left, the callee's right.")
 @click.option("--stream", "stream_id", default=None, metavar="ID", help="stream id (from `flowviz streams`): mono.")
@@ -19,7 +20,7 @@ from flowviz.errors import FlowvizError
                    "are dropped (silent). Default: every packet where its RTP timestamp puts it.")
 @click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.pass_obj
-def audio(obj: Context, capture: str, call_ref: str | None, stream_id: str | None, output: str,
+def audio(obj: Context, captures: tuple[str, ...], merge: bool, offsets: tuple[str, ...], call_ref: str | None, stream_id: str | None, output: str,
           jitter_buffer_ms: float | None, force: bool) -> None:
     """Hear a call: its RTP decoded (G.711, G.722, G.726, G.729, Opus, AMR, GSM, iLBC, Speex, L16 by FFmpeg's
     decoders in PyAV), placed by RTP timestamp, lost packets silent, written as 16-bit WAV at the codec's
@@ -29,8 +30,8 @@ def audio(obj: Context, capture: str, call_ref: str | None, stream_id: str | Non
 
     if (call_ref is None) == (stream_id is None):
         raise FlowvizError("give either --call ID (stereo) or --stream ID (mono)")
-    check_output(output, force, inputs=(capture,))
-    analysis = obj.analyze(capture)
+    check_output(output, force, inputs=captures)
+    analysis = obj.analyze_one(captures, merge=merge, offsets=offsets)
     if call_ref is not None:
         result = call_audio(analysis.call(call_ref), jitter_buffer_ms)
     else:

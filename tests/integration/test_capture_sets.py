@@ -249,3 +249,15 @@ def test_hep_agents_are_points_each_message_once():
     assert analysis.info["capture_agents"]["duplicates_dropped"] == len(middle)
     assert call["hosts"] == truth.calls[0]["hosts"]
     assert all(abs(a - b) <= 1.0 for a, b in zip(call["hop_delays_ms"], truth.calls[0]["hop_delays_ms"]))
+
+
+def test_audio_of_a_set_is_the_single_capture_audio(tmp_path):
+    """UA1's and UA2's taps both see the RTP (each packet twice in the set, UA2's clock 120 ms behind): the
+    call's WAV is the single capture's, byte for byte."""
+    single, merged = tmp_path / "single.wav", tmp_path / "merged.wav"
+    call = analyze(REFERENCE).calls[0]["call_ids"][0]
+    one = flowviz("audio", str(REFERENCE), "--call", call, "-o", str(single))
+    both = flowviz("audio", "--merge", str(point("ua1.pcap")), str(point("ua2_minus120ms.pcap")), "--call", call,
+                   "-o", str(merged))
+    assert one.returncode == 0 and both.returncode == 0, one.stderr + both.stderr
+    assert merged.read_bytes() == single.read_bytes()
