@@ -1,0 +1,122 @@
+"""dumpcap's ring buffer: a capture on one interface written as a rotating set of files in a private
+temporary folder, at most `files` of them, each closed at `file_kb` kilobytes or `file_seconds` seconds;
+the oldest is deleted when a new one starts. snapshot() is what was captured so far as one readable file;
+save() keeps it as one pcapng."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from flowviz.errors import FlowvizError
+from flowviz.live.pcapng import complete_length
+from flowviz.live.saving import keep
+
+START_WAIT = 5.0  # seconds for dumpcap to open the interface and its first file
+STOP_WAIT = 5.0  # seconds for dumpcap to close its file after SIGINT, before it is killed
+
+
+@dataclass(frozen=True)
+class Limits:
+    files: int = 10
+    file_kb: int = 10_000
+    file_seconds: int = 60
+
+
+class Ring:
+    """A running dumpcap; stop() ends it (and is safe to call twice)."""
+
+    def __init__(self, interface: str, bpf: str = "", limits: Limits = Limits()):
+        program = shutil.which("dumpcap")
+        if not program:
+            raise FlowvizError("dumpcap not found: it comes with tshark (Debian: apt-get install tshark)")
+        self.interface, self.bpf, self.limits = interface, bpf, limits
+        self.folder = Path(tempfile.mkdtemp(prefix="flowviz-live-"))
+        command = [program, "-q", "-i", interface, "-b", f"filesize:{limits.file_kb}", "-b", f"files:{limits.files}",
+                   "-b", f"duration:{limits.file_seconds}", "-w", str(self.folder / "live.pcapng")]
+        if bpf:
+            command[4:4] = ["-f", bpf]
+        # dumpcap stays in flowviz's process group: a terminal's Ctrl-C reaches it too, as it does tshark
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
+        self._errors: list[str] = []
+        self._reader = threading.Thread(target=self._read_errors, daemon=True)  # a full pipe would stop dumpcap
+        self._reader.start()
+        self._wait_for_first_file()
+
+    def _read_errors(self) -> None:
+        for line in self.process.stderr:
+            self._errors.append(line.decode(errors="replace").strip())
+
+    def _wait_for_first_file(self) -> None:
+        deadline = time.monotonic() + START_WAIT
+        while not self.files():
+            if self.process.poll() is not None:
+                self._reader.join(1)
+                why = next((e for e in reversed(self._errors) if e and not e.startswith("Capturing on")), "")
+                self._cleanup()
+                raise FlowvizError(f"dumpcap could not capture on {self.interface}: {why or 'it stopped'} "
+                                   "(check the interface name with `dumpcap -D`, the filter, and the right to "
+                                   "capture: root or the wireshark group)")
+            if time.monotonic() > deadline:
+                self.stop()
+                self._cleanup()
+                raise FlowvizError(f"dumpcap wrote nothing on {self.interface} within {START_WAIT:.0f} s")
+            time.sleep(0.05)
+
+    def files(self) -> list[Path]:
+        """The ring's files, oldest first (dumpcap numbers them: live_00001_<time>.pcapng)."""
+        return sorted(self.folder.glob("live_*.pcapng"))
+
+    def snapshot(self) -> Path | None:
+        """What the ring holds now as one file: its whole files and the current one up to its last whole
+        block, merged by time with mergecap when there are several. None before any file exists."""
+        files = self.files()
+        if not files:
+            return None
+        current = self.folder / "snapshot-current.pcapng"
+        try:
+            data = files[-1].read_bytes()
+        except FileNotFoundError:  # the ring turned over between the listing and the read
+            return None
+        current.write_bytes(data[: complete_length(data)])
+        if len(files) == 1:
+            return current
+        merged = self.folder / "snapshot.pcapng"
+        done = subprocess.run(["mergecap", "-F", "pcapng", "-w", str(merged), *map(str, files[:-1]), str(current)],
+                              stdin=subprocess.DEVNULL, capture_output=True)
+        return merged if done.returncode == 0 else None
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """SIGINT, as a terminal's Ctrl-C: dumpcap closes its file properly; killed if it does not end."""
+        if self.process.poll() is None:
+            self.process.send_signal(2)
+            try:
+                self.process.wait(STOP_WAIT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(1)
+
+    def save(self, output: Path) -> Path:
+        """Stop, then keep the ring's files as one pcapng at `output` (never replacing a file there)."""
+        self.stop()
+        files = self.files()
+        if not files:
+            raise FlowvizError("dumpcap wrote no file; nothing to save")
+        try:
+            return keep(files, output)
+        finally:
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,227 @@
+"""`flowviz live` with real components: dumpcap capturing on lo while this test places a SIP call with
+its own sockets, and the HEP collector fed HEPv3 packets over UDP and TCP (tests/kit/hep.py). The call
+must appear in the output while it runs; SIGINT must save one pcapng holding what was sent (counted by
+tshark), leave no dumpcap behind and end with 130 (Ctrl-C, docs/robustness.md "Interrupts")."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.kit import hep
+
+REPO = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.77"  # a loopback address of its own: the capture filter sees only this test's call
+WAIT = 20.0  # seconds an expected line may take before the test fails (a bound, not a measurement)
+
+
+def _can_capture(tmp_path: Path) -> str:
+    """Why dumpcap cannot capture on lo here, or '' when it can."""
+    if not shutil.which("dumpcap") or not shutil.which("mergecap"):
+        return "dumpcap/mergecap not installed (they come with tshark)"
+    done = subprocess.run(["dumpcap", "-q", "-i", "lo", "-a", "duration:1", "-w", str(tmp_path / "probe.pcapng")],
+                          capture_output=True, text=True, timeout=30)
+    return "" if done.returncode == 0 else f"dumpcap cannot capture on lo: {done.stderr.strip()[-200:]}"
+
+
+class Live:
+    """`python -m flowviz live ...` with stdout and stderr read line by line by threads."""
+
+    def __init__(self, args: list[str], cwd: Path):
+        self.process = subprocess.Popen([sys.executable, "-m", "flowviz", "--no-cache", "live", *args], cwd=cwd,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        env={**os.environ, "PYTHONPATH": str(REPO)})
+        self.lines: queue.Queue = queue.Queue()
+        self.out: list[str] = []
+        self.err: list[str] = []
+        for stream, kept in ((self.process.stdout, self.out), (self.process.stderr, self.err)):
+            threading.Thread(target=self._read, args=(stream, kept), daemon=True).start()
+
+    def _read(self, stream, kept: list[str]) -> None:
+        for line in stream:
+            kept.append(line.rstrip("\n"))
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, *words: str) -> str:
+        """The first line (stdout or stderr) holding every word; fails after WAIT seconds."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                assert self.process.poll() is None, f"flowviz live ended early: {self.err}"
+                continue
+            if all(w in line for w in words):
+                return line
+        raise AssertionError(f"no line with {words} within {WAIT} s; stdout {self.out}, stderr {self.err}")
+
+    def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+
+    def children_left(self) -> list[str]:
+        """Processes whose parent is flowviz (read from /proc), e.g. a dumpcap not reaped."""
+        left = []
+        for entry in Path("/proc").iterdir():
+            try:
+                stat = (entry / "stat").read_text()
+            except (OSError, ValueError):
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if entry.name.isdigit() and int(fields[1]) == self.process.pid:
+                left.append(stat)
+        return left
+
+
+def _dumpcaps_writing_in(folder_prefix: str) -> list[str]:
+    """dumpcap processes whose command line writes into a flowviz-live temporary folder."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"dumpcap") and any(folder_prefix.encode() in part for part in cmd):
+            found.append(entry.name)
+    return found
+
+
+def _sip(first: str, call_id: str, cseq: str, to_tag: str = "") -> bytes:
+    via = f"SIP/2.0/UDP {HOST}:5060;branch=z9hG4bK-live-{cseq.split()[0]}"
+    return (f"{first}\r\nVia: {via}\r\nFrom: <sip:alice@{HOST}>;tag=al1\r\nTo: <sip:bob@{HOST}>{to_tag}\r\n"
+            f"Call-ID: {call_id}\r\nCSeq: {cseq}\r\nContact: <sip:alice@{HOST}:5060>\r\nContent-Length: 0\r\n\r\n"
+            ).encode()
+
+
+def _saved_path(live: Live) -> Path:
+    line = next(line for line in live.out if line.startswith("saved to "))
+    return live.process_cwd / line.removeprefix("saved to ")
+
+
+def _tshark_sip(path: Path) -> list[str]:
+    done = subprocess.run(["tshark", "-r", str(path), "-Y", "sip", "-T", "fields", "-e", "sip.Call-ID", "-e",
+                           "sip.CSeq.method", "-e", "sip.Status-Code"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_live_capture_on_lo_shows_a_call_as_it_happens_and_keeps_it(tmp_path):
+    why = _can_capture(tmp_path)
+    if why:
+        pytest.skip(why)
+    call_id = f"live-{os.getpid()}@{HOST}"
+    live = Live(["-i", "lo", "-f", f"udp and host {HOST}", "-o", "kept.pcapng", "--interval", "0.5"], tmp_path)
+    live.process_cwd = tmp_path
+    try:
+        live.wait_for("capturing on lo")
+        alice = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        bob = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        alice.bind((HOST, 5060))
+        bob.bind((HOST, 5080))
+        to_bob, to_alice = (HOST, 5080), (HOST, 5060)
+        tag = ";tag=bo1"
+        with alice, bob:
+            alice.sendto(_sip(f"INVITE sip:bob@{HOST}:5080 SIP/2.0", call_id, "1 INVITE"), to_bob)
+            bob.sendto(_sip("SIP/2.0 100 Trying", call_id, "1 INVITE"), to_alice)
+            bob.sendto(_sip("SIP/2.0 180 Ringing", call_id, "1 INVITE", tag), to_alice)
+            # the call shows while it rings: a line for the new call
+            live.wait_for("new call", "alice -> bob")
+            bob.sendto(_sip("SIP/2.0 200 OK", call_id, "1 INVITE", tag), to_alice)
+            alice.sendto(_sip(f"ACK sip:bob@{HOST}:5080 SIP/2.0", call_id, "1 ACK", tag), to_bob)
+            live.wait_for("in call", "200")
+            alice.sendto(_sip(f"BYE sip:bob@{HOST}:5080 SIP/2.0", call_id, "2 BYE", tag), to_bob)
+            bob.sendto(_sip("SIP/2.0 200 OK", call_id, "2 BYE", tag), to_alice)
+            live.wait_for("completed")
+        code = live.interrupt()
+    finally:
+        if live.process.poll() is None:
+            live.process.kill()
+    assert code == 130, live.err
+    assert "flowviz: interrupted" in live.err
+    assert live.children_left() == [] and _dumpcaps_writing_in("flowviz-live-") == []
+    saved = _saved_path(live)
+    assert saved == tmp_path / "kept.pcapng"
+    messages = _tshark_sip(saved)
+    assert len(messages) == 7 and all(m.startswith(call_id) for m in messages)
+    # the saved capture is an ordinary one: `flowviz calls` reads the same call from it
+    done = subprocess.run([sys.executable, "-m", "flowviz", "--no-cache", "calls", str(saved), "--format", "json"],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert '"completed"' in done.stdout and call_id in done.stdout
+
+
+def _free_port() -> int:
+    """A port free on 127.0.0.1 for both UDP and TCP at the time of asking."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        return port
+
+
+def test_hep_collector_over_udp_and_tcp_shows_the_calls_and_keeps_them(tmp_path):
+    port = _free_port()
+    start = time.time() - 5
+    over_udp = hep.sip_call(call_id="hep-live-udp", start=start)
+    over_tcp = hep.sip_call(a="10.3.3.3", b="10.4.4.4", call_id="hep-live-tcp", start=start + 1)
+    live = Live(["--hep-listen", f"127.0.0.1:{port}", "-o", "hep.pcapng", "--interval", "0.5"], tmp_path)
+    live.process_cwd = tmp_path
+    try:
+        live.wait_for("collecting HEP on 127.0.0.1")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            for inner in over_udp:
+                udp.sendto(hep.hep3(inner), ("127.0.0.1", port))
+        live.wait_for("new call", "alice -> bob")
+        stream = b"".join(hep.hep3(inner) for inner in over_tcp)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as tcp:
+            # cut mid-packet, so the collector must join the stream back into HEP packets
+            for lo, hi in ((0, 7), (7, len(stream) // 2), (len(stream) // 2, len(stream))):
+                tcp.sendall(stream[lo:hi])
+                time.sleep(0.05)
+        live.wait_for("new call", "completed")
+        deadline = time.monotonic() + WAIT
+        while sum("new call" in line for line in live.out) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        code = live.interrupt()
+    finally:
+        if live.process.poll() is None:
+            live.process.kill()
+    assert code == 130, live.err
+    assert live.children_left() == []
+    assert sum("new call" in line for line in live.out) == 2, live.out
+    saved = _saved_path(live)
+    # flowviz's HEP decoder reads the kept capture: the ten messages sent, inner addresses and Call-IDs
+    done = subprocess.run([sys.executable, "-m", "flowviz", "--no-cache", "messages", str(saved), "--format", "json"],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    sent = [(i.src, i.dst, i.correlation, _label(i.payload)) for i in over_udp + over_tcp]
+    got = [(r["src_ip"], r["dst_ip"], r["call_id"], r["method"] if r["is_request"] else str(r["status_code"]))
+           for r in rows]
+    assert len(sent) == 10 and sorted(got) == sorted(sent)
+
+
+def _label(payload: bytes) -> str:
+    """INVITE for a request, 200 for a response: from the first line of the SIP text sent."""
+    first = payload.split(b"\r\n")[0].decode().split()
+    return first[1] if first[0] == "SIP/2.0" else first[0]
