@@ -120,6 +120,15 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
         except FlowvizError:
             return None
 
+    @app.callback(Output("waveform-box", "children"), Input("media-request", "data"), Input("theme", "data"),
+                  State("url", "pathname"))
+    def waveform(_, __, pathname):
+        parts = (pathname or "").split("/")
+        try:
+            return call_page.waveform_box(details(parts[2], parts[4]), figure_theme())
+        except FlowvizError:
+            return None
+
     @app.callback(Output("media-plots", "figure"), Input("theme", "data"), State("url", "pathname"),
                   prevent_initial_call=True)
     def media_theme(_, pathname):

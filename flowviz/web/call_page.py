@@ -40,6 +40,9 @@ def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict]
         html.Div([html.Span("Download: ", className="hint")] + [
             html.A(label, href=f"/capture/{cid}/call/{gid}/export/{fmt}", download=f"call-{gid}{suffix}",
                    className="button", id=f"export-{fmt}") for fmt, (suffix, _, label) in FORMATS.items()] + [
+            html.A("WAV audio", href=f"/capture/{cid}/call/{gid}/audio.wav?download=1", download=f"call-{gid}.wav",
+                   className="button", id="export-wav", title="both directions: caller left, callee right")
+            if not ladder.media.is_empty() else None,
             dcc.Checklist(id="redact", options=[{"label": " redacted (pseudonyms for addresses, users, names)",
                                                  "value": "1"}], value=[], inline=True)],
             className="exports"),
@@ -72,6 +75,7 @@ def call_layout(cid: str, capture_name: str, details: dict, problems: list[dict]
         _media(ladder.media.to_dicts()),
         # drawn by a callback once the page shows: on a big capture the series take most of the page's time
         html.Div(id="media-plots-box"), dcc.Store(id="media-request", data=gid),
+        _audio(cid, gid, details),
         html.H2("Messages"),
         html.Div([dcc.Input(id="message-search", type="search", debounce=True, className="search",
                             placeholder="search the messages: any header or body text (e.g. User-Agent, a tag)"),
@@ -157,6 +161,48 @@ def _media(streams: list[dict]):
     rows = [{c["id"]: (round(s[c["id"]], 2) if isinstance(s.get(c["id"]), float) else s.get(c["id"]))
              for c in MEDIA_COLUMNS} for s in streams]
     return dash_table.DataTable(id="media-table", columns=MEDIA_COLUMNS, data=rows, page_action="none", **TABLE_STYLE)
+
+
+def _audio(cid: str, gid: str, details: dict):
+    """Players (the call, both directions; each stream) over WAV files served by GET routes, and the box its
+    waveform is drawn into by a callback once the page shows (decoding takes a moment)."""
+    from flowviz.web.player import start_s
+
+    media = details["ladder"].media.to_dicts()
+    if not media:
+        return None
+    base = f"/capture/{cid}/call/{gid}"
+
+    def player(src: str, t0, element_id: str, label):
+        # data-t0: where the audio's sample 0 is on the waveform's axis, for the cursor (assets/audio.js)
+        return html.Div([html.Audio(src=src, controls=True, preload="metadata", id=element_id,
+                                    className="flowviz-audio", **{"data-t0": f"{t0 or 0:.6f}"}),
+                         html.Span(label, className="hint")], className="player")
+
+    players = [player(f"{base}/audio.wav", start_s(details), "call-audio",
+                      " the call: caller left, callee right")]
+    players += [player(f"{base}/stream/{m['stream_id']}/audio.wav", start_s(details, m["stream_id"]),
+                       f"stream-audio-{m['stream_id']}", f" stream {m['stream_id']}: {m['src']} \u2192 {m['dst']}")
+                for m in media]
+    return html.Div([
+        html.H2("Audio"),
+        html.P("Decoded from the capture (docs/audio.md). The waveform shares the media plots' time axis; lost "
+               "packets are red, late ones orange, DTMF a labelled line; the red cursor follows the player.",
+               className="hint"),
+        html.Div(players, className="players"),
+        html.Div(id="waveform-box"),
+    ], id="audio-section")
+
+
+def waveform_box(details: dict, theme: Theme):
+    from flowviz.errors import FlowvizError
+    from flowviz.web.player import waveform_figure
+
+    try:
+        figure = waveform_figure(details, theme)
+    except FlowvizError as exc:  # nothing decodable: say why where the waveform would be
+        return html.P(f"No audio: {exc.message}", className="hint", id="waveform-none")
+    return html.Div(dcc.Graph(id="waveform", figure=figure, config={"displaylogo": False}), className="ladder plots")
 
 
 def media_plots(details: dict, theme: Theme):

@@ -184,6 +184,32 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
         name = f"call-{gid}{'-redacted' if redact else ''}{suffix}"
         return flask.Response(data, mimetype=mime, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
+    @server.get("/capture/<cid>/call/<gid>/audio.wav")
+    @server.get("/capture/<cid>/call/<gid>/stream/<stream>/audio.wav")
+    def audio(cid: str, gid: str, stream: str | None = None):
+        """The call's audio (stereo: caller left, callee right) or one of its streams' (mono) as a WAV file, for
+        the page's players (range requests answered) and as a download (?download=1)."""
+        from flowviz.web.player import wav
+
+        folder = store.capture_dir(session_id(), cid)
+        result = store.result(folder) if folder is not None else None
+        known = result is not None and any(c["call_group_id"] == gid for c in result["calls"])
+        if not known or not CALL_RE.match(gid) or (stream is not None and not CALL_RE.match(stream)):
+            return error("no such capture, call or stream in this browser session", 404)
+        try:
+            details = calls.get((session_id(), cid), store.sources(folder), gid,
+                                capture_settings(analyzer.settings, store.meta(folder)), store.thresholds(session_id()))
+            if stream is not None and stream not in details["ladder"].media["stream_id"].to_list():
+                return error("no such stream in this call", 404)
+            data = wav(details, stream)
+        except FlowvizError as exc:  # no RTP, or nothing decodable: the reason in one line
+            return error(exc.message, 404)
+        response = flask.Response(data, mimetype="audio/wav")
+        if flask.request.args.get("download") == "1":
+            name = f"call-{gid}.wav" if stream is None else f"call-{gid}-stream-{stream}.wav"
+            response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response.make_conditional(flask.request)  # 206 for the player's Range requests (seeking)
+
     @server.post("/api/capture/<cid>/delete")
     def delete(cid: str):
         if not delete_capture(store, analyzer, session_id(), cid):

@@ -18,7 +18,9 @@ def browser_type_launch_args():
     if not os.path.exists(CHROMIUM):
         pytest.skip("no system Chromium at /usr/bin/chromium")
     return {"executable_path": CHROMIUM, "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                                  "--disable-component-update", "--disable-sync", "--no-first-run"]}
+                                                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                                                  # the call page's player is started by the test, not a click
+                                                  "--autoplay-policy=no-user-gesture-required"]}
 
 
 @pytest.fixture(scope="package")

@@ -187,8 +187,8 @@ async function attack() {{
 attack();
 </script></body></html>"""
         evil = context.new_page()
-        app.answers.clear()
         page.close()  # the user's page polls: only the attack's requests reach the server now
+        app.answers.clear()  # after the close: a poll answered meanwhile is not counted as the attack's
         evil.goto(attacker.url + "/attack")
         expect(evil).to_have_title("attack sent")
         end = time.monotonic() + 10
