@@ -37,6 +37,8 @@ def serve(obj: Context, host: str, port: int, data_dir: str | None, max_upload_m
     """Serve the web UI: upload captures, see their calls, open one. See docs/web.md and docs/scale.md."""
     from flowviz.web import create_app
 
+    if trusted_proxy is not None:
+        _check_address(trusted_proxy)
     app = create_app(data_dir, max_upload_bytes=max_upload_mib << 20, settings=obj.settings)
     try:
         server, url, what = (_werkzeug if dev else _waitress)(app.server, host, port, threads, trusted_proxy)
@@ -54,6 +56,17 @@ def serve(obj: Context, host: str, port: int, data_dir: str | None, max_upload_m
         server.close()
         app.flowviz["analyzer"].shutdown()
         click.echo("flowviz: stopped", err=True)
+
+
+def _check_address(text: str) -> None:
+    """waitress compares the proxy's address with each connection's as text: a typo would trust nobody."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise FlowvizError(f"--trusted-proxy {text!r}: not an IP address; give the address the reverse proxy "
+                           "connects from, e.g. 127.0.0.1") from None
 
 
 def _stop_on_sigterm(signum, frame) -> None:

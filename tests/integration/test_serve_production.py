@@ -8,6 +8,7 @@ with SIGTERM as a service manager would.
   header fails the origin check.
 - SIGTERM while an analysis runs: the server exits 0, says it stopped, and leaves no process behind
   (the analysis worker included).
+- A port in use and a --trusted-proxy that is not an IP address: one-line errors, exit 2.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import http.client
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -145,3 +147,22 @@ def test_sigterm_stops_the_server_and_every_process_it_started(tmp_path, tshark)
         assert alive == []
     finally:
         running.stop()
+
+
+def _serve_fails(*args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "flowviz", "serve", "--host", "127.0.0.1", *args],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 2, proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    return line
+
+
+def test_a_port_in_use_and_a_bad_proxy_address_are_one_line_errors(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = _serve_fails("--port", str(port), "--data-dir", str(tmp_path / "data"))
+    assert line == f"flowviz: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    line = _serve_fails("--port", "0", "--trusted-proxy", "proxy.example", "--data-dir", str(tmp_path / "data"))
+    assert line.startswith("flowviz: error: --trusted-proxy 'proxy.example': not an IP address")
