@@ -6,7 +6,7 @@ again, each in a pool of its own, so only the capture that kills its worker is r
 
 Cluster: what travels is the task's input (paths, settings) and its result (plain rows), never frames;
 each worker reads the capture at the same path. A task whose worker is lost is run again by the scheduler
-(its allowed-failures, 3 by default); a capture that took down a worker every time is reported failed.
+(its allowed-failures, 3 by default); a capture whose workers were lost more often is reported failed.
 """
 
 from __future__ import annotations
@@ -185,5 +185,8 @@ def _run_cluster(client, files, ids, settings: Settings, use_cache: bool, todo: 
             future.release()  # the result is with us now: the cluster need not keep it
             done(i, result)
     except BaseException:  # Ctrl-C: take our tasks off the cluster, which goes on serving others
-        client.cancel(list(futures))
+        try:
+            client.cancel(list(futures))
+        except Exception:  # the scheduler is gone too: nothing to take off
+            pass
         raise
