@@ -34,15 +34,35 @@ STREAM_FIELDS = ("stream_id", "call_group_id", "src_ip", "src_port", "dst_ip", "
                  "expected", "lost", "lost_pct", "max_jitter_ms", "max_delta_ms", "mos", "sdp_match", "start_ms")
 
 
-class Analyzer:
-    """One worker thread running one worker process (`python -m flowviz.web.worker`) per capture, one after
-    the other in upload order: decoding uses another core and a running analysis is cancelled by stopping
-    its process."""
+def default_runners() -> int:
+    """Analyses at once: FLOWVIZ_ANALYSES, else 2 (with one, a session's long analysis holds every other
+    session's; each is a process that takes a core)."""
+    try:
+        return max(1, int(os.environ.get("FLOWVIZ_ANALYSES") or 2))
+    except ValueError:
+        return 2
 
-    def __init__(self, store: Store, settings: Settings | None = None):
+
+class Analyzer:
+    """Runner threads, each running one worker process (`python -m flowviz.web.worker`) per capture: decoding
+    uses another core and a running analysis is cancelled by stopping its process.
+
+    Fair between sessions: each session has its own queue (upload order), the runners serve the sessions in
+    turn, and a session has at most one analysis running, so one session's big uploads never hold another's
+    capture once a runner is free. The queue is the store itself: captures left queued or running by a stopped
+    server are queued again by resume() when the app starts."""
+
+    def __init__(self, store: Store, settings: Settings | None = None, runners: int | None = None):
         self.store = store
         self.settings = settings or Settings()
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowviz-analysis")
+        self.queues: OrderedDict[str, list[Path]] = OrderedDict()  # session id -> its waiting captures
+        self.serving: set[str] = set()  # sessions with an analysis running
+        self.wake = threading.Condition()
+        self.stopped = False
+        self.runners = [threading.Thread(target=self._serve, name=f"flowviz-analysis-{i}", daemon=True)
+                        for i in range(runners or default_runners())]
+        for runner in self.runners:
+            runner.start()
         self.running: dict[Path, subprocess.Popen] = {}
         self.cancelled: set[Path] = set()
         self.lock = threading.Lock()
@@ -51,8 +71,65 @@ class Analyzer:
         self.rules_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowviz-rules")
         self.rediagnosing: set[Path] = set()
 
-    def submit(self, folder: Path):
-        return self.pool.submit(self.run, folder)
+    def submit(self, folder: Path) -> None:
+        """Queue a stored capture (meta state 'queued') behind the other captures of its session."""
+        with self.wake:
+            queue = self.queues.setdefault(folder.parent.name, [])
+            if folder not in queue:
+                queue.append(folder)
+            self.wake.notify()
+
+    def _next(self) -> Path | None:
+        """The next capture of the first session in turn that has none running; that session goes last."""
+        with self.wake:
+            while not self.stopped:
+                sid = next((s for s in self.queues if s not in self.serving), None)
+                if sid is not None:
+                    folder = self.queues[sid].pop(0)
+                    if self.queues[sid]:
+                        self.queues.move_to_end(sid)
+                    else:
+                        del self.queues[sid]
+                    self.serving.add(sid)
+                    return folder
+                self.wake.wait()
+        return None
+
+    def _serve(self) -> None:
+        while (folder := self._next()) is not None:
+            sid = folder.parent.name
+            try:
+                self.run(folder)
+            except Exception:  # a bug in one capture's bookkeeping must not stop the runner
+                traceback.print_exc()
+            finally:
+                with self.wake:
+                    self.serving.discard(sid)
+                    self.wake.notify_all()
+
+    def resume(self) -> int:
+        """Queue again the captures a stopped server left queued or running (their worker went with it), in
+        upload order; returns how many."""
+        left = []
+        for session in sorted((self.store.root / "sessions").iterdir()):
+            if not session.is_dir():
+                continue
+            for capture in self.store.captures(session.name):
+                if capture.get("state") in ("queued", "running"):
+                    left.append((capture.get("added", 0), session / capture["id"]))
+        for _, folder in sorted(left):
+            self.store.update(folder, state="queued", stage="queued (server restarted)", fraction=0.0)
+            self.submit(folder)
+        return len(left)
+
+    def retry(self, folder: Path) -> bool:
+        """Run a failed or cancelled analysis again; False when it is not failed nor cancelled."""
+        with self.lock:  # a cancelled analysis whose process is still stopping is not ready to run again
+            if self.store.meta(folder).get("state") not in ("error", "cancelled") or folder in self.running:
+                return False
+        self.store.queue_again(folder)
+        self.submit(folder)
+        return True
 
     def run(self, folder: Path) -> None:
         with self.lock:
@@ -75,6 +152,8 @@ class Analyzer:
             cancelled = folder in self.cancelled
             self.cancelled.discard(folder)
         meta = self.store.meta(folder)
+        if self.stopped and not cancelled:  # the server is stopping: resume() queues it again at the next start
+            return
         if meta and cancelled:  # the child may have written its progress over the cancel mark
             self.store.update(folder, state="cancelled", stage="cancelled", error="analysis cancelled")
         elif meta and meta.get("state") not in ("done", "error", "cancelled"):
@@ -117,11 +196,14 @@ class Analyzer:
                 self.rediagnosing.discard(folder)
 
     def shutdown(self) -> None:
+        with self.wake:
+            self.stopped = True  # first: the analyses stopped below stay queued/running for resume()
+            self.queues.clear()
+            self.wake.notify_all()
         with self.lock:
             processes = list(self.running.values())
         for process in processes:
             _stop(process)
-        self.pool.shutdown(wait=False, cancel_futures=True)
         self.rules_pool.shutdown(wait=False, cancel_futures=True)
 
 

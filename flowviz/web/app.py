@@ -47,6 +47,7 @@ def create_app(data_dir: str | os.PathLike | None = None, *, max_upload_bytes: i
     store = Store(data_dir or default_data_dir())
     store.expire()
     analyzer = Analyzer(store, settings)
+    analyzer.resume()  # what a stopped server left queued or running
     samples = bundled_samples(Path(samples_dir) if samples_dir else None)
     app = dash.Dash(__name__, title="flowviz", assets_folder=str(Path(__file__).with_name("assets")),
                     suppress_callback_exceptions=True, update_title=None)
@@ -209,6 +210,32 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
         if folder is None or not app.flowviz["analyzer"].cancel(folder):
             return "Nothing to cancel: the analysis had finished."
         return "Analysis cancelled."
+
+    @app.callback(Output("sample-status", "children", allow_duplicate=True),
+                  Output("refresh-captures", "n_clicks", allow_duplicate=True),
+                  Input({"type": "retry", "id": ALL}, "n_clicks"), prevent_initial_call=True)
+    def retry(clicks):
+        if not ctx.triggered_id or not any(clicks):
+            return dash.no_update, dash.no_update
+        if not retry_capture(ctx.triggered_id["id"]):
+            return "Nothing to run again: the analysis is queued, running or done.", dash.no_update
+        return "Analysis queued again.", sum(c or 0 for c in clicks)
+
+    @app.callback(Output("run-again-status", "children"), Output("capture-poll", "disabled", allow_duplicate=True),
+                  Input("run-again", "n_clicks"), State("url", "pathname"), prevent_initial_call=True)
+    def run_again(clicks, pathname):
+        if not clicks:
+            return dash.no_update, dash.no_update
+        if not retry_capture((pathname or "").split("/")[2]):
+            return "Nothing to run again: the analysis is queued, running or done.", dash.no_update
+        return "Analysis queued again.", False  # the page polls its progress
+
+    def retry_capture(cid: str) -> bool:
+        folder = store.capture_dir(session_id(), cid)
+        if folder is None or not app.flowviz["analyzer"].retry(folder):
+            return False
+        calls.forget((session_id(), cid))
+        return True
 
     @app.callback(Output("capture-body", "children"), Output("capture-poll", "disabled"),
                   Input("capture-poll", "n_intervals"), State("url", "pathname"))

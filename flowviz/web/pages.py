@@ -80,6 +80,8 @@ def captures_list(captures: list[dict]) -> html.Div:
             html.Td(str(c["calls"]) if c.get("calls") is not None else "-"),
             html.Td([html.Button("cancel", id={"type": "cancel", "id": cid}, className="small", n_clicks=0)
                      if state in ("queued", "running") else None,
+                     html.Button("run again", id={"type": "retry", "id": cid}, className="small", n_clicks=0)
+                     if state in ("error", "cancelled") else None,
                      html.Button("delete", id={"type": "delete", "id": cid}, className="small", n_clicks=0)]),
         ], **{"data-capture": cid, "data-state": state or ""}))
     return html.Table([html.Thead(header), html.Tbody(rows)], className="list")
@@ -143,6 +145,10 @@ def capture_body(cid: str, meta: dict, result: dict | None) -> list:
     title = html.H1(meta.get("name", "capture"))
     if meta.get("state") in ("error", "cancelled"):
         return [title, html.P(for_browser(meta.get("error") or ""), className="error"),
+                html.Div([html.Button("run again", id="run-again", className="small", n_clicks=0),
+                          html.Span(" analyse this capture again (after a server problem, or a cancel)",
+                                    className="hint"),
+                          html.Div(id="run-again-status", role="status")], className="run-again"),
                 points_section(cid, None, meta.get("state"))]
     if result is None:
         fraction = float(meta.get("fraction") or 0)

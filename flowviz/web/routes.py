@@ -216,6 +216,16 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
             return error("no such capture", 404)
         return flask.jsonify({"deleted": cid})
 
+    @server.post("/api/capture/<cid>/retry")
+    def retry(cid: str):
+        folder = store.capture_dir(session_id(), cid)
+        if folder is None:
+            return error("no such capture", 404)
+        if not analyzer.retry(folder):
+            return error("only a failed or cancelled analysis can be run again", 409)
+        calls.forget((session_id(), cid))
+        return flask.jsonify({"queued": cid})
+
     @server.post("/api/capture/<cid>/cancel")
     def cancel(cid: str):
         folder = store.capture_dir(session_id(), cid)
