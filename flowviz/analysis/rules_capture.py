@@ -85,6 +85,10 @@ def time_backwards(f: CallFacts, th: Thresholds) -> list[Hit]:
                  "streams": [s["stream_id"] for s in streams]})]
 
 
+# Findings about the file as a whole (call_group_id null), made here rather than by a @rule on a call.
+FILE_RULES = ("capture.truncated", "capture.tls_without_keys")
+
+
 def capture_findings(info: dict) -> list[dict]:
     """Findings about the file itself (call_group_id null): records cut or unreadable, SIP in TLS without
     keys."""

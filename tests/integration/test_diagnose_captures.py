@@ -42,4 +42,7 @@ def test_rejection_with_reason_and_auth_loop_through_a_capture(tmp_path):
 def test_every_rule_is_documented():
     text = (REPO / "docs" / "diagnostics.md").read_text()
     documented = set(re.findall(r"^\| `((?:sip|media|capture)\.[a-z_0-9]+)` \|", text, flags=re.M))
-    assert documented == set(RULES) | {"capture.truncated"}
+    from flowviz.analysis.rules_capture import FILE_RULES
+    from flowviz.captureset.findings import RULE as LOST_BETWEEN_POINTS
+
+    assert documented == set(RULES) | set(FILE_RULES) | {LOST_BETWEEN_POINTS}
