@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import signal
 import uuid
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable
@@ -172,11 +172,16 @@ def _run_cluster(client, files, ids, settings: Settings, use_cache: bool, todo: 
     inputs = {i: task_input(_absolute(files[i])) for i in todo}
     futures = {client.submit(task, inputs[i], ids[i], settings, use_cache, key=f"flowviz-{run}-{ids[i]}",
                              retries=TASK_RETRIES, pure=False): i for i in todo}
+    done_count = 0
     try:
         for future in as_completed(futures, loop=client.loop):
             i = futures[future]
             try:
                 result = future.result()
+            except CancelledError as exc:  # not by us: the cluster dropped it (the scheduler lost, restarted)
+                raise FlowvizError(f"the Dask cluster dropped the batch after {done_count} of {len(todo)} captures "
+                                   f"({getattr(exc, 'reason', 'cancelled')}); check the scheduler and run the "
+                                   "batch again") from None
             except KilledWorker:  # the scheduler gave up: the workers running this task died, as often as it allows
                 result = failed_result(inputs[i], ids[i], "the worker process died on every try (out of memory? "
                                                           "killed?)")
@@ -184,6 +189,7 @@ def _run_cluster(client, files, ids, settings: Settings, use_cache: bool, todo: 
                 result = failed_result(inputs[i], ids[i], f"internal error: {type(exc).__name__}: {exc}")
             future.release()  # the result is with us now: the cluster need not keep it
             done(i, result)
+            done_count += 1
     except BaseException:  # Ctrl-C: take our tasks off the cluster, which goes on serving others
         try:
             client.cancel(list(futures))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -71,6 +73,12 @@ def _sets_per_folder(files: list[Path]) -> tuple[list, list[str]]:
 
 def _connect(address: str):
     """The cluster's client, after one line on stderr saying what it is and where its dashboard is."""
+    if not os.environ.get("FLOWVIZ_DEBUG"):  # the client's own logs (tracebacks on a lost scheduler): we say it
+        import distributed  # noqa: F401  (it sets the levels of its loggers on import: set them after)
+
+        for name in list(logging.root.manager.loggerDict):
+            if name.split(".")[0] == "distributed":
+                logging.getLogger(name).setLevel(logging.CRITICAL)
     client = engine.connect(address)
     about = engine.cluster_summary(client)
     dashboard = about["dashboard"] or "none (install bokeh where the scheduler runs)"

@@ -7,7 +7,7 @@ processes, started here and stopped at the end).
   kill makes the captures that worker held failed ones, "the worker process died", and the rest ok.
   The slow capture is made by benchmarks/make_capture.py, whose construction gives its numbers (--calls
   calls, two RTP streams each).
-- An unreachable scheduler and an fsspec URL as OUTDIR are one-line errors.
+- An unreachable scheduler, a scheduler lost mid-batch and an fsspec URL as OUTDIR are one-line errors.
 
 The workers run in a folder of their own: the paths they get must not depend on the batch's folder.
 Both runs use --no-cache so that the cluster's workers really decode the captures.
@@ -235,6 +235,29 @@ def test_worker_killed_mid_task_the_capture_runs_again(cluster, slow_capture, tm
     assert (row["calls"], row["streams"]) == (SLOW_CALLS, 2 * SLOW_CALLS)  # make_capture's construction
     calls = batch.read_dataset(tmp_path / "out", "calls")
     assert calls.filter(pl.col("capture_id") == row["capture_id"]).height == SLOW_CALLS
+
+
+def test_scheduler_lost_mid_batch_is_a_one_line_error(cluster, slow_capture, tmp_path, tshark):
+    """The last user of the module's cluster: its scheduler is killed while a task runs."""
+    run = subprocess.Popen([sys.executable, "-m", "flowviz", "--no-cache", "batch", str(slow_capture), str(LAB),
+                            "-o", str(tmp_path / "out"), "--scheduler", cluster.address], cwd=REPO,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with cluster.client() as client:
+            executing = lambda dask_worker: [str(ts.key) for ts in dask_worker.state.executing]  # noqa: E731
+            _wait_for(lambda: any(keys for keys in client.run(executing).values()), "a task to run")
+        scheduler = cluster.processes[0]
+        scheduler.send_signal(signal.SIGKILL)
+        scheduler.wait(timeout=15)
+        _, stderr = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 2
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("flowviz: error: the Dask cluster dropped the batch after ") and "run the batch again" in last
 
 
 def test_worker_lost_on_every_try_is_that_capture_failed(slow_capture, tmp_path_factory, tmp_path, tshark):
