@@ -19,41 +19,9 @@ OUT_DIR="$REPO_DIR/sample_pcaps/transports/hep"
 G711_PCAP=/usr/share/sip-tester/g711a.pcap
 UA1=127.0.0.10 P1=127.0.0.11 P2=127.0.0.12 UA2=127.0.0.13 COLLECTOR=127.0.0.1 HEP_PORT=9060
 
-log() { printf '[lab-hep] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-PIDS=()
-WORK=""
-stop_pid() {
-	local pid=$1 sig=${2:-TERM} i
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-	kill "-$sig" "$pid" 2>/dev/null || true
-	for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-	local rc=$? i
-	trap - EXIT INT TERM
-	for ((i=${#PIDS[@]}-1; i>=0; i--)); do stop_pid "${PIDS[i]}"; done
-	if [[ -n $WORK && -d $WORK ]]; then
-		if [[ $rc -ne 0 ]]; then log "logs of the failed run kept in $WORK"; else rm -rf "$WORK"; fi
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-wait_for_udp() {    # wait_for_udp ADDR:PORT PID
-	local i
-	for i in $(seq 100); do
-		ss -Hlnu 2>/dev/null | awk '{print $4}' | grep -qx "$1" && return 0
-		kill -0 "$2" 2>/dev/null || die "PID $2 exited before binding udp $1"
-		sleep 0.1
-	done
-	die "nothing bound to udp $1 after 10 s"
-}
+LAB_TAG=lab-hep
+# shellcheck source=lab/processes.sh
+source "$LAB_DIR/processes.sh"
 
 [[ $(id -u) -eq 0 ]] || die "run as root (tcpdump on lo, apt-get)"
 missing=()
@@ -102,7 +70,7 @@ for n in 1 2; do
 	kamailio -f "$WORK/p$n.cfg" -DD -E -m 32 -M 4 -Y "$WORK/run.p$n" -w "$WORK" >"$WORK/p$n.log" 2>&1 &
 	PIDS+=($!)
 	ip=$P1; [[ $n == 2 ]] && ip=$P2
-	wait_for_udp "$ip:5060" "$!"
+	listening u "$ip:5060" "$!"
 done
 sleep 0.3
 
@@ -110,7 +78,7 @@ sleep 0.3
 	-trace_err -error_file "$WORK/uas.err" >"$WORK/uas.log" 2>&1 ) &
 uas_pid=$!
 PIDS+=($uas_pid)
-wait_for_udp "$UA2:5060" "$uas_pid"
+listening u "$UA2:5060" "$uas_pid"
 ( cd "$WORK" && exec timeout -s INT 40 sipp -sf "$LAB_DIR/uac_call.xml" -i "$UA1" -p 5060 -mi "$UA1" -mp 16000 \
 	-nostdin -trace_err -error_file "$WORK/uac.err" -cid_str "lab-hep-%u@%s" -m 1 "$P1:5060" \
 	>"$WORK/uac.log" 2>&1 ) &

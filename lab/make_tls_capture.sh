@@ -19,41 +19,9 @@ CERT="$REPO_DIR/tests/kit/tls_test_cert.pem"
 G711_PCAP=/usr/share/sip-tester/g711a.pcap
 UA1=127.0.0.10 P1=127.0.0.11 UA2=127.0.0.13
 
-log() { printf '[lab-tls] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-PIDS=()
-WORK=""
-stop_pid() {
-	local pid=$1 sig=${2:-TERM} i
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-	kill "-$sig" "$pid" 2>/dev/null || true
-	for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-	local rc=$? i
-	trap - EXIT INT TERM
-	for ((i=${#PIDS[@]}-1; i>=0; i--)); do stop_pid "${PIDS[i]}"; done
-	if [[ -n $WORK && -d $WORK ]]; then
-		if [[ $rc -ne 0 ]]; then log "logs of the failed run kept in $WORK"; else rm -rf "$WORK"; fi
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-listening() {    # listening PROTO ADDR:PORT PID: until a socket is bound there (max 10 s)
-	local i
-	for i in $(seq 100); do
-		ss -Hln"$1" 2>/dev/null | awk '{print $4}' | grep -qx "$2" && return 0
-		kill -0 "$3" 2>/dev/null || die "PID $3 exited before binding $2"
-		sleep 0.1
-	done
-	die "nothing bound to $2 after 10 s"
-}
+LAB_TAG=lab-tls
+# shellcheck source=lab/processes.sh
+source "$LAB_DIR/processes.sh"
 
 [[ $(id -u) -eq 0 ]] || die "run as root (tcpdump on lo, sipp's raw-socket RTP, apt-get)"
 missing=()
