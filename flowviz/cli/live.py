@@ -77,17 +77,16 @@ def live(obj: Context, interface: str | None, bpf: str, hep_listen: str | None, 
                 break
         else:
             if interface:  # dumpcap ended by itself (the interface went away...)
-                click.echo(f"flowviz: live: dumpcap stopped: {' '.join(source._errors[-1:])}", err=True)
+                click.echo(f"flowviz: live: dumpcap stopped: {source.last_error}", err=True)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         # a second Ctrl-C must not stop the saving (mergecap inherits the ignored signal)
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            saved = source.save(target)
+            click.echo(f"saved to {source.save(target)}")  # here, so that SIGTERM's way out prints it too
         finally:
             signal.signal(signal.SIGINT, previous)
-    click.echo(f"saved to {saved}")
     if interrupted:
         raise KeyboardInterrupt
 

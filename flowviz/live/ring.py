@@ -5,8 +5,11 @@ save() keeps it as one pcapng."""
 
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -28,6 +31,13 @@ class Limits:
     file_seconds: int = 60
 
 
+def _end_with_parent() -> None:
+    """In dumpcap's process before it starts: SIGTERM when flowviz dies without stopping it (killed with
+    SIGKILL, a crash), so that no capture runs on alone (Linux prctl PR_SET_PDEATHSIG = 1)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+
+
 class Ring:
     """A running dumpcap; stop() ends it (and is safe to call twice)."""
 
@@ -43,7 +53,7 @@ class Ring:
             command[4:4] = ["-f", bpf]
         # dumpcap stays in flowviz's process group: a terminal's Ctrl-C reaches it too, as it does tshark
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
+                                        stderr=subprocess.PIPE, preexec_fn=_end_with_parent)
         self._errors: list[str] = []
         self._reader = threading.Thread(target=self._read_errors, daemon=True)  # a full pipe would stop dumpcap
         self._reader.start()
@@ -58,7 +68,7 @@ class Ring:
         while not self.files():
             if self.process.poll() is not None:
                 self._reader.join(1)
-                why = next((e for e in reversed(self._errors) if e and not e.startswith("Capturing on")), "")
+                why = self.last_error
                 self._cleanup()
                 raise FlowvizError(f"dumpcap could not capture on {self.interface}: {why or 'it stopped'} "
                                    "(check the interface name with `dumpcap -D`, the filter, and the right to "
@@ -93,13 +103,18 @@ class Ring:
         return merged if done.returncode == 0 else None
 
     @property
+    def last_error(self) -> str:
+        """dumpcap's last line on standard error that is not its greeting."""
+        return next((e for e in reversed(self._errors) if e and not e.startswith("Capturing on")), "")
+
+    @property
     def running(self) -> bool:
         return self.process.poll() is None
 
     def stop(self) -> None:
         """SIGINT, as a terminal's Ctrl-C: dumpcap closes its file properly; killed if it does not end."""
         if self.process.poll() is None:
-            self.process.send_signal(2)
+            self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(STOP_WAIT)
             except subprocess.TimeoutExpired:

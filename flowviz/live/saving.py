@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
+import secrets
 from pathlib import Path
 
 from flowviz.errors import FlowvizError
 
 
 def keep(files: list[Path], output: Path) -> Path:
-    handle, partial = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
-    os.close(handle)
+    # a name of its own beside the output (same file system, for the link below); mergecap creates it with
+    # the user's umask, as any other output
+    partial = str(output.parent / f".{output.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     try:
         done = subprocess.run(["mergecap", "-F", "pcapng", "-w", partial, *map(str, files)], stdin=subprocess.DEVNULL,
                               capture_output=True, text=True)
@@ -29,4 +30,5 @@ def keep(files: list[Path], output: Path) -> Path:
                 continue
         raise FlowvizError(f"{output} and 99 numbered names next to it exist; the capture was not saved")
     finally:
-        os.unlink(partial)
+        if os.path.exists(partial):
+            os.unlink(partial)

@@ -39,9 +39,11 @@ class Live:
     """`python -m flowviz live ...` with stdout and stderr read line by line by threads."""
 
     def __init__(self, args: list[str], cwd: Path):
+        self.tmp = cwd / "tmp"  # flowviz's TMPDIR: the ring's folder must be gone at the end
+        self.tmp.mkdir()
         self.process = subprocess.Popen([sys.executable, "-m", "flowviz", "--no-cache", "live", *args], cwd=cwd,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        env={**os.environ, "PYTHONPATH": str(REPO)})
+                                        env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(self.tmp)}, start_new_session=True)
         self.lines: queue.Queue = queue.Queue()
         self.out: list[str] = []
         self.err: list[str] = []
@@ -66,8 +68,12 @@ class Live:
                 return line
         raise AssertionError(f"no line with {words} within {WAIT} s; stdout {self.out}, stderr {self.err}")
 
-    def interrupt(self) -> int:
-        self.process.send_signal(signal.SIGINT)
+    def interrupt(self, group: bool = False) -> int:
+        """SIGINT to flowviz alone, or to its process group as a terminal's Ctrl-C does (dumpcap gets it too)."""
+        if group:
+            os.killpg(self.process.pid, signal.SIGINT)
+        else:
+            self.process.send_signal(signal.SIGINT)
         try:
             return self.process.wait(30)
         finally:
@@ -120,7 +126,8 @@ def _tshark_sip(path: Path) -> list[str]:
     return done.stdout.splitlines()
 
 
-def test_live_capture_on_lo_shows_a_call_as_it_happens_and_keeps_it(tmp_path):
+@pytest.mark.parametrize("group", [False, True], ids=["sigint-flowviz", "sigint-group"])
+def test_live_capture_on_lo_shows_a_call_as_it_happens_and_keeps_it(tmp_path, group):
     why = _can_capture(tmp_path)
     if why:
         pytest.skip(why)
@@ -147,15 +154,16 @@ def test_live_capture_on_lo_shows_a_call_as_it_happens_and_keeps_it(tmp_path):
             alice.sendto(_sip(f"BYE sip:bob@{HOST}:5080 SIP/2.0", call_id, "2 BYE", tag), to_bob)
             bob.sendto(_sip("SIP/2.0 200 OK", call_id, "2 BYE", tag), to_alice)
             live.wait_for("completed")
-        code = live.interrupt()
+        code = live.interrupt(group)
     finally:
         if live.process.poll() is None:
             live.process.kill()
     assert code == 130, live.err
     assert "flowviz: interrupted" in live.err
-    assert live.children_left() == [] and _dumpcaps_writing_in("flowviz-live-") == []
+    assert live.children_left() == [] and _dumpcaps_writing_in(str(live.tmp)) == []
+    assert list(live.tmp.iterdir()) == []
     saved = _saved_path(live)
-    assert saved == tmp_path / "kept.pcapng"
+    assert saved == tmp_path / "kept.pcapng" and list(tmp_path.glob(".*partial")) == []
     messages = _tshark_sip(saved)
     assert len(messages) == 7 and all(m.startswith(call_id) for m in messages)
     # the saved capture is an ordinary one: `flowviz calls` reads the same call from it
@@ -207,7 +215,7 @@ def test_hep_collector_over_udp_and_tcp_shows_the_calls_and_keeps_them(tmp_path)
         if live.process.poll() is None:
             live.process.kill()
     assert code == 130, live.err
-    assert live.children_left() == []
+    assert live.children_left() == [] and list(live.tmp.iterdir()) == []
     assert sum("new call" in line for line in live.out) == 2, live.out
     saved = _saved_path(live)
     # flowviz's HEP decoder reads the kept capture: the ten messages sent, inner addresses and Call-IDs
