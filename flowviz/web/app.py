@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import dash
@@ -26,7 +27,17 @@ from flowviz.web.store import Store
 from flowviz.web.thresholds import DEFAULTS, ThresholdError, number, parse_thresholds
 
 DEFAULT_MAX_BYTES = 2 << 30  # 2 GiB
+DEFAULT_QUOTA_BYTES = 20 << 30  # what one browser session may keep on the server
 REPO = Path(__file__).resolve().parents[2]
+
+
+def web_limits(settings: Settings, max_bytes: int) -> Settings:
+    """A gzip upload may expand to four times the upload limit (a capture gzips 3-10 times), unless the
+    server was given its own limit (FLOWVIZ_MAX_DECOMPRESSED or --limit decompressed=): past it the analysis
+    stops with a one-line error, nothing more written (flowviz.ingest)."""
+    if os.environ.get("FLOWVIZ_MAX_DECOMPRESSED") or settings.max_decompressed_bytes != Settings().max_decompressed_bytes:
+        return settings
+    return replace(settings, max_decompressed_bytes=min(settings.max_decompressed_bytes, 4 * max_bytes))
 
 
 def default_data_dir() -> Path:
@@ -41,9 +52,11 @@ def bundled_samples(folder: Path | None = None) -> dict[str, Path]:
 
 
 def create_app(data_dir: str | os.PathLike | None = None, *, max_upload_bytes: int | None = None,
-               settings: Settings | None = None, samples_dir: str | os.PathLike | None = None) -> dash.Dash:
+               settings: Settings | None = None, samples_dir: str | os.PathLike | None = None,
+               session_quota_bytes: int | None = None) -> dash.Dash:
     max_bytes = max_upload_bytes or int(os.environ.get("FLOWVIZ_MAX_UPLOAD_BYTES") or DEFAULT_MAX_BYTES)
-    settings = settings or Settings()
+    quota = session_quota_bytes or int(os.environ.get("FLOWVIZ_SESSION_QUOTA_BYTES") or DEFAULT_QUOTA_BYTES)
+    settings = web_limits(settings or Settings(), max_bytes)
     store = Store(data_dir or default_data_dir())
     store.expire()
     analyzer = Analyzer(store, settings)
@@ -57,7 +70,7 @@ def create_app(data_dir: str | os.PathLike | None = None, *, max_upload_bytes: i
     renderers = Renderers()  # processes started on the first image download
     atexit.register(renderers.shutdown)
     register(app.server, store, analyzer, max_bytes, samples, calls, Sessions(load_secret(store.root)), headers,
-             renderers)
+             renderers, quota)
     app.flowviz = {"store": store, "analyzer": analyzer, "max_bytes": max_bytes, "calls": calls,
                    "renderers": renderers}
     app.layout = html.Div([

@@ -56,7 +56,7 @@ def figure_theme():
 
 
 def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, samples: dict[str, Path], calls,
-             guard: Sessions, headers: dict[str, str], renderers=None) -> None:
+             guard: Sessions, headers: dict[str, str], renderers=None, quota: int = 20 << 30) -> None:
     server.extensions["flowviz_sessions"] = guard
 
     @server.before_request
@@ -81,6 +81,24 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
     def error(message: str, status: int):
         return flask.jsonify({"error": message}), status
 
+    def over_quota(sid: str, adding: int) -> str | None:
+        """Why `adding` more bytes do not fit in the session's quota; None when they do."""
+        used = store.usage(sid)
+        if used + adding <= quota:
+            return None
+        return (f"this browser session's captures take {human_bytes(used)} of its {human_bytes(quota)} on this "
+                "server: delete some to add more")
+
+    @server.before_request
+    def _quota():
+        # before any byte is stored: the request's length against what the session has left
+        if flask.request.method == "POST" and flask.request.path.startswith(("/api/upload", "/api/capture/")) \
+                and flask.request.path.endswith(("/upload", "/add-point")) and not getattr(flask.g, "flowviz_refused", False):
+            why = over_quota(session_id(), flask.request.content_length or 0)
+            if why:
+                return error(why, 413)
+        return None
+
     @server.post("/api/upload")
     def upload():
         length = flask.request.content_length
@@ -101,7 +119,10 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
             name = item.filename or "capture"
             cid, folder = store.add(sid, name, 0)
             size, head = _copy(item.stream, folder / "capture", max_bytes)
-            if size > max_bytes:
+            if over_quota(sid, 0):
+                store.discard(folder)
+                errors.append(f"{name}: {over_quota(sid, size)}")
+            elif size > max_bytes:
                 store.discard(folder)
                 errors.append(f"{name}: file too large: the limit is {human_bytes(max_bytes)}")
             elif not is_capture(head):
@@ -111,7 +132,7 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
                 store.publish(folder, name, size, sip_ports=ports)
                 analyzer.submit(folder)
                 added.append(cid)
-        status = 200 if added else 413 if any("too large" in e for e in errors) else 400
+        status = 200 if added else 413 if any("too large" in e or "delete some" in e for e in errors) else 400
         return flask.jsonify({"added": added, "error": "; ".join(errors) or None}), status
 
     def upload_set(sid: str, files, ports: list[int]):

@@ -165,6 +165,11 @@ class Store:
                 out.append({"id": sub.name, **self.meta(sub)})
         return sorted(out, key=lambda m: m.get("added", 0), reverse=True)
 
+    def usage(self, sid: str) -> int:
+        """Bytes this session's folder holds on disk (uploads and results), for its quota."""
+        folder = self.session_dir(sid)
+        return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
+
     def thresholds(self, sid: str) -> dict:
         """The session's diagnostics threshold overrides ({} = the defaults; flowviz.web.thresholds)."""
         from flowviz.web.thresholds import parse_thresholds

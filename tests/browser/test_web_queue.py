@@ -106,3 +106,47 @@ def test_a_cancelled_analysis_runs_again_from_the_page(page, tmp_path, slow_tsha
     finally:
         app.flowviz["analyzer"].shutdown()
         server.shutdown()
+
+
+def gzip_bomb(plain_bytes: int) -> bytes:
+    """A pcap header, then zeros: `plain_bytes` once decompressed, a few KiB as gzip."""
+    import gzip
+    import io
+    import struct
+
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb") as gz:
+        gz.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        zeros = bytes(1 << 20)
+        for _ in range(plain_bytes >> 20):
+            gz.write(zeros)
+    return out.getvalue()
+
+
+def test_a_gzip_bomb_is_refused_past_the_limit_and_a_session_keeps_to_its_quota(tmp_path):
+    """The upload limit is 1 MiB, so a gzip may expand to 4 MiB (app.web_limits); this one expands to 64 MiB.
+    The session quota holds two reference calls (plus the bomb of another session: quotas are per session)
+    but not a third."""
+    from flowviz.web import create_app
+    from flowviz.web.notices import for_browser
+
+    reference = REFERENCE.read_bytes()
+    app = create_app(tmp_path / "data", max_upload_bytes=1 << 20, session_quota_bytes=len(reference) * 5 // 2)
+    store, analyzer = app.flowviz["store"], app.flowviz["analyzer"]
+    try:
+        c = client(app)
+        bomb = gzip_bomb(64 << 20)
+        cid = upload(c, "bomb.pcap.gz", bomb).json["added"][0]
+        wait_for(lambda: states(store, sid_of(c), [cid]) == ["error"], 60)
+        shown = for_browser(store.meta(store.capture_dir(sid_of(c), cid))["error"])  # as the pages show it
+        assert "decompresses to more than 4 MiB" in shown and "--limit" not in shown and str(tmp_path) not in shown
+        assert store.usage(sid_of(c)) < len(bomb) + (16 << 10)  # the upload and its meta: nothing decompressed kept
+
+        other = client(app)
+        for _ in range(2):
+            assert upload(other, "reference_call.pcap", reference).status_code == 200
+        refused = upload(other, "reference_call.pcap", reference)
+        assert refused.status_code == 413 and "delete some" in refused.json["error"], refused.json
+        assert len(store.captures(sid_of(other))) == 2
+    finally:
+        analyzer.shutdown()
