@@ -152,6 +152,9 @@ def build_set(paths, settings: Settings, *, offsets: dict[int, int] | None = Non
         for point, dropped in zip(points, duplicates.dropped_per_point(marked, len(points))):
             point.duplicates = dropped
         merged = duplicates.merged_order(marked)
+        if len(merged) and merged["t"].min() < 0:
+            raise FlowvizError("the clock offsets put packets before 1970: check the --offset values "
+                               "(SECONDS is how far a capture's clock is ahead of the first capture's)")
         lost = losses.lost_between(marked, merged, len(points))
         report("writing the merged capture", 0.8)
         target = Path(folder.name) / "merged.pcapng"
