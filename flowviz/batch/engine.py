@@ -170,8 +170,11 @@ def _run_cluster(client, files, ids, settings: Settings, use_cache: bool, todo: 
     run = uuid.uuid4().hex[:8]  # keys unique to this batch: two batches on one cluster never share a result
     # absolute paths: a worker's current folder is not ours (so the capture names in the rows are absolute too)
     inputs = {i: task_input(_absolute(files[i])) for i in todo}
-    futures = {client.submit(task, inputs[i], ids[i], settings, use_cache, key=f"flowviz-{run}-{ids[i]}",
-                             retries=TASK_RETRIES, pure=False): i for i in todo}
+    # the rows name a capture as the user typed it, as in a local run
+    names = {i: {"name": str(files[i])} if task is analyze_capture and not isinstance(files[i], (list, tuple))
+             else {} for i in todo}
+    futures = {client.submit(task, inputs[i], ids[i], settings, use_cache, **names[i],
+                             key=f"flowviz-{run}-{ids[i]}", retries=TASK_RETRIES, pure=False): i for i in todo}
     done_count = 0
     try:
         for future in as_completed(futures, loop=client.loop):

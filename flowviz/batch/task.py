@@ -9,18 +9,20 @@ from flowviz.errors import FlowvizError
 from flowviz.settings import Settings
 
 
-def analyze_capture(path: str | list[str], capture_id: str, settings: Settings, use_cache: bool = True) -> dict:
+def analyze_capture(path: str | list[str], capture_id: str, settings: Settings, use_cache: bool = True,
+                    name: str | None = None) -> dict:
     """One capture (or a capture set: a list of paths) -> {capture_id, capture, ok, error, seconds, warnings,
     calls, streams, kpis, registers}.
 
-    Runs in a worker process: never raises for a bad capture, the error is in the result."""
+    Runs in a worker process: never raises for a bad capture, the error is in the result. `name`: the
+    capture as the user typed it, when `path` is another spelling of it (a cluster worker gets it absolute)."""
     from flowviz.analyze import Analysis
 
     started = time.perf_counter()
     result = failed_result(path, capture_id, None)
     analysis = None
     try:
-        analysis = Analysis(path, settings, use_cache=use_cache, merge=isinstance(path, list))
+        analysis = Analysis(path, settings, use_cache=use_cache, merge=isinstance(path, list), name=name)
         result.update(calls=analysis.calls, streams=analysis.streams, kpis=analysis.kpis,
                       registers=analysis.registers, ok=True)
     except FlowvizError as exc:
