@@ -14,7 +14,7 @@ from flowviz.cli.calls import _calls_table
 from flowviz.cli.common import Context, check_output
 from flowviz.errors import FlowvizError
 
-DEFAULTS = {"files": 10, "file_mb": 10, "file_seconds": 60}
+DEFAULTS = {"files": 10, "file_mb": 5, "file_seconds": 60}  # 50 MB: a refresh of a full ring ~1 s (docs/live.md)
 
 
 @click.command()
@@ -41,7 +41,7 @@ def live(obj: Context, interface: str | None, bpf: str, hep_listen: str | None, 
     the output is not a terminal).
 
     With -i, dumpcap captures into a ring buffer in a private temporary folder: at most --ring-files
-    files of --file-size MB or --file-seconds each (defaults: 10 x 10 MB or 60 s, so the last 100 MB
+    files of --file-size MB or --file-seconds each (defaults: 10 x 5 MB or 60 s, so the last 50 MB
     or 10 minutes at most); older traffic drops out. With --hep-listen, HEP packets from capture agents
     (heplify, kamailio siptrace...) are written as UDP packets to ADDR:PORT. About every second, what was
     captured is analysed again. Ctrl-C stops and keeps the capture as one pcapng (-o), which every
@@ -64,8 +64,8 @@ def live(obj: Context, interface: str | None, bpf: str, hep_listen: str | None, 
     try:
         for refresh in refreshes(source, obj.settings, interval):
             calls = refresh.calls if refresh.calls is not None else []
-            if refresh.calls is not None or terminal:
-                status = (f"flowviz live: {what} | {len(calls)} call(s) | refreshed at {time.strftime('%H:%M:%S')} "
+            if refresh.changed and (refresh.calls is not None or terminal):
+                status = (f"flowviz live: {what} | {len(calls)} call(s) | updated {time.strftime('%H:%M:%S')} "
                           f"in {refresh.seconds:.2f} s | Ctrl-C: stop, save to {target}")
                 if refresh.error:
                     status += f" | {refresh.error}"

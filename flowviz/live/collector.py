@@ -143,6 +143,11 @@ class Collector:
                     self._write(sender, buffer[:length])
                     buffer = buffer[length:]
 
+    def size(self) -> int:
+        """Bytes of whole blocks written: changes as packets arrive."""
+        with self._lock:
+            return self._whole
+
     def snapshot(self) -> Path | None:
         """The capture so far, whole blocks only, as a file of its own (the collector keeps writing)."""
         with self._lock:
