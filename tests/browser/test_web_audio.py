@@ -70,3 +70,27 @@ def test_reference_call_plays_and_downloads_as_wav(page, base_url_app):
     stream_src = page.locator("audio[id^='stream-audio-']").first.get_attribute("src")
     seconds, channels = wav_seconds(page.request.get(base_url_app + stream_src).body())
     assert channels == 1 and abs(seconds - 334 * ptime) < 1e-3, seconds
+
+
+def test_waveform_marks_lost_packets_and_dtmf_where_the_call_was_built_with_them(tmp_path):
+    """A tone call built with the caller's packets 10-14 (20 ms each) left out and a SIP INFO digit 5 sent 600 ms
+    after the caller's first packet (tests/kit/tone_calls.py): the waveform's red span and DTMF line are there,
+    on the capture's time axis (s from the INVITE, the capture's first packet)."""
+    from flowviz.settings import Settings
+    from flowviz.web.analysis import CallCache
+    from flowviz.web.player import MARK_COLOURS, waveform_figure
+    from tests.kit.tone_calls import T0_NS, Direction, write_tone_call
+
+    built = write_tone_call(tmp_path / "tone.pcap", Direction("PCMA", 1000, removed=frozenset(range(10, 15))),
+                            Direction("PCMU", 440), seconds=1.0, sip_info=((600, "5", 100),))
+    from flowviz.analyze import analyze
+
+    gid = analyze(built.path).calls[0]["call_group_id"]
+    details = CallCache().get(("s", "c"), ([built.path], None), gid, Settings())
+    shapes = waveform_figure(details).layout.shapes
+    start = (built.first_rtp_ns["caller"] - T0_NS) / 1e9
+    lost = [s for s in shapes if s.fillcolor == MARK_COLOURS["lost"]]
+    assert len(lost) == 1 and abs(lost[0].x0 - (start + 0.200)) < 1e-3 and abs(lost[0].x1 - (start + 0.300)) < 1e-3
+    assert lost[0].yref.startswith("y") and lost[0].xref == "x"  # the caller's row
+    dtmf = [s for s in shapes if s.type == "line" and s.name != "cursor"]
+    assert len(dtmf) == 1 and abs(dtmf[0].x0 - (start + 0.600)) < 1e-3
