@@ -120,8 +120,28 @@ def ladder_view(ladder, theme: Theme, page: int, spacing: str):
     bottom, top = figure.layout.yaxis.range  # the header's rows at the top are not needed
     figure.update_layout(height=figure.layout.height - (-0.8 - top) * ROW_PX, yaxis_range=[bottom, -0.8])
     figure.update_xaxes(fixedrange=True)
+    if ladder.points:
+        _point_marks(ladder, figure, theme)
     shown = f"rows {window[0] + 1:,}-{window[1]:,} of {n:,}" if n_pages > 1 else f"{n:,} rows"
     return figure, column_header(ladder, figure), shown, n_pages
+
+
+def _point_marks(ladder, figure, theme: Theme) -> None:
+    """A capture set's ladder: '@1,2' at the right end of each message's row (the points that saw it, numbered
+    as in the legend under the ladder), hover for the captures and frames."""
+    import plotly.graph_objects as go
+
+    labels = next((t for t in figure.data if t.name == "labels"), None)
+    if labels is None or labels.customdata is None:
+        return
+    arrows = {a["seq"]: a for a in ladder.arrows.select("seq", "points", "seen_at").to_dicts()}
+    rows = [(arrows[seq], y + 0.28) for seq, y in zip(labels.customdata, labels.y) if arrows.get(seq, {}).get("points")]
+    x = figure.layout.xaxis.range[1] - 0.05
+    figure.add_trace(go.Scatter(
+        x=[x] * len(rows), y=[y for _, y in rows], mode="text", name="points", showlegend=False,
+        text=[f"@{a['points']}" for a, _ in rows], textposition="middle left",
+        textfont={"size": 10, "color": theme.lifeline}, hovertext=[f"seen at {a['seen_at']}" for a, _ in rows],
+        hoverinfo="text"))
 
 
 def column_header(ladder, figure) -> html.Div:

@@ -39,6 +39,7 @@ def check_set(page) -> None:
     hover = page.evaluate("""() => document.querySelector('#ladder .js-plotly-plot').data
         .flatMap(t => [].concat(t.hovertext || [], t.text || [])).join('\\n')""")
     assert re.search(r"seen at p1\.pcap#\d+, p2_plus250ms\.pcap#\d+", hover), hover[:2000]
+    expect(page.locator("#ladder text", has_text="@1,2").first).to_be_visible()  # the row's marker
     expect(page.locator("#messages-table td[data-dash-column='seen_at']", has_text="p2_plus250ms.pcap#").first
            ).to_be_visible()
 
