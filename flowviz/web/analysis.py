@@ -24,7 +24,7 @@ from pathlib import Path
 from flowviz.errors import FlowvizError
 from flowviz.settings import Settings
 from flowviz.web.notices import short_notices
-from flowviz.web.store import Store
+from flowviz.web.store import KEYLOG, Store
 
 CALL_FIELDS = ("call_group_id", "call_ids", "method", "from_user", "to_user", "from_uri", "to_uri", "state",
                "final_status", "final_reason", "srd_ms", "setup_ms", "duration_s", "hosts", "messages",
@@ -232,7 +232,7 @@ def analyse_folder(folder: Path, settings: Settings) -> None:
         # the session's thresholds as they are now; a change after this is caught by diagnostics_fresh()
         overrides = store.thresholds(folder.parent.name)
         paths, names = store.sources(folder)
-        result = analyse(paths, capture_settings(settings, store.meta(folder)), progress, overrides, names)
+        result = analyse(paths, capture_settings(settings, store.meta(folder), folder), progress, overrides, names)
     except FlowvizError as exc:  # the capture's path on this server is no business of the browser's
         store.update(folder, state="error", error=_unplaced(exc.message, *store.sources(folder)[0]))
         return
@@ -245,11 +245,16 @@ def analyse_folder(folder: Path, settings: Settings) -> None:
                  notices=short_notices(result))
 
 
-def capture_settings(settings: Settings, meta: dict) -> Settings:
-    """The settings a capture is analysed with: the server's, plus the extra SIP ports given at its upload
-    (every later analysis of it, call pages and exports too, must use the same: the decode differs)."""
+def capture_settings(settings: Settings, meta: dict, folder: Path | None = None) -> Settings:
+    """The settings a capture is analysed with: the server's, plus the extra SIP ports and the TLS key log
+    given at its upload (every later analysis of it, call pages and exports too, must use the same: the
+    decode differs). `folder`: the capture's, where its key log is kept."""
     extra = tuple(p for p in meta.get("sip_ports") or () if p not in settings.sip_ports)
-    return replace(settings, sip_ports=settings.sip_ports + extra) if extra else settings
+    if extra:
+        settings = replace(settings, sip_ports=settings.sip_ports + extra)
+    if meta.get("tls_keylog") and folder is not None and (folder / KEYLOG).is_file():
+        settings = replace(settings, tls_keylog=str(folder / KEYLOG))
+    return settings
 
 
 def open_analysis(paths: list[Path], names: list[str] | None, settings: Settings, thresholds=None,
@@ -326,7 +331,7 @@ def rediagnose_folder(store: Store, folder: Path, settings: Settings) -> None:
     result = store.result(folder)
     if result is None or result.get("thresholds", {}) == overrides:
         return
-    analysis = open_analysis(*store.sources(folder), capture_settings(settings, store.meta(folder)),
+    analysis = open_analysis(*store.sources(folder), capture_settings(settings, store.meta(folder), folder),
                              thresholds_of(overrides))
     try:
         problems = analysis.problems

@@ -102,7 +102,8 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
         folder = store.capture_dir(session_id(), cid)
         if folder is None:
             raise FlowvizError("no such capture in this browser session")
-        return calls.get((session_id(), cid), store.sources(folder), gid, capture_settings(settings, store.meta(folder)),
+        return calls.get((session_id(), cid), store.sources(folder), gid,
+                         capture_settings(settings, store.meta(folder), folder),
                          store.thresholds(session_id()))
 
     app.clientside_callback(ClientsideFunction("flowviz", "toggleTheme"), Output("theme", "data"),
@@ -262,7 +263,7 @@ def _callbacks(app: dash.Dash, store: Store, settings: Settings, max_bytes: int,
         finished = meta.get("state") in ("done", "error", "cancelled")
         if result and result["calls"]:  # the next click is likely a call: have its capture ready by then
             calls.warm((session_id(), cid), store.sources(folder), result["calls"][0]["call_group_id"],
-                       capture_settings(settings, meta), store.thresholds(session_id()))
+                       capture_settings(settings, meta, folder), store.thresholds(session_id()))
         return pages.capture_body(cid, meta, result), finished
 
     @app.callback(Output("calls-table", "data"), Output("calls-table", "page_count"),

@@ -38,6 +38,8 @@ def for_browser(text: str) -> str:
     text = _LIMIT.sub("the server's administrator can raise the limit", text)
     text = re.sub(r"\(?editcap -c \d+ IN OUT\)?", "", text)
     text = re.sub(r",? ?(?:name|give) the port with --sip-port", " (see below)", text)
+    text = re.sub(r"give --tls-keylog(?: FILE)?(?: \([^)]*\))?", "upload the capture again with its TLS key log "
+                  "(the file SSLKEYLOGFILE writes)", text)
     return re.sub(r"  +", " ", text)
 
 

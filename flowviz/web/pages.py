@@ -39,6 +39,13 @@ def home(max_bytes: int, samples: list[str]) -> html.Div:
                                   className="ports", inputMode="numeric"),
                         html.Span(" read as SIP besides 5060 and 5061, for the files uploaded next", className="hint")],
                        className="ports-label"),
+            # read by assets/upload.js: sent with each capture uploaded next, kept beside it for its analyses
+            html.Div(["TLS key log ",
+                      html.Button("choose key log", id="choose-keylog", n_clicks=0),
+                      html.Span("", id="keylog-name", className="keylog-name"),
+                      html.Span(" optional: the NSS key log (SSLKEYLOGFILE) that decrypts SIP over TLS in the files "
+                                "uploaded next", className="hint")],
+                     className="ports-label"),
             # read by assets/upload.js: the files chosen together go in one request, stored as one capture set
             dcc.Checklist(id="as-set", options=[{
                 "label": " these captures are the same calls seen at several points: analyse them as one set "

@@ -109,11 +109,12 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
             return error("no file in the upload", 400)
         try:
             ports = parse_ports(flask.request.form.get("sip_ports", ""))
+            keylog = parse_keylog(flask.request.files.get("keylog"))
         except FlowvizError as exc:
             return error(exc.message, 400)
         sid = session_id()
         if flask.request.form.get("as_set") == "1" and len(files) > 1:
-            return upload_set(sid, files, ports)
+            return upload_set(sid, files, ports, keylog)
         added, errors = [], []
         for item in files:
             name = item.filename or "capture"
@@ -129,13 +130,13 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
                 store.discard(folder)
                 errors.append(f"{name}: not a capture file (expected pcap, pcapng or gzip-compressed pcap)")
             else:
-                store.publish(folder, name, size, sip_ports=ports)
+                store.publish(folder, name, size, sip_ports=ports, keylog=keylog)
                 analyzer.submit(folder)
                 added.append(cid)
         status = 200 if added else 413 if any("too large" in e or "delete some" in e for e in errors) else 400
         return flask.jsonify({"added": added, "error": "; ".join(errors) or None}), status
 
-    def upload_set(sid: str, files, ports: list[int]):
+    def upload_set(sid: str, files, ports: list[int], keylog: bytes | None = None):
         """Several captures of the same calls taken at several points: one entry, analysed as one set."""
         cid, folder = store.add(sid, "set", 0)
         points = []
@@ -148,7 +149,7 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
                 return flask.jsonify({"added": [], "error": why}), 413 if "too large" in why else 400
             points.append({"name": display_name(name), "size": size})
         store.publish(folder, " + ".join(p["name"] for p in points), sum(p["size"] for p in points),
-                      sip_ports=ports, points=points)
+                      sip_ports=ports, points=points, keylog=keylog)
         analyzer.submit(folder)
         return flask.jsonify({"added": [cid], "error": None})
 
@@ -193,7 +194,7 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
         if not known or fmt not in FORMATS or not CALL_RE.match(gid):  # nothing is decoded in a request
             return error("no such capture, call or format in this browser session", 404)
         try:
-            settings = capture_settings(analyzer.settings, store.meta(folder))
+            settings = capture_settings(analyzer.settings, store.meta(folder), folder)
             details = calls.get((session_id(), cid), store.sources(folder), gid, settings, store.thresholds(session_id()))
             redact = flask.request.args.get("redact") == "1"
             data = export_bytes(details, fmt, settings, redact=redact, renderers=renderers)
@@ -219,7 +220,8 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
             return error("no such capture, call or stream in this browser session", 404)
         try:
             details = calls.get((session_id(), cid), store.sources(folder), gid,
-                                capture_settings(analyzer.settings, store.meta(folder)), store.thresholds(session_id()))
+                                capture_settings(analyzer.settings, store.meta(folder), folder),
+                                store.thresholds(session_id()))
             if stream is not None and stream not in details["ladder"].media["stream_id"].to_list():
                 return error("no such stream in this call", 404)
             data = wav(details, stream)
@@ -263,6 +265,25 @@ def _refused(name: str, size: int, head: bytes, max_bytes: int) -> str | None:
     if not is_capture(head):
         return f"{name}: not a capture file (expected pcap, pcapng or gzip-compressed pcap)"
     return None
+
+
+MAX_KEYLOG_BYTES = 1 << 20  # a key log holds a few hundred bytes per TLS session
+_KEYLOG_LINE = re.compile(rb"[A-Z0-9_]+ [0-9A-Fa-f]+ [0-9A-Fa-f]+")
+
+
+def parse_keylog(item) -> bytes | None:
+    """The TLS key log uploaded with a capture (form field `keylog`), checked: NSS key log lines
+    ('LABEL <client random hex> <secret hex>', '#' comments), at most MAX_KEYLOG_BYTES; None without one."""
+    if item is None or not item.filename:
+        return None
+    data = item.stream.read(MAX_KEYLOG_BYTES + 1)
+    if len(data) > MAX_KEYLOG_BYTES:
+        raise FlowvizError(f"TLS key log too large: the limit is {human_bytes(MAX_KEYLOG_BYTES)}")
+    lines = [line.strip() for line in data.splitlines() if line.strip() and not line.startswith(b"#")]
+    if not lines or not all(_KEYLOG_LINE.fullmatch(line) for line in lines):
+        raise FlowvizError("not a TLS key log: expected NSS key log lines such as 'CLIENT_RANDOM <hex> <hex>' "
+                           "(what SSLKEYLOGFILE writes)")
+    return data
 
 
 def parse_ports(text: str) -> list[int]:

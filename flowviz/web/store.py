@@ -26,6 +26,8 @@ MAGICS = (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\
           b"\x0a\x0d\x0d\x0a", b"\x1f\x8b")
 
 
+KEYLOG = "tls.keys"  # a capture's TLS key log, beside it in its folder
+
 def new_session_id() -> str:
     return secrets.token_urlsafe(24)  # 32 characters
 
@@ -90,12 +92,17 @@ class Store:
         return cid, folder
 
     def publish(self, folder: Path, name: str, size: int, sample: bool = False, sip_ports: list[int] = (),
-                points: list[dict] | None = None) -> None:
-        """`points`: for a capture set, each point's {"name", "size"} (files point-1, point-2, ...)."""
+                points: list[dict] | None = None, keylog: bytes | None = None) -> None:
+        """`points`: for a capture set, each point's {"name", "size"} (files point-1, point-2, ...); `keylog`:
+        a TLS key log uploaded with it, kept as KEYLOG in its folder and used by all its analyses."""
+        if keylog:
+            (folder / KEYLOG).write_bytes(keylog)
         meta = {"name": display_name(name), "size": size, "added": time.time(), "sample": sample,
                 "state": "queued", "stage": "queued", "fraction": 0.0, "error": None, "sip_ports": list(sip_ports)}
         if points:
             meta["points"] = points
+        if keylog:
+            meta["tls_keylog"] = True
         self.write_meta(folder, meta)
 
     @staticmethod

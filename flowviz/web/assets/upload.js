@@ -33,6 +33,9 @@
     var line = status(label + ": uploading 0%", false);
     var form = new FormData();
     Object.keys(fields).forEach(function (k) { form.append(k, fields[k]); });
+    if (keylogFile && url === "/api/upload") {  // optional: the TLS key log sent with the captures
+      form.append("keylog", keylogFile, keylogFile.name);
+    }
     files.forEach(function (f) { form.append("file", f, f.name); });
     var xhr = new XMLHttpRequest();
     xhr.open("POST", url);
@@ -90,6 +93,18 @@
     send(files, Infinity, url, {}, function () { window.location.reload(); });  // the page polls the new analysis
   });
 
+  // the TLS key log chosen for the next uploads (kept until another is chosen)
+  var keylogFile = null;
+  var keylogPicker = document.createElement("input");
+  keylogPicker.type = "file";
+  keylogPicker.id = "keylog-input";
+  keylogPicker.style.display = "none";
+  keylogPicker.addEventListener("change", function () {
+    keylogFile = keylogPicker.files.length ? keylogPicker.files[0] : null;
+    var shown = document.getElementById("keylog-name");
+    if (shown) { shown.textContent = keylogFile ? " " + keylogFile.name + " " : ""; }
+  });
+
   var picker = document.createElement("input");
   picker.type = "file";
   picker.multiple = true;
@@ -102,6 +117,10 @@
     if (e.target && e.target.id === "choose-files") {
       if (!picker.isConnected) { document.body.appendChild(picker); }
       picker.click();
+    }
+    if (e.target && e.target.id === "choose-keylog") {
+      if (!keylogPicker.isConnected) { document.body.appendChild(keylogPicker); }
+      keylogPicker.click();
     }
     if (e.target && e.target.id === "add-point") {
       if (!pointPicker.isConnected) { document.body.appendChild(pointPicker); }
