@@ -73,8 +73,9 @@ def register(server: flask.Flask, store: Store, analyzer, max_bytes: int, sample
     @server.after_request
     def _cookie(response):
         if getattr(flask.g, "flowviz_new_sid", False) and not getattr(flask.g, "flowviz_refused", False):
+            # Secure when the page came over https (directly, or through a trusted proxy's X-Forwarded-Proto)
             response.set_cookie(COOKIE, guard.cookie(flask.g.flowviz_sid), httponly=True, samesite="Lax",
-                                max_age=30 * 24 * 3600)
+                                max_age=30 * 24 * 3600, secure=flask.request.scheme == "https")
         response.headers.update(headers)
         return response
 

@@ -50,7 +50,9 @@
         line.textContent = label + ": uploaded, analysing";
         done();
       } else {
-        line.textContent = body.error || (label + ": upload refused (HTTP " + xhr.status + ")");
+        // a body over the server's own limit is refused by the WSGI server before the app sees it (no JSON)
+        line.textContent = body.error || (xhr.status === 413 ? label + ": file too large for this server"
+                                          : label + ": upload refused (HTTP " + xhr.status + ")");
         line.className = "error";
       }
     };
