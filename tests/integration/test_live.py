@@ -233,3 +233,105 @@ def _label(payload: bytes) -> str:
     """INVITE for a request, 200 for a response: from the first line of the SIP text sent."""
     first = payload.split(b"\r\n")[0].decode().split()
     return first[1] if first[0] == "SIP/2.0" else first[0]
+
+
+PROXY_CONFIG = """#!KAMAILIO
+# one stateful proxy for test_live.py: every request to the sipp UAS at {uas}
+debug=2
+log_stderror=yes
+children=1
+disable_tcp=yes
+auto_aliases=no
+dns=no
+rev_dns=no
+use_dns_cache=off
+listen=udp:{proxy}:5060
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "maxfwd.so"
+loadmodule "pv.so"
+loadmodule "textops.so"
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    $du = "sip:{uas}:5060";
+    if (is_method("ACK") && !t_check_trans()) {{ forward(); exit; }}
+    t_relay();
+}}
+"""
+UAC, PROXY, UAS = "127.0.0.81", "127.0.0.82", "127.0.0.83"  # in 127.0.0.80/29, apart from the lab's .10-.13
+
+
+def _bound(address: tuple[str, int]) -> bool:
+    """Something listens on this UDP address (we cannot bind it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(address)
+        except OSError:
+            return True
+    return False
+
+
+def _wait_bound(address: tuple[str, int], process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + WAIT
+    while not _bound(address):
+        assert process.poll() is None and time.monotonic() < deadline, f"nothing listens on {address}"
+        time.sleep(0.05)
+
+
+def test_sipp_call_through_kamailio_shows_live(tmp_path):
+    """The issue's acceptance on lo: a sipp call through a kamailio proxy shows up in `flowviz live -i lo`,
+    and the saved capture holds every SIP packet a second, independent dumpcap saw."""
+    why = _can_capture(tmp_path) or ("" if shutil.which("sipp") and shutil.which("kamailio") else
+                                     "sipp and kamailio not installed (lab/make_lab_captures.sh installs them)")
+    if why:
+        pytest.skip(why)
+    if any(_bound((host, 5060)) for host in (UAC, PROXY, UAS)):
+        pytest.skip(f"UDP port 5060 busy on {UAC}, {PROXY} or {UAS}")
+    config = tmp_path / "proxy.cfg"
+    config.write_text(PROXY_CONFIG.format(proxy=PROXY, uas=UAS))
+    bpf = "udp and net 127.0.0.80/29"
+    started: list[subprocess.Popen] = []
+
+    def start(command: list[str], name: str) -> subprocess.Popen:
+        with open(tmp_path / f"{name}.log", "wb") as log:
+            process = subprocess.Popen(command, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        started.append(process)
+        return process
+
+    live = None
+    try:
+        reference = start(["dumpcap", "-q", "-i", "lo", "-f", bpf, "-w", str(tmp_path / "reference.pcapng")],
+                          "reference")
+        proxy = start(["kamailio", "-f", str(config), "-DD", "-E", "-m", "32", "-M", "4", "-Y", str(tmp_path),
+                       "-w", str(tmp_path)], "kamailio")
+        uas = start(["sipp", "-sn", "uas", "-i", UAS, "-p", "5060", "-m", "1", "-nostdin"], "uas")
+        _wait_bound((PROXY, 5060), proxy)
+        _wait_bound((UAS, 5060), uas)
+        live = Live(["-i", "lo", "-f", bpf, "-o", "sipp.pcapng", "--interval", "0.5"], tmp_path)
+        live.process_cwd = tmp_path
+        live.wait_for("capturing on lo")
+        # sipp's built-in UAC: INVITE, 100/180/200, ACK, 3 s in the call, BYE, 200
+        uac = start(["sipp", "-sn", "uac", "-i", UAC, "-p", "5060", "-m", "1", "-d", "3000", "-nostdin", "-s", "ua2",
+                     f"{PROXY}:5060"], "uac")
+        live.wait_for("new call")
+        live.wait_for("completed")
+        assert uac.wait(WAIT) == 0
+        time.sleep(0.5)  # the last packets into both captures
+        code = live.interrupt(group=True)
+    finally:
+        if live is not None and live.process.poll() is None:
+            live.process.kill()
+        for process in reversed(started):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT if process.args[0] == "dumpcap" else signal.SIGTERM)
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+    assert code == 130, live.err
+    assert live.children_left() == [] and list(live.tmp.iterdir()) == []
+    expected = _tshark_sip(tmp_path / "reference.pcapng")
+    assert len(expected) >= 13  # 7 messages UAC-proxy, 6 proxy-UAS (the proxy's own 100 Trying stays on its leg)
+    assert sorted(_tshark_sip(_saved_path(live))) == sorted(expected)
