@@ -55,7 +55,9 @@ def live(obj: Context, interface: str | None, bpf: str, hep_listen: str | None, 
     if hep_listen and bpf:
         raise FlowvizError("-f applies to -i: a HEP collector takes what its agents send")
     target = Path(output or f"flowviz-live-{time.strftime('%Y%m%d-%H%M%S')}.pcapng")
-    check_output(str(target), force=False)
+    if target.exists():
+        raise FlowvizError(f"{target} exists; give another -o (a live capture never replaces a file)")
+    check_output(str(target), force=False)  # a folder, a missing folder
     source, what = _start(interface, bpf, hep_listen, ring_files, file_mb, file_seconds)
     terminal = sys.stdout.isatty()
     screen = Screen(sys.stdout, terminal)

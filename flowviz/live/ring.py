@@ -71,8 +71,8 @@ class Ring:
                 why = self.last_error
                 self._cleanup()
                 raise FlowvizError(f"dumpcap could not capture on {self.interface}: {why or 'it stopped'} "
-                                   "(check the interface name with `dumpcap -D`, the filter, and the right to "
-                                   "capture: root or the wireshark group)")
+                                   "(check the interface (`dumpcap -D` lists them), the -f filter, and the right "
+                                   "to capture: root or the wireshark group)")
             if time.monotonic() > deadline:
                 self.stop()
                 self._cleanup()
@@ -115,8 +115,10 @@ class Ring:
 
     @property
     def last_error(self) -> str:
-        """dumpcap's last line on standard error that is not its greeting."""
-        return next((e for e in reversed(self._errors) if e and not e.startswith("Capturing on")), "")
+        """dumpcap's first line on standard error after its greeting ('dumpcap: There is no device named
+        "eth9".', 'dumpcap: Invalid capture filter ...'), without the program's name."""
+        said = (e for e in self._errors if e and not e.startswith("Capturing on"))
+        return next(said, "").removeprefix("dumpcap: ")
 
     @property
     def running(self) -> bool:

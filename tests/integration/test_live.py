@@ -335,3 +335,16 @@ def test_sipp_call_through_kamailio_shows_live(tmp_path):
     expected = _tshark_sip(tmp_path / "reference.pcapng")
     assert len(expected) >= 13  # 7 messages UAC-proxy, 6 proxy-UAS (the proxy's own 100 Trying stays on its leg)
     assert sorted(_tshark_sip(_saved_path(live))) == sorted(expected)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["-i", "nosuch0"], 'There is no device named "nosuch0"'),
+    (["-i", "lo", "-o", "exists.pcapng"], "exists.pcapng exists; give another -o"),
+    (["--hep-listen", "localhost"], "give an IPv4 address and a port"),
+])
+def test_bad_live_input_is_one_line(tmp_path, args, says):
+    (tmp_path / "exists.pcapng").write_bytes(b"kept")
+    done = subprocess.run([sys.executable, "-m", "flowviz", "live", *args], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and says in done.stderr, done.stderr
+    assert (tmp_path / "exists.pcapng").read_bytes() == b"kept"
