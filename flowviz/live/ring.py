@@ -57,7 +57,12 @@ class Ring:
         self._errors: list[str] = []
         self._reader = threading.Thread(target=self._read_errors, daemon=True)  # a full pipe would stop dumpcap
         self._reader.start()
-        self._wait_for_first_file()
+        try:
+            self._wait_for_first_file()
+        except KeyboardInterrupt:  # Ctrl-C while dumpcap starts: nothing worth keeping yet
+            self.stop()
+            self._cleanup()
+            raise
 
     def _read_errors(self) -> None:
         for line in self.process.stderr:
