@@ -18,8 +18,10 @@ DEFAULTS = {"files": 10, "file_mb": 5, "file_seconds": 60}  # 50 MB: a refresh o
 
 
 @click.command()
-@click.option("-i", "--interface", default=None, metavar="IFACE", help="Capture on this interface (dumpcap -D lists them).")
-@click.option("-f", "--filter", "bpf", default="", metavar="BPF", help="Capture filter, e.g. 'udp port 5060 or udp portrange 10000-20000'.")
+@click.option("-i", "--interface", default=None, metavar="IFACE",
+              help="Capture on this interface (dumpcap -D lists them).")
+@click.option("-f", "--filter", "bpf", default="", metavar="BPF",
+              help="Capture filter, e.g. 'udp port 5060 or udp portrange 10000-20000'.")
 @click.option("--hep-listen", default=None, metavar="ADDR:PORT",
               help="Instead of an interface: collect HEPv3 on UDP and TCP at ADDR:PORT (IPv4), e.g. 127.0.0.1:9060.")
 @click.option("-o", "--output", default=None, metavar="FILE",
@@ -51,7 +53,8 @@ def live(obj: Context, interface: str | None, bpf: str, hep_listen: str | None, 
     from flowviz.live.screen import Screen
 
     if bool(interface) == bool(hep_listen):
-        raise FlowvizError("give -i IFACE (capture on an interface) or --hep-listen ADDR:PORT (collect HEP), one of them")
+        raise FlowvizError("give -i IFACE (capture on an interface) or --hep-listen ADDR:PORT (collect HEP), "
+                           "one of them")
     if hep_listen and bpf:
         raise FlowvizError("-f applies to -i: a HEP collector takes what its agents send")
     target = Path(output or f"flowviz-live-{time.strftime('%Y%m%d-%H%M%S')}.pcapng")

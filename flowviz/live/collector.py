@@ -71,7 +71,8 @@ class Collector:
         except OSError as exc:
             self._close_all()
             shutil.rmtree(self.folder, ignore_errors=True)
-            raise FlowvizError(f"cannot listen on {host}:{port}: {exc.strerror} (is another collector there?)") from None
+            raise FlowvizError(f"cannot listen on {host}:{port}: {exc.strerror} "
+                               "(is another collector there?)") from None
         for sock in (self._udp, self._tcp):
             sock.settimeout(0.2)  # the threads look at the stop flag this often
         self._threads = [threading.Thread(target=self._receive_udp, daemon=True),

@@ -43,7 +43,8 @@ class Live:
         self.tmp.mkdir()
         self.process = subprocess.Popen([sys.executable, "-m", "flowviz", "--no-cache", "live", *args], cwd=cwd,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(self.tmp)}, start_new_session=True)
+                                        env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(self.tmp)},
+                                        start_new_session=True)
         self.lines: queue.Queue = queue.Queue()
         self.out: list[str] = []
         self.err: list[str] = []
