@@ -253,6 +253,14 @@ loadmodule "sl.so"
 loadmodule "maxfwd.so"
 loadmodule "pv.so"
 loadmodule "textops.so"
+loadmodule "siptrace.so"
+# every SIP message the proxy receives or sends, mirrored as HEPv3 to the collector under test
+modparam("siptrace", "duplicate_uri", "sip:127.0.0.1:{hep_port}")
+modparam("siptrace", "hep_mode_on", 1)
+modparam("siptrace", "hep_version", 3)
+modparam("siptrace", "trace_to_database", 0)
+modparam("siptrace", "trace_on", 1)
+modparam("siptrace", "trace_mode", 1)
 request_route {{
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     $du = "sip:{uas}:5060";
@@ -281,8 +289,9 @@ def _wait_bound(address: tuple[str, int], process: subprocess.Popen) -> None:
 
 
 def test_sipp_call_through_kamailio_shows_live(tmp_path):
-    """The issue's acceptance on lo: a sipp call through a kamailio proxy shows up in `flowviz live -i lo`,
-    and the saved capture holds every SIP packet a second, independent dumpcap saw."""
+    """The issue's acceptance on lo: a sipp call through a kamailio proxy shows up in `flowviz live -i lo`
+    and in `flowviz live --hep-listen`, fed by the proxy's siptrace; the saved captures hold every SIP
+    packet a second, independent dumpcap saw."""
     why = _can_capture(tmp_path) or ("" if shutil.which("sipp") and shutil.which("kamailio") else
                                      "sipp and kamailio not installed (lab/make_lab_captures.sh installs them)")
     if why:
@@ -290,8 +299,9 @@ def test_sipp_call_through_kamailio_shows_live(tmp_path):
     if any(_bound((host, 5060)) for host in (UAC, PROXY, UAS)):
         pytest.skip(f"UDP port 5060 busy on {UAC}, {PROXY} or {UAS}")
     config = tmp_path / "proxy.cfg"
-    config.write_text(PROXY_CONFIG.format(proxy=PROXY, uas=UAS))
-    bpf = "udp and net 127.0.0.80/29"
+    hep_port = _free_port()
+    config.write_text(PROXY_CONFIG.format(proxy=PROXY, uas=UAS, hep_port=hep_port))
+    bpf = "udp and src net 127.0.0.80/29 and dst net 127.0.0.80/29"  # not siptrace's HEP to 127.0.0.1
     started: list[subprocess.Popen] = []
 
     def start(command: list[str], name: str) -> subprocess.Popen:
@@ -300,7 +310,7 @@ def test_sipp_call_through_kamailio_shows_live(tmp_path):
         started.append(process)
         return process
 
-    live = None
+    live = collector = None
     try:
         reference = start(["dumpcap", "-q", "-i", "lo", "-f", bpf, "-w", str(tmp_path / "reference.pcapng")],
                           "reference")
@@ -311,18 +321,27 @@ def test_sipp_call_through_kamailio_shows_live(tmp_path):
         _wait_bound((UAS, 5060), uas)
         live = Live(["-i", "lo", "-f", bpf, "-o", "sipp.pcapng", "--interval", "0.5"], tmp_path)
         live.process_cwd = tmp_path
+        (tmp_path / "hep").mkdir()
+        collector = Live(["--hep-listen", f"127.0.0.1:{hep_port}", "-o", "hep.pcapng", "--interval", "0.5"],
+                         tmp_path / "hep")
+        collector.process_cwd = tmp_path / "hep"
         live.wait_for("capturing on lo")
+        collector.wait_for("collecting HEP")
         # sipp's built-in UAC: INVITE, 100/180/200, ACK, 3 s in the call, BYE, 200
         uac = start(["sipp", "-sn", "uac", "-i", UAC, "-p", "5060", "-m", "1", "-d", "3000", "-nostdin", "-s", "ua2",
                      f"{PROXY}:5060"], "uac")
         live.wait_for("new call")
         live.wait_for("completed")
+        collector.wait_for("new call")
+        collector.wait_for("completed")
         assert uac.wait(WAIT) == 0
         time.sleep(0.5)  # the last packets into both captures
         code = live.interrupt(group=True)
+        hep_code = collector.interrupt()
     finally:
-        if live is not None and live.process.poll() is None:
-            live.process.kill()
+        for run in (live, collector):
+            if run is not None and run.process.poll() is None:
+                run.process.kill()
         for process in reversed(started):
             if process.poll() is None:
                 process.send_signal(signal.SIGINT if process.args[0] == "dumpcap" else signal.SIGTERM)
@@ -336,6 +355,19 @@ def test_sipp_call_through_kamailio_shows_live(tmp_path):
     expected = _tshark_sip(tmp_path / "reference.pcapng")
     assert len(expected) >= 13  # 7 messages UAC-proxy, 6 proxy-UAS (the proxy's own 100 Trying stays on its leg)
     assert sorted(_tshark_sip(_saved_path(live))) == sorted(expected)
+    # the collector: the same messages, read by flowviz's HEP decoder from its saved capture
+    assert hep_code == 130 and collector.children_left() == []
+    done = subprocess.run(["tshark", "-r", str(tmp_path / "reference.pcapng"), "-Y", "sip", "-T", "fields",
+                           "-e", "ip.src", "-e", "ip.dst", "-e", "sip.Call-ID", "-e", "sip.Method", "-e",
+                           "sip.Status-Code"], capture_output=True, text=True, timeout=60)
+    sent = [tuple(line.split("\t")[:3]) + (line.split("\t")[3] or line.split("\t")[4],)
+            for line in done.stdout.splitlines()]
+    done = subprocess.run([sys.executable, "-m", "flowviz", "--no-cache", "messages", str(_saved_path(collector)),
+                           "--format", "json"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    got = [(r["src_ip"], r["dst_ip"], r["call_id"], r["method"] if r["is_request"] else str(r["status_code"]))
+           for r in json.loads(done.stdout)]
+    assert len(sent) >= 13 and sorted(got) == sorted(sent)
 
 
 @pytest.mark.parametrize("args, says", [
