@@ -244,15 +244,24 @@ def cancel_race(f: CallFacts, th: Thresholds) -> list[Hit]:
 def bye_unanswered(f: CallFacts, th: Thresholds) -> list[Hit]:
     if "BYE" not in f.methods:
         return []
-    first = _first(f.msgs)
-    finals = {(r["call_id"], r["cseq_num"]): r for r in first.filter(
-        ~pl.col("is_request") & (pl.col("cseq_method") == "BYE") & (pl.col("status_code") >= 200)).to_dicts()}
-    hits = []
-    for r in first.filter(pl.col("is_request") & (pl.col("method") == "BYE")).unique(
-            ["call_id", "cseq_num"], keep="first", maintain_order=True).to_dicts():
-        final, waited = finals.get((r["call_id"], r["cseq_num"])), f.capture_end_ns - r["ts_ns"]
-        copies = f.msgs.filter((pl.col("method") == "BYE") & (pl.col("call_id") == r["call_id"])
-                               & (pl.col("cseq_num") == r["cseq_num"]))["frame"].to_list()
+    # one filter per call, then plain rows: this runs for every call with a BYE (a live refresh of 500 calls
+    # spent 1.4 s here when each BYE filtered the call's messages again)
+    rows = f.msgs.filter(pl.col("cseq_method") == "BYE").to_dicts()
+    finals = {}
+    for r in rows:
+        if not r["is_retransmission"] and not r["is_request"] and (r["status_code"] or 0) >= 200:
+            finals[(r["call_id"], r["cseq_num"])] = r  # the last final response of the transaction
+    copies_of: dict[tuple, list[int]] = {}
+    for r in rows:
+        if r["method"] == "BYE":
+            copies_of.setdefault((r["call_id"], r["cseq_num"]), []).append(r["frame"])
+    hits, seen = [], set()
+    for r in rows:
+        key = (r["call_id"], r["cseq_num"])
+        if r["is_retransmission"] or not r["is_request"] or r["method"] != "BYE" or key in seen:
+            continue
+        seen.add(key)
+        final, waited, copies = finals.get(key), f.capture_end_ns - r["ts_ns"], copies_of[key]
         values = {"src": r["src"], "dst": r["dst"], "copies": len(copies)}
         if final is None and waited >= th.bye_answer_s * 1e9:
             hits.append(Hit(f"The BYE from {r['src']} got no final response in {waited / 1e9:.1f} s.", copies,

@@ -47,7 +47,7 @@ def calls(obj: Context, captures: tuple[str, ...], merge: bool, offsets: tuple[s
     elif fmt == "csv":
         click.echo(csv_text(rows, CALL_KEYS), nl=False)
     else:
-        click.echo(_calls_table(rows))
+        click.echo(calls_table(rows))
     run.finish()
 
 
@@ -57,7 +57,7 @@ COLUMNS = [("ID", 10, False), ("START", 12, False), ("METHOD", 8, False), ("FROM
            ("MSGS", 5, True), ("HOSTS", 5, True), ("LEGS", 4, True), ("PROB", 4, True)]
 
 
-def _calls_table(rows: list[dict]) -> str:
+def calls_table(rows: list[dict]) -> str:
     if not rows:
         return "no calls"
     lines = [" ".join(f"{h:>{w}}" if right else f"{h:<{w}}" for h, w, right in COLUMNS).rstrip()]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from flowviz.cli.calls import _calls_table
+from flowviz.cli.calls import calls_table
 from flowviz.cli.common import Context, check_output
 from flowviz.errors import FlowvizError
 
@@ -74,7 +74,7 @@ def live(obj: Context, interface: str | None, bpf: str, hep_listen: str | None, 
                           f"in {refresh.seconds:.2f} s | Ctrl-C: stop, save to {target}")
                 if refresh.error:
                     status += f" | {refresh.error}"
-                screen.show(calls, _calls_table(calls), status)
+                screen.show(calls, calls_table(calls), status)
             if refresh.error and refresh.error != last_error and not terminal:
                 click.echo(f"flowviz: live: {refresh.error}", err=True)
             last_error = refresh.error
