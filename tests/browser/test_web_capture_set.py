@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 POINTS = Path(__file__).resolve().parents[2] / "sample_pcaps" / "points"
 P1, P2 = POINTS / "p1.pcap", POINTS / "p2_plus250ms.pcap"
-TIMEOUT = 30_000
+TIMEOUT = 90_000  # a set is analysed twice when a point is added; the suite runs two files at once
 
 pytestmark = pytest.mark.lab
 expect.set_options(timeout=TIMEOUT)
