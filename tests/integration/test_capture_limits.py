@@ -42,10 +42,11 @@ def flowviz(tmp_path: Path, *args: str, env: dict | None = None, timeout: float 
     """`python -m flowviz --no-cache ARGS`, with its own peak RSS; killed after `timeout` seconds."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWVIZ_MAX_")}
     full_env.update(env or {})
-    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    out, err, peak = tmp_path / "stdout.txt", tmp_path / "stderr.txt", tmp_path / "peak_kib"
     with open(out, "wb") as o, open(err, "wb") as e:
-        proc = subprocess.Popen([sys.executable, "-m", "flowviz", "--no-cache", *args], stdout=o, stderr=e,
-                                env=full_env, cwd=REPO)
+        # through a small launcher (tests/kit/peak_rss.py): the command's own peak RSS, not this process's
+        proc = subprocess.Popen([sys.executable, "-m", "tests.kit.peak_rss", str(peak), sys.executable, "-m",
+                                 "flowviz", "--no-cache", *args], stdout=o, stderr=e, env=full_env, cwd=REPO)
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
         try:
@@ -55,7 +56,8 @@ def flowviz(tmp_path: Path, *args: str, env: dict | None = None, timeout: float 
         finally:
             timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(proc.returncode, out.read_text(), err.read_text(), usage.ru_maxrss / 1024)
+    peak_kib = int(peak.read_text()) if peak.exists() and peak.read_text() else usage.ru_maxrss
+    return Run(proc.returncode, out.read_text(), err.read_text(), peak_kib / 1024)
 
 
 def one_line_error(run: Run, *words: str) -> str:
