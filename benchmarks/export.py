@@ -51,7 +51,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # tests.synth, for the packet writers
 sys.path.insert(0, str(HERE))  # ingest.py's helpers
 
-from ingest import GNU_TIME, machine_info, md_escape, parse_root, python_for_children  # noqa: E402
+from ingest import (GNU_TIME, machine_info, md_escape, parse_root, python_for_children, read_timed,  # noqa: E402
+                    timed)
 from tests.synth import scenario_kit as K  # noqa: E402
 from tests.synth import voip as V  # noqa: E402
 
@@ -295,9 +296,8 @@ def run_once(cmd: Cmd, timeout: float) -> dict:
     for o in cmd.outputs:
         if os.path.exists(o):
             os.remove(o)
-    use_time = os.access(GNU_TIME, os.X_OK)
     tfile = os.path.join(cmd.cwd, f"{cmd.key}.time")
-    full = [GNU_TIME, "-f", "%M %x", "-o", tfile, *cmd.argv] if use_time else cmd.argv
+    full = timed(cmd.argv, tfile)
     out_name = cmd.stdout_to or os.path.join(cmd.cwd, f"{cmd.key}.out")
     with open(out_name, "wb") as out, open(os.path.join(cmd.cwd, f"{cmd.key}.err"), "wb") as err:
         t0 = time.perf_counter()
@@ -307,13 +307,7 @@ def run_once(cmd: Cmd, timeout: float) -> dict:
         except subprocess.TimeoutExpired:
             return {"rc": None, "error": f"timeout after {timeout:.0f} s"}
         wall = time.perf_counter() - t0
-    rc, rss = p.returncode, None
-    if use_time:
-        try:
-            fields = open(tfile).read().split()
-            rss, rc = int(fields[-2]), int(fields[-1])
-        except (OSError, ValueError, IndexError):
-            pass
+    rss, rc = read_timed(tfile, None, p.returncode)
     if rc != 0:
         tail = open(os.path.join(cmd.cwd, f"{cmd.key}.err"), errors="replace").read().strip().splitlines()
         return {"rc": rc, "error": f"exit {rc}: {tail[-1][:200] if tail else ''}"}

@@ -411,11 +411,25 @@ def build_tools(path: str, roots: list[tuple[str, str]] | None = None) -> list[T
     return tools
 
 
+def timed(argv: list[str], time_file: str) -> list[str]:
+    """argv under GNU time writing '<peak RSS KB> <exit code>' to time_file (argv itself without GNU time)."""
+    return [GNU_TIME, "-f", "%M %x", "-o", time_file, *argv] if os.access(GNU_TIME, os.X_OK) else argv
+
+
+def read_timed(time_file: str, rss_kb: int | None, rc: int | None) -> tuple[int | None, int | None]:
+    """(peak RSS KB, exit code) of a command run by timed(); the given values when GNU time wrote nothing.
+    GNU time writes "Command exited with non-zero status N" first on failure: the last two fields count."""
+    try:
+        fields = open(time_file).read().split()
+        return int(fields[-2]), int(fields[-1])
+    except (OSError, ValueError, IndexError):
+        return rss_kb, rc
+
+
 def run_once(argv: list[str], timeout: float, out_path: str, root: str | None = None) -> dict:
     """Run argv once; wall seconds, peak RSS (KB), return code, stdout/stderr tails."""
-    use_time = os.access(GNU_TIME, os.X_OK)
     tfile = out_path + ".time"
-    full = [GNU_TIME, "-f", "%M %x", "-o", tfile, *argv] if use_time else argv
+    full = timed(argv, tfile)
     with open(out_path, "wb") as out, open(out_path + ".err", "wb") as err:
         t0 = time.perf_counter()
         try:
@@ -437,14 +451,7 @@ def run_once(argv: list[str], timeout: float, out_path: str, root: str | None = 
         wall = time.perf_counter() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
     rc = p.returncode
-    rss = ru.ru_maxrss  # KB on Linux; the child (or /usr/bin/time + waited child)
-    if use_time:
-        try:
-            fields = open(tfile).read().split()
-            # GNU time writes "Command exited with non-zero status N" first on failure
-            rss, rc = int(fields[-2]), int(fields[-1])
-        except (OSError, ValueError, IndexError):
-            pass
+    rss, rc = read_timed(tfile, ru.ru_maxrss, rc)  # ru_maxrss: KB on Linux, the child (or /usr/bin/time)
     stdout = open(out_path, "rb").read().decode(errors="replace")
     stderr = open(out_path + ".err", "rb").read().decode(errors="replace")
     return {"rc": rc, "wall": wall, "rss_kb": rss, "stdout": stdout, "stderr": stderr}

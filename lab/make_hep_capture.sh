@@ -86,15 +86,7 @@ uac_pid=$!
 PIDS+=($uac_pid)
 rc=0; wait "$uac_pid" || rc=$?
 [[ $rc -eq 0 ]] || die "sipp UAC failed (exit $rc), see $WORK/uac.log"
-for i in $(seq 50); do kill -0 "$uas_pid" 2>/dev/null || break; sleep 0.1; done
-rc=0; wait "$uas_pid" || rc=$?
-[[ $rc -eq 0 ]] || die "sipp UAS failed (exit $rc), see $WORK/uas.log"
-sleep 1
-stop_pid "$TCPDUMP_PID" INT
-grep -q "^0 packets dropped by kernel" "$WORK/tcpdump.log" || die "tcpdump dropped packets"
-
-icmp=$(tcpdump -n -r "$WORK/all.pcap" icmp 2>/dev/null | wc -l)
-[[ $icmp -eq 0 ]] || die "$icmp ICMP packets in the capture"
+end_capture "$uas_pid" "$WORK/all.pcap"
 tcpdump -n -r "$WORK/all.pcap" -w "$OUT_DIR/hep_reference_call.pcap" "udp port $HEP_PORT" 2>/dev/null
 tcpdump -n -r "$WORK/all.pcap" -w "$OUT_DIR/plain_reference_call.pcap" "not udp port $HEP_PORT" 2>/dev/null
 chmod 644 "$OUT_DIR"/*.pcap

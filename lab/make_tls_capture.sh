@@ -59,14 +59,7 @@ listening u "$UA2:5060" "$uas_pid"
 rm -f "$WORK/keys.log"
 rc=0; timeout 40 python3 "$LAB_DIR/tls_uac.py" "$WORK/keys.log" >"$WORK/uac.log" 2>&1 || rc=$?
 [[ $rc -eq 0 ]] || die "the TLS UAC failed (exit $rc): $(cat "$WORK/uac.log")"
-for i in $(seq 50); do kill -0 "$uas_pid" 2>/dev/null || break; sleep 0.1; done
-rc=0; wait "$uas_pid" || rc=$?
-[[ $rc -eq 0 ]] || die "sipp UAS failed (exit $rc), see $WORK/uas.log"
-sleep 1
-stop_pid "$TCPDUMP_PID" INT
-grep -q "^0 packets dropped by kernel" "$WORK/tcpdump.log" || die "tcpdump dropped packets"
-icmp=$(tcpdump -n -r "$WORK/call.pcap" icmp 2>/dev/null | wc -l)
-[[ $icmp -eq 0 ]] || die "$icmp ICMP packets in the capture"
+end_capture "$uas_pid" "$WORK/call.pcap"
 
 cp "$WORK/call.pcap" "$OUT_DIR/sip_tls_call.pcap"
 cp "$WORK/keys.log" "$OUT_DIR/sip_tls_call.keys"

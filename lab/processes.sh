@@ -40,3 +40,15 @@ listening() {    # listening PROTO ADDR:PORT PID: until a socket is bound there 
 	done
 	die "nothing bound to $2 after 10 s"
 }
+
+end_capture() {  # end_capture UAS_PID CAPTURE: the UAS done, tcpdump stopped, nothing dropped, no ICMP in CAPTURE
+	local i rc=0 icmp
+	for i in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	wait "$1" || rc=$?
+	[[ $rc -eq 0 ]] || die "sipp UAS failed (exit $rc), see $WORK/uas.log"
+	sleep 1
+	stop_pid "$TCPDUMP_PID" INT
+	grep -q "^0 packets dropped by kernel" "$WORK/tcpdump.log" || die "tcpdump dropped packets"
+	icmp=$(tcpdump -n -r "$2" icmp 2>/dev/null | wc -l)
+	[[ $icmp -eq 0 ]] || die "$icmp ICMP packets in the capture"
+}
